@@ -1,0 +1,172 @@
+//! The datagram BIO: the only place where bytes enter and leave OpenSSL.
+//!
+//! One incoming datagram is offered per call (`offer`); every BIO write is one
+//! outgoing datagram, queued until the session drains it. It also answers the
+//! datagram controls the DTLS record layer and `DTLSv1_listen` ask for
+//! (MTU overhead, fallback MTU, peek mode), which a memory BIO would not.
+
+use std::ptr;
+
+use libc::{c_char, c_int, c_long, c_void};
+use once_cell::sync::Lazy;
+use openssl_sys as sys;
+
+use super::ossl::*;
+
+/// Per-connection BIO state. Owned by the Rust side (boxed, so its address is
+/// stable); the BIO only borrows it, and the SSL that owns the BIO is always
+/// dropped first.
+#[derive(Default)]
+pub struct DgramState {
+    incoming: Vec<u8>,
+    has_incoming: bool,
+    peek: bool,
+    /// Outgoing datagrams; buffers are reused between calls to avoid
+    /// allocating per datagram.
+    outgoing: Vec<Vec<u8>>,
+    out_count: usize,
+    /// IP + UDP header bytes for the peer's address family.
+    overhead: usize,
+}
+
+impl DgramState {
+    pub fn new(ipv6: bool) -> Box<Self> {
+        Box::new(DgramState { overhead: if ipv6 { 48 } else { 28 }, ..Default::default() })
+    }
+
+    /// Makes `dgram` the one datagram the next read returns.
+    pub fn offer(&mut self, dgram: &[u8]) {
+        self.incoming.clear();
+        self.incoming.extend_from_slice(dgram);
+        self.has_incoming = true;
+    }
+
+    /// Drops an incoming datagram OpenSSL did not read.
+    pub fn discard_incoming(&mut self) {
+        self.has_incoming = false;
+    }
+
+    pub fn outgoing(&self) -> impl Iterator<Item = &[u8]> {
+        self.outgoing[..self.out_count].iter().map(Vec::as_slice)
+    }
+
+    pub fn clear_outgoing(&mut self) {
+        self.out_count = 0;
+    }
+
+    fn push_out(&mut self, data: &[u8]) {
+        if self.out_count == self.outgoing.len() {
+            self.outgoing.push(Vec::with_capacity(1500));
+        }
+        let slot = &mut self.outgoing[self.out_count];
+        slot.clear();
+        slot.extend_from_slice(data);
+        self.out_count += 1;
+    }
+}
+
+struct Method(*mut sys::BIO_METHOD);
+// SAFETY: the method table is created once, never mutated afterwards and
+// OpenSSL only reads it.
+unsafe impl Send for Method {}
+unsafe impl Sync for Method {}
+
+static METHOD: Lazy<Method> = Lazy::new(|| {
+    // Source/sink type with a number of our own; nothing in OpenSSL keys on it.
+    const BIO_TYPE_QDTLS: c_int = 0x0400 | 0x7e;
+    // SAFETY: plain constructor calls on a fresh method table.
+    unsafe {
+        let m = sys::BIO_meth_new(BIO_TYPE_QDTLS, c"qdtls datagram".as_ptr());
+        assert!(!m.is_null(), "BIO_meth_new failed");
+        sys::BIO_meth_set_write__fixed_rust(m, Some(bwrite));
+        sys::BIO_meth_set_read__fixed_rust(m, Some(bread));
+        sys::BIO_meth_set_ctrl__fixed_rust(m, Some(bctrl));
+        sys::BIO_meth_set_create__fixed_rust(m, Some(bcreate));
+        sys::BIO_meth_set_destroy__fixed_rust(m, Some(bdestroy));
+        Method(m)
+    }
+});
+
+/// A new BIO reading from and writing to `state`. The caller hands it to an
+/// SSL (which then owns it) and keeps `state` alive longer than that SSL.
+pub fn new_bio(state: &mut DgramState) -> *mut sys::BIO {
+    // SAFETY: METHOD is a valid method table; the data pointer outlives the BIO
+    // per this function's contract.
+    unsafe {
+        let bio = sys::BIO_new(METHOD.0);
+        if !bio.is_null() {
+            sys::BIO_set_data(bio, state as *mut DgramState as *mut c_void);
+        }
+        bio
+    }
+}
+
+unsafe fn state<'a>(b: *mut sys::BIO) -> Option<&'a mut DgramState> {
+    (sys::BIO_get_data(b) as *mut DgramState).as_mut()
+}
+
+unsafe extern "C" fn bcreate(b: *mut sys::BIO) -> c_int {
+    sys::BIO_set_init(b, 1);
+    1
+}
+
+unsafe extern "C" fn bdestroy(b: *mut sys::BIO) -> c_int {
+    // The state belongs to the Rust side; just forget it.
+    sys::BIO_set_data(b, ptr::null_mut());
+    1
+}
+
+unsafe extern "C" fn bwrite(b: *mut sys::BIO, buf: *const c_char, len: c_int) -> c_int {
+    sys::BIO_clear_retry_flags(b);
+    let Some(st) = state(b) else { return -1 };
+    if len < 0 || (len > 0 && buf.is_null()) {
+        return -1;
+    }
+    let data = if len == 0 { &[][..] } else { std::slice::from_raw_parts(buf as *const u8, len as usize) };
+    st.push_out(data);
+    len
+}
+
+unsafe extern "C" fn bread(b: *mut sys::BIO, buf: *mut c_char, len: c_int) -> c_int {
+    sys::BIO_clear_retry_flags(b);
+    let Some(st) = state(b) else { return -1 };
+    if !st.has_incoming {
+        sys::BIO_set_retry_read(b);
+        return -1;
+    }
+    if len <= 0 || buf.is_null() {
+        return 0;
+    }
+    // Datagram semantics: one read returns one datagram, truncated like recv().
+    let n = st.incoming.len().min(len as usize);
+    ptr::copy_nonoverlapping(st.incoming.as_ptr(), buf as *mut u8, n);
+    if !st.peek {
+        st.has_incoming = false;
+    }
+    n as c_int
+}
+
+unsafe extern "C" fn bctrl(b: *mut sys::BIO, cmd: c_int, larg: c_long, _parg: *mut c_void) -> c_long {
+    let Some(st) = state(b) else { return 0 };
+    match cmd {
+        BIO_CTRL_FLUSH | BIO_CTRL_RESET | BIO_CTRL_PUSH | BIO_CTRL_POP => 1,
+        BIO_CTRL_PENDING => if st.has_incoming { st.incoming.len() as c_long } else { 0 },
+        BIO_CTRL_WPENDING => 0,
+        BIO_CTRL_DGRAM_SET_PEEK_MODE => {
+            st.peek = larg != 0;
+            1
+        }
+        BIO_CTRL_DGRAM_GET_MTU_OVERHEAD => st.overhead as c_long,
+        // Qt's fallback: the minimum IPv4 datagram every host must accept.
+        BIO_CTRL_DGRAM_GET_FALLBACK_MTU => (576 - st.overhead) as c_long,
+        // The session always sets the MTU itself (SSL_OP_NO_QUERY_MTU), so
+        // there is nothing to query and no cached value to report.
+        BIO_CTRL_DGRAM_QUERY_MTU | BIO_CTRL_DGRAM_GET_MTU | BIO_CTRL_DGRAM_MTU_EXCEEDED => 0,
+        BIO_CTRL_DGRAM_SET_MTU => larg,
+        // Addresses live with the session, not here: DTLSv1_listen copes with
+        // an unknown peer, and the fd layer knows where to send.
+        BIO_CTRL_DGRAM_GET_PEER => 0,
+        BIO_CTRL_DGRAM_SET_PEER | BIO_CTRL_DGRAM_SET_CONNECTED | BIO_CTRL_DGRAM_SET_NEXT_TIMEOUT => 1,
+        _ => 0,
+    }
+}

@@ -1,0 +1,61 @@
+//! The sans-I/O DTLS engine: datagrams in, datagrams out through a
+//! [`Transport`] the caller provides.
+
+pub mod bio;
+pub mod config;
+pub mod context;
+pub mod cookie;
+pub mod error;
+pub mod hooks;
+pub mod ossl;
+pub mod psk;
+pub mod session;
+pub mod verifier;
+pub mod verify;
+
+use std::io;
+use std::net::SocketAddr;
+
+/// Where the engine's outgoing datagrams go. The engine never does I/O itself.
+pub trait Transport {
+    /// Sends one datagram to `peer` (or to the connected peer).
+    fn send(&mut self, dgram: &[u8], peer: SocketAddr) -> io::Result<()>;
+    /// The path MTU the system knows for this transport, if any.
+    fn path_mtu(&mut self) -> Option<u32>;
+}
+
+/// QSslSocket::SslMode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SslMode {
+    Client = 1,
+    Server = 2,
+}
+
+/// QDtls::HandshakeState.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum HandshakeState {
+    #[default]
+    NotStarted = 0,
+    InProgress = 1,
+    PeerVerificationFailed = 2,
+    Complete = 3,
+}
+
+/// Sends every queued datagram of `bio`, stopping at the first failure.
+/// The queue is emptied either way: a datagram that could not be sent is
+/// reported, not kept for a later call.
+pub(crate) fn flush(
+    bio: &mut bio::DgramState,
+    t: &mut dyn Transport,
+    peer: SocketAddr,
+) -> io::Result<()> {
+    let mut result = Ok(());
+    for d in bio.outgoing() {
+        if let Err(e) = t.send(d, peer) {
+            result = Err(e);
+            break;
+        }
+    }
+    bio.clear_outgoing();
+    result
+}

@@ -1,0 +1,151 @@
+//! Peer verification: QSslError codes, Qt's host-name rules, the ignore list.
+
+use std::net::IpAddr;
+
+use openssl::nid::Nid;
+use openssl::x509::{X509Ref, X509};
+
+/// QSslError::SslError values (Qt's qsslerror.h).
+pub mod code {
+    pub const UNABLE_TO_GET_ISSUER_CERTIFICATE: i32 = 1;
+    pub const UNABLE_TO_DECRYPT_CERTIFICATE_SIGNATURE: i32 = 2;
+    pub const UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY: i32 = 3;
+    pub const CERTIFICATE_SIGNATURE_FAILED: i32 = 4;
+    pub const CERTIFICATE_NOT_YET_VALID: i32 = 5;
+    pub const CERTIFICATE_EXPIRED: i32 = 6;
+    pub const INVALID_NOT_BEFORE_FIELD: i32 = 7;
+    pub const INVALID_NOT_AFTER_FIELD: i32 = 8;
+    pub const SELF_SIGNED_CERTIFICATE: i32 = 9;
+    pub const SELF_SIGNED_CERTIFICATE_IN_CHAIN: i32 = 10;
+    pub const UNABLE_TO_GET_LOCAL_ISSUER_CERTIFICATE: i32 = 11;
+    pub const UNABLE_TO_VERIFY_FIRST_CERTIFICATE: i32 = 12;
+    pub const CERTIFICATE_REVOKED: i32 = 13;
+    pub const INVALID_CA_CERTIFICATE: i32 = 14;
+    pub const PATH_LENGTH_EXCEEDED: i32 = 15;
+    pub const INVALID_PURPOSE: i32 = 16;
+    pub const CERTIFICATE_UNTRUSTED: i32 = 17;
+    pub const CERTIFICATE_REJECTED: i32 = 18;
+    pub const NO_PEER_CERTIFICATE: i32 = 21;
+    pub const HOST_NAME_MISMATCH: i32 = 22;
+    pub const CERTIFICATE_BLACKLISTED: i32 = 24;
+    pub const UNSPECIFIED_ERROR: i32 = -1;
+}
+
+/// One QSslError: a code and the certificate it concerns (if any).
+#[derive(Clone, Debug)]
+pub struct VerificationError {
+    pub code: i32,
+    pub certificate: Option<X509>,
+}
+
+impl VerificationError {
+    /// Qt's rule: equal codes and equal certificates. An ignore entry without
+    /// a certificate is our extension and matches any certificate.
+    pub fn is_ignored_by(&self, ignore: &VerificationError) -> bool {
+        if self.code != ignore.code {
+            return false;
+        }
+        match (&ignore.certificate, &self.certificate) {
+            (None, _) => true,
+            (Some(a), Some(b)) => same_cert(a, b),
+            (Some(_), None) => false,
+        }
+    }
+}
+
+fn same_cert(a: &X509Ref, b: &X509Ref) -> bool {
+    matches!((a.to_der(), b.to_der()), (Ok(x), Ok(y)) if x == y)
+}
+
+/// True when every error is matched by some entry of `ignored`.
+pub fn all_ignored(errors: &[VerificationError], ignored: &[VerificationError]) -> bool {
+    errors.iter().all(|e| ignored.iter().any(|i| e.is_ignored_by(i)))
+}
+
+/// OpenSSL's X509_V_ERR_* to QSslError, as Qt maps them.
+pub fn from_x509_error(err: i32) -> i32 {
+    use code::*;
+    match err {
+        2 => UNABLE_TO_GET_ISSUER_CERTIFICATE,
+        4 => UNABLE_TO_DECRYPT_CERTIFICATE_SIGNATURE,
+        6 => UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY,
+        7 => CERTIFICATE_SIGNATURE_FAILED,
+        9 => CERTIFICATE_NOT_YET_VALID,
+        10 => CERTIFICATE_EXPIRED,
+        13 => INVALID_NOT_BEFORE_FIELD,
+        14 => INVALID_NOT_AFTER_FIELD,
+        18 => SELF_SIGNED_CERTIFICATE,
+        19 => SELF_SIGNED_CERTIFICATE_IN_CHAIN,
+        20 => UNABLE_TO_GET_LOCAL_ISSUER_CERTIFICATE,
+        21 => UNABLE_TO_VERIFY_FIRST_CERTIFICATE,
+        23 => CERTIFICATE_REVOKED,
+        24 => INVALID_CA_CERTIFICATE,
+        25 => PATH_LENGTH_EXCEEDED,
+        26 => INVALID_PURPOSE,
+        27 => CERTIFICATE_UNTRUSTED,
+        28 => CERTIFICATE_REJECTED,
+        _ => UNSPECIFIED_ERROR,
+    }
+}
+
+/// Qt's host-name check: an IP literal matches SAN IP entries; a name is
+/// tried against every CN and every SAN DNS entry.
+pub fn host_name_matches(cert: &X509Ref, name: &str) -> bool {
+    let sans = cert.subject_alt_names();
+    if let Ok(ip) = name.trim_matches(|c| c == '[' || c == ']').parse::<IpAddr>() {
+        let want = match ip {
+            IpAddr::V4(v4) => v4.octets().to_vec(),
+            IpAddr::V6(v6) => v6.octets().to_vec(),
+        };
+        if sans.iter().flatten().filter_map(|g| g.ipaddress()).any(|b| b == want.as_slice()) {
+            return true;
+        }
+    }
+    let name = name.to_ascii_lowercase();
+    let cns = cert
+        .subject_name()
+        .entries_by_nid(Nid::COMMONNAME)
+        .filter_map(|e| e.data().to_string().ok());
+    let dns = sans.iter().flatten().filter_map(|g| g.dnsname().map(str::to_owned));
+    cns.chain(dns).any(|pattern| name_matches(&pattern.to_ascii_lowercase(), &name))
+}
+
+/// One pattern against a lower-cased host name. A wildcard counts only as the
+/// whole left-most label of a pattern with at least three labels, never
+/// within an IDN (xn--) label and never for an IP address.
+fn name_matches(pattern: &str, host: &str) -> bool {
+    if !pattern.contains('*') {
+        return pattern == host;
+    }
+    let Some(rest) = pattern.strip_prefix("*.") else { return false };
+    if rest.contains('*') || rest.split('.').count() < 2 || rest.split('.').any(str::is_empty) {
+        return false;
+    }
+    if host.parse::<IpAddr>().is_ok() {
+        return false;
+    }
+    match host.split_once('.') {
+        Some((first, host_rest)) => {
+            !first.is_empty() && !first.starts_with("xn--") && host_rest == rest
+        }
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::name_matches;
+
+    #[test]
+    fn wildcards_follow_qt_rules() {
+        assert!(name_matches("example.com", "example.com"));
+        assert!(name_matches("*.example.com", "www.example.com"));
+        assert!(!name_matches("*.example.com", "example.com"));
+        assert!(!name_matches("*.example.com", "a.b.example.com"));
+        assert!(!name_matches("*.com", "example.com"));
+        assert!(!name_matches("w*.example.com", "www.example.com"));
+        assert!(!name_matches("*.*.example.com", "a.b.example.com"));
+        assert!(!name_matches("*.example.com", "xn--bcher-kva.example.com"));
+        assert!(!name_matches("*.0.0.1", "127.0.0.1"));
+    }
+}

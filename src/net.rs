@@ -1,0 +1,139 @@
+//! The fd transport: sends the engine's outgoing datagrams on the
+//! application's own UDP socket, and converts addresses to and from sockaddr.
+
+use std::io;
+use std::mem::{size_of, zeroed};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::os::fd::RawFd;
+
+use crate::engine::Transport;
+
+/// A UDP socket owned by the application. Connected or not, IPv4 or IPv6.
+pub struct FdTransport {
+    fd: RawFd,
+}
+
+impl FdTransport {
+    /// None for fd -1, Qt's "null socket".
+    pub fn new(fd: RawFd) -> Option<FdTransport> {
+        (fd >= 0).then_some(FdTransport { fd })
+    }
+}
+
+impl Transport for FdTransport {
+    fn send(&mut self, dgram: &[u8], peer: SocketAddr) -> io::Result<()> {
+        match sendto(self.fd, dgram, peer) {
+            // A v4 peer on an IPv6 socket: try its v4-mapped form.
+            Err(e) if peer.is_ipv4() && matches!(e.raw_os_error(), Some(libc::EAFNOSUPPORT | libc::EINVAL)) => {
+                let mapped = match peer.ip() {
+                    IpAddr::V4(v4) => SocketAddr::new(IpAddr::V6(v4.to_ipv6_mapped()), peer.port()),
+                    IpAddr::V6(_) => peer,
+                };
+                sendto(self.fd, dgram, mapped)
+            }
+            // A connected socket on a system that refuses an address: plain send.
+            Err(e) if e.raw_os_error() == Some(libc::EISCONN) => send(self.fd, dgram),
+            other => other,
+        }
+    }
+
+    fn path_mtu(&mut self) -> Option<u32> {
+        let (level, name) = match local_family(self.fd)? {
+            libc::AF_INET6 => (libc::IPPROTO_IPV6, libc::IPV6_MTU),
+            _ => (libc::IPPROTO_IP, libc::IP_MTU),
+        };
+        let mut mtu: libc::c_int = 0;
+        let mut len = size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: mtu and len are valid for writing; the kernel checks fd.
+        let r = unsafe { libc::getsockopt(self.fd, level, name, (&mut mtu as *mut libc::c_int).cast(), &mut len) };
+        // Only a connected socket has a path MTU (ENOTCONN otherwise).
+        (r == 0 && mtu > 0).then_some(mtu as u32)
+    }
+}
+
+fn local_family(fd: RawFd) -> Option<libc::c_int> {
+    // SAFETY: storage is large enough for any address; len tells its size.
+    unsafe {
+        let mut ss: libc::sockaddr_storage = zeroed();
+        let mut len = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+        (libc::getsockname(fd, (&mut ss as *mut libc::sockaddr_storage).cast(), &mut len) == 0)
+            .then_some(libc::c_int::from(ss.ss_family))
+    }
+}
+
+fn retry_eintr(mut f: impl FnMut() -> isize) -> io::Result<()> {
+    loop {
+        if f() >= 0 {
+            return Ok(());
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
+fn sendto(fd: RawFd, dgram: &[u8], peer: SocketAddr) -> io::Result<()> {
+    let (ss, len) = to_sockaddr(peer);
+    // SAFETY: dgram and ss are valid for the lengths given.
+    retry_eintr(|| unsafe {
+        libc::sendto(fd, dgram.as_ptr().cast(), dgram.len(), libc::MSG_NOSIGNAL, (&ss as *const libc::sockaddr_storage).cast(), len)
+    })
+}
+
+fn send(fd: RawFd, dgram: &[u8]) -> io::Result<()> {
+    // SAFETY: dgram is valid for its length.
+    retry_eintr(|| unsafe { libc::send(fd, dgram.as_ptr().cast(), dgram.len(), libc::MSG_NOSIGNAL) })
+}
+
+/// A SocketAddr as sockaddr_storage plus the length of the family's struct.
+pub fn to_sockaddr(a: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
+    // SAFETY: all-zero is a valid sockaddr_storage; we write the matching
+    // family's struct into its (larger, suitably aligned) storage.
+    unsafe {
+        let mut ss: libc::sockaddr_storage = zeroed();
+        let len = match a {
+            SocketAddr::V4(v4) => {
+                let sin = &mut *(&mut ss as *mut libc::sockaddr_storage).cast::<libc::sockaddr_in>();
+                sin.sin_family = libc::AF_INET as libc::sa_family_t;
+                sin.sin_port = v4.port().to_be();
+                sin.sin_addr.s_addr = u32::from_ne_bytes(v4.ip().octets());
+                size_of::<libc::sockaddr_in>()
+            }
+            SocketAddr::V6(v6) => {
+                let sin6 = &mut *(&mut ss as *mut libc::sockaddr_storage).cast::<libc::sockaddr_in6>();
+                sin6.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+                sin6.sin6_port = v6.port().to_be();
+                sin6.sin6_addr.s6_addr = v6.ip().octets();
+                sin6.sin6_flowinfo = v6.flowinfo();
+                sin6.sin6_scope_id = v6.scope_id();
+                size_of::<libc::sockaddr_in6>()
+            }
+        };
+        (ss, len as libc::socklen_t)
+    }
+}
+
+/// Reads a sockaddr_in / sockaddr_in6 of `len` bytes; None for anything else.
+///
+/// # Safety
+/// `sa` must be valid for reading `len` bytes.
+pub unsafe fn from_sockaddr(sa: *const libc::sockaddr, len: usize) -> Option<SocketAddr> {
+    if sa.is_null() || len < size_of::<libc::sa_family_t>() {
+        return None;
+    }
+    let family = libc::c_int::from(std::ptr::read_unaligned(sa).sa_family);
+    match family {
+        libc::AF_INET if len >= size_of::<libc::sockaddr_in>() => {
+            let sin = std::ptr::read_unaligned(sa.cast::<libc::sockaddr_in>());
+            let ip = Ipv4Addr::from(sin.sin_addr.s_addr.to_ne_bytes());
+            Some(SocketAddr::V4(SocketAddrV4::new(ip, u16::from_be(sin.sin_port))))
+        }
+        libc::AF_INET6 if len >= size_of::<libc::sockaddr_in6>() => {
+            let sin6 = std::ptr::read_unaligned(sa.cast::<libc::sockaddr_in6>());
+            let ip = Ipv6Addr::from(sin6.sin6_addr.s6_addr);
+            Some(SocketAddr::V6(SocketAddrV6::new(ip, u16::from_be(sin6.sin6_port), sin6.sin6_flowinfo, sin6.sin6_scope_id)))
+        }
+        _ => None,
+    }
+}
