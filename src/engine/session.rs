@@ -124,6 +124,11 @@ impl Session {
         self.info.read()
     }
 
+    /// Records an error found before the engine was reached (bad arguments at the ABI).
+    pub fn set_error(&self, code: DtlsError, msg: &str) {
+        self.info.write().error.set(code, msg);
+    }
+
     fn fail<R>(&self, code: DtlsError, msg: impl Into<String>, ret: R) -> R {
         self.info.write().error.set(code, msg);
         ret

@@ -83,6 +83,13 @@ impl ClientVerifier {
         self.state.lock().verified_hello.clone()
     }
 
+    /// Records an error found before the engine was reached (bad arguments at the ABI).
+    pub fn set_error(&self, code: DtlsError, msg: &str) {
+        let mut s = self.state.lock();
+        s.verified_hello.clear();
+        s.error.set(code, msg);
+    }
+
     pub fn error(&self) -> LastError {
         self.state.lock().error.clone()
     }

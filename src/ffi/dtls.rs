@@ -1,0 +1,576 @@
+//! `QDtls`: one DTLS association with one peer (Qt's QDtls).
+//!
+//! Thread safety: a handle may be used from any thread; concurrent calls on
+//! one handle are serialized inside. The PSK callback runs on the thread that
+//! called the function driving the handshake, and may call the getters of the
+//! same handle; driving functions called from inside it fail with
+//! InvalidOperation.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use libc::{c_char, c_int, c_void};
+use openssl::x509::X509;
+
+use super::config::{self, QDtlsConfiguration};
+use super::psk::{as_handle, QSslPreSharedKeyAuthenticator};
+use super::{bytes, guard, put_bytes, put_str, text};
+use crate::engine::error::DtlsError;
+use crate::engine::psk::PskAuthenticator;
+use crate::engine::session::Session;
+use crate::engine::verify::VerificationError;
+use crate::engine::{HandshakeState, SslMode, Transport};
+use crate::net::{from_sockaddr, FdTransport};
+
+/// An opaque DTLS connection. Create with `qdtls_new`, release with `qdtls_free`.
+pub struct QDtls {
+    _private: [u8; 0],
+}
+
+/// A QSslError for `qdtls_ignore_verification_errors`: a `QDTLS_SSL_ERROR_*`
+/// code and the DER certificate it applies to. With no certificate
+/// (`certificate_der == NULL`), the entry matches that code for any
+/// certificate (an extension; Qt always compares certificates).
+#[repr(C)]
+pub struct QDtlsSslError {
+    /// A `QDTLS_SSL_ERROR_*` code.
+    pub code: i32,
+    /// DER bytes of the certificate, or NULL.
+    pub certificate_der: *const u8,
+    /// Length of `certificate_der`.
+    pub certificate_der_len: usize,
+}
+
+/// Called when a PSK cipher suite is negotiated (Qt's pskRequired signal):
+/// fill in the authenticator. `user_data` is what was given to
+/// `qdtls_set_psk_callback`. Runs on the thread driving the handshake.
+pub type QDtlsPskCallback =
+    Option<unsafe extern "C" fn(user_data: *mut c_void, authenticator: *mut QSslPreSharedKeyAuthenticator)>;
+
+unsafe fn session<'a>(h: *const QDtls) -> Option<&'a Session> {
+    h.cast::<Session>().as_ref()
+}
+
+fn transport(t: &mut Option<FdTransport>) -> Option<&mut dyn Transport> {
+    t.as_mut().map(|t| t as &mut dyn Transport)
+}
+
+/// Runs `f` on the session with the datagram; NULL data with a non-zero
+/// length is InvalidInputParameters.
+unsafe fn with_dgram<R: Copy>(h: *const QDtls, err: R, dgram: *const u8, len: usize, f: impl FnOnce(&Session, &[u8]) -> R) -> R {
+    guard(err, || {
+        let Some(s) = session(h) else { return err };
+        match bytes(dgram, len) {
+            Some(d) => f(s, d),
+            None => {
+                s.set_error(DtlsError::InvalidInputParameters, "NULL datagram with a non-zero length");
+                err
+            }
+        }
+    })
+}
+
+unsafe fn with_session<R: Copy>(h: *const QDtls, err: R, f: impl FnOnce(&Session) -> R) -> R {
+    guard(err, || session(h).map_or(err, f))
+}
+
+fn parse_ip(text: &str) -> Option<IpAddr> {
+    text.trim_start_matches('[').trim_end_matches(']').parse().ok()
+}
+
+/// A new QDtls in `mode` (`QDTLS_SSL_CLIENT_MODE` or `QDTLS_SSL_SERVER_MODE`)
+/// with Qt's defaults and the current default configuration. NULL for any
+/// other mode. Free with `qdtls_free`.
+#[no_mangle]
+pub extern "C" fn qdtls_new(mode: i32) -> *mut QDtls {
+    guard(std::ptr::null_mut(), || {
+        let mode = match mode {
+            1 => SslMode::Client,
+            2 => SslMode::Server,
+            _ => return std::ptr::null_mut(),
+        };
+        Box::into_raw(Box::new(Session::new(mode))).cast()
+    })
+}
+
+/// Releases a QDtls (no alert is sent: call `qdtls_shutdown` first). NULL is a no-op.
+///
+/// # Safety
+/// `h` is NULL or a live handle not used afterwards (nor concurrently).
+#[no_mangle]
+pub unsafe extern "C" fn qdtls_free(h: *mut QDtls) {
+    guard((), || {
+        if !h.is_null() {
+            drop(Box::from_raw(h.cast::<Session>()));
+        }
+    })
+}
+
+/// QDtls::setPeer. `address` is an IPv4 or IPv6 literal; `name` (may be NULL)
+/// is the host name used for certificate verification. Checked in Qt's
+/// order: handshake started -> InvalidOperation; NULL or unparsable address
+/// -> InvalidInputParameters; broadcast or multicast -> InvalidInputParameters.
+/// Port 0 is accepted.
+///
+/// # Safety
+/// `h` is NULL or live; `address` and `name` are NULL or NUL-terminated.
+#[no_mangle]
+pub unsafe extern "C" fn qdtls_set_peer(h: *mut QDtls, address: *const c_char, port: u16, name: *const c_char) -> bool {
+    with_session(h, false, |s| {
+        let ip = text(address).and_then(parse_ip);
+        s.set_peer(ip, port, text(name).unwrap_or_default())
+    })
+}
+
+/// QDtls::setPeer from a `struct sockaddr_in` / `sockaddr_in6` of `len`
+/// bytes (as filled in by recvfrom). Anything else counts as a null address.
+///
+/// # Safety
+/// `h` is NULL or live; `sockaddr` is NULL or valid for `len` bytes; `name` is NULL or NUL-terminated.
+#[no_mangle]
+pub unsafe extern "C" fn qdtls_set_peer_sockaddr(h: *mut QDtls, sockaddr: *const c_void, len: usize, name: *const c_char) -> bool {
+    with_session(h, false, |s| {
+        let addr = from_sockaddr(sockaddr.cast(), len);
+        s.set_peer(addr.map(|a| a.ip()), addr.map_or(0, |a| a.port()), text(name).unwrap_or_default())
+    })
+}
+
+/// The peer address as text ("" when null).
+///
+/// # Safety
+/// `h` is NULL or live; `buf` is valid for `cap` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn qdtls_peer_address(h: *const QDtls, buf: *mut c_char, cap: usize) -> usize {
+    with_session(h, 0, |s| put_str(&s.info().peer.map(|a| a.to_string()).unwrap_or_default(), buf, cap))
+}
+
+/// The peer port (0 when not set or for NULL).
+///
+/// # Safety
+/// `h` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn qdtls_peer_port(h: *const QDtls) -> u16 {
+    with_session(h, 0, |s| s.info().port)
+}
+
+/// The verification name set by `qdtls_set_peer` or `qdtls_set_peer_verification_name`.
+///
+/// # Safety
+/// `h` is NULL or live; `buf` is valid for `cap` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn qdtls_peer_verification_name(h: *const QDtls, buf: *mut c_char, cap: usize) -> usize {
+    with_session(h, 0, |s| put_str(&s.info().verification_name, buf, cap))
+}
+
+/// QDtls::setPeerVerificationName: InvalidOperation once a handshake started.
+/// NULL `name` clears it.
+///
+/// # Safety
+/// `h` is NULL or live; `name` is NULL or NUL-terminated.
+#[no_mangle]
+pub unsafe extern "C" fn qdtls_set_peer_verification_name(h: *mut QDtls, name: *const c_char) -> bool {
+    with_session(h, false, |s| s.set_peer_verification_name(text(name).unwrap_or_default()))
+}
+
+/// `QDTLS_SSL_CLIENT_MODE` or `QDTLS_SSL_SERVER_MODE`; `QDTLS_UNENCRYPTED_MODE` for NULL.
+///
+/// # Safety
+/// `h` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn qdtls_ssl_mode(h: *const QDtls) -> i32 {
+    with_session(h, 0, |s| s.info().mode as i32)
+}
+
+/// QDtls::setMtuHint: the link MTU (IP packet size) for handshake
+/// fragmentation; 0 = not set (then the connected socket's path MTU, else
+/// 576). When the hint or the path MTU is known, application datagrams that
+/// would exceed it are refused instead of being fragmented by IP.
+///
+/// # Safety
+/// `h` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn qdtls_set_mtu_hint(h: *mut QDtls, mtu: u16) {
+    with_session(h, (), |s| s.set_mtu_hint(mtu))
+}
+
+/// The MTU hint (0 = not set).
+///
+/// # Safety
+/// `h` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn qdtls_mtu_hint(h: *const QDtls) -> u16 {
+    with_session(h, 0, |s| s.info().mtu_hint)
+}
+
+/// QDtls::setCookieGeneratorParameters (a server must use the same
+/// parameters as its verifier). Returns true on success (Qt returns false
+/// even then). Empty secret or unknown hash: false, InvalidInputParameters.
+///
+/// # Safety
+/// `h` is NULL or live; `secret` is valid for `len` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn qdtls_set_cookie_generator_parameters(h: *mut QDtls, hash: i32, secret: *const u8, len: usize) -> bool {
+    with_dgram(h, false, secret, len, |s, secret| s.set_cookie_generator_parameters(hash, secret))
+}
+
+/// The cookie hash (into `*hash`, may be NULL) and secret (bytes; see the
+/// buffer rules). Returns the secret's length.
+///
+/// # Safety
+/// `h` is NULL or live; `hash` is NULL or writable; `secret` is valid for `cap` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn qdtls_cookie_generator_parameters(h: *const QDtls, hash: *mut i32, secret: *mut u8, cap: usize) -> usize {
+    with_session(h, 0, |s| {
+        let info = s.info();
+        if !hash.is_null() {
+            *hash = info.cookie.hash;
+        }
+        put_bytes(&info.cookie.secret, secret, cap)
+    })
+}
+
+/// QDtls::setDtlsConfiguration: copies `cfg`. InvalidOperation once a
+/// handshake started; InvalidInputParameters for a NULL `cfg`.
+///
+/// # Safety
+/// `h` and `cfg` are NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn qdtls_set_dtls_configuration(h: *mut QDtls, cfg: *const QDtlsConfiguration) -> bool {
+    with_session(h, false, |s| match config::get(cfg) {
+        Some(c) => s.set_dtls_configuration(Arc::clone(c)),
+        None => {
+            s.set_error(DtlsError::InvalidInputParameters, "NULL configuration");
+            false
+        }
+    })
+}
+
+/// A copy of the configuration in use; the caller frees it with
+/// `qdtls_configuration_free`. NULL for a NULL handle. (The peer's
+/// certificates are read with `qdtls_peer_certificate*`.)
+///
+/// # Safety
+/// `h` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn qdtls_dtls_configuration(h: *const QDtls) -> *mut QDtlsConfiguration {
+    with_session(h, std::ptr::null_mut(), |s| config::into_handle(s.info().config.clone()))
+}
+
+/// The `QDTLS_HANDSHAKE_*` state; `QDTLS_HANDSHAKE_NOT_STARTED` for NULL.
+///
+/// # Safety
+/// `h` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn qdtls_handshake_state(h: *const QDtls) -> i32 {
+    with_session(h, 0, |s| s.info().state as i32)
+}
+
+/// QDtls::doHandshake: starts (client: `dgram` may be empty; server: the
+/// ClientHello, which with cookie verification on must carry a cookie the
+/// verifier issued) or continues the handshake with one received datagram.
+/// True means no error so far; see `qdtls_handshake_state`.
+///
+/// # Safety
+/// `h` is NULL or live; `dgram` is valid for `len` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn qdtls_do_handshake(h: *mut QDtls, fd: c_int, dgram: *const u8, len: usize) -> bool {
+    with_dgram(h, false, dgram, len, |s, d| s.do_handshake(transport(&mut FdTransport::new(fd)), d))
+}
+
+/// QDtls::handleTimeout: retransmits the last flight when the timer is due.
+/// Returns true if it retransmitted, false otherwise (nothing due, no
+/// handshake in progress, or an error; Qt always returns true and asserts
+/// without a handshake). After OpenSSL's retry limit the handshake ends:
+/// false, TlsFatalError, state NotStarted.
+///
+/// # Safety
+/// `h` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn qdtls_handle_timeout(h: *mut QDtls, fd: c_int) -> bool {
+    with_session(h, false, |s| s.handle_timeout(transport(&mut FdTransport::new(fd))))
+}
+
+/// Milliseconds until `qdtls_handle_timeout` is due (rounded up; 0 = now),
+/// or -1 when no timer runs (no handshake in progress). The event-loop-free
+/// form of Qt's handshakeTimeout signal; exact to the millisecond (Qt rounds
+/// down to whole seconds). The timer starts at 1 s and doubles up to 60 s.
+///
+/// # Safety
+/// `h` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn qdtls_next_timeout_ms(h: *const QDtls) -> i64 {
+    with_session(h, -1, |s| match s.next_timeout() {
+        Some(d) => d.as_micros().div_ceil(1000).min(i64::MAX as u128) as i64,
+        None => -1,
+    })
+}
+
+/// Sets the first retransmission timeout, 1..=60000 ms (default 1000, as in
+/// Qt; an extension). InvalidOperation once a handshake started.
+///
+/// # Safety
+/// `h` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn qdtls_set_initial_timeout_ms(h: *mut QDtls, ms: u32) -> bool {
+    with_session(h, false, |s| s.set_initial_timeout_ms(ms))
+}
+
+/// QDtls::resumeHandshake after PeerVerificationError: true and
+/// HandshakeComplete if every error is ignored, else false with NoError.
+///
+/// # Safety
+/// `h` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn qdtls_resume_handshake(h: *mut QDtls, fd: c_int) -> bool {
+    with_session(h, false, |s| s.resume_handshake(transport(&mut FdTransport::new(fd))))
+}
+
+/// QDtls::abortHandshake: from InProgress or PeerVerificationFailed back to
+/// NotStarted. After a verification failure the peer is sent an alert so it
+/// drops the association (Qt sends none). OpenSSL has completed its
+/// handshake by then and can only send close_notify, which the peer sees as
+/// RemoteClosedConnectionError.
+///
+/// # Safety
+/// `h` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn qdtls_abort_handshake(h: *mut QDtls, fd: c_int) -> bool {
+    with_session(h, false, |s| s.abort_handshake(transport(&mut FdTransport::new(fd))))
+}
+
+/// QDtls::shutdown: sends close_notify, then NotStarted (peer and
+/// configuration kept, so the handle can handshake again).
+///
+/// # Safety
+/// `h` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn qdtls_shutdown(h: *mut QDtls, fd: c_int) -> bool {
+    with_session(h, false, |s| s.shutdown(transport(&mut FdTransport::new(fd))))
+}
+
+/// True once the handshake completed (and until shutdown or close).
+///
+/// # Safety
+/// `h` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn qdtls_is_connection_encrypted(h: *const QDtls) -> bool {
+    with_session(h, false, |s| s.info().state == HandshakeState::Complete)
+}
+
+/// The negotiated cipher's OpenSSL name ("" until HandshakeComplete).
+///
+/// # Safety
+/// `h` is NULL or live; `buf` is valid for `cap` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn qdtls_session_cipher(h: *const QDtls, buf: *mut c_char, cap: usize) -> usize {
+    with_session(h, 0, |s| put_str(s.info().cipher.unwrap_or_default(), buf, cap))
+}
+
+/// `QDTLS_PROTOCOL_DTLS_V1_2` (or `_V1_0`) once complete, else `QDTLS_PROTOCOL_UNKNOWN`.
+///
+/// # Safety
+/// `h` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn qdtls_session_protocol(h: *const QDtls) -> i32 {
+    with_session(h, -1, |s| s.info().protocol)
+}
+
+/// QDtls::writeDatagramEncrypted: encrypts `data` into one datagram and
+/// sends it. Returns `len`, or -1: InvalidInputParameters (fd -1, NULL data,
+/// or larger than a known MTU allows, see `qdtls_max_payload_size`),
+/// InvalidOperation (not encrypted), TlsFatalError (over 16384 bytes; the
+/// connection stays up, as in Qt), UnderlyingSocketError (send failed).
+///
+/// # Safety
+/// `h` is NULL or live; `data` is valid for `len` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn qdtls_write_datagram_encrypted(h: *mut QDtls, fd: c_int, data: *const u8, len: usize) -> i64 {
+    with_dgram(h, -1, data, len, |s, d| s.write_datagram_encrypted(transport(&mut FdTransport::new(fd)), d))
+}
+
+/// QDtls::decryptDatagram: decrypts one received datagram into `out` and
+/// returns the plaintext length: 0 for a replayed, duplicate, garbage or
+/// non-data datagram (NoError). -1 on error: InvalidInputParameters (fd -1,
+/// NULL pointers, `out_cap < len`: refused before anything is consumed;
+/// `out_cap >= len` always suffices), InvalidOperation (not encrypted),
+/// RemoteClosedConnectionError (close_notify; the handle is back to
+/// NotStarted), TlsNonFatalError. The fd is needed because reading may send
+/// (retransmission of the last flight); if that send fails the plaintext is
+/// still returned and the error is UnderlyingSocketError.
+///
+/// # Safety
+/// `h` is NULL or live; `dgram` is valid for `len` bytes; `out` for `out_cap` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn qdtls_decrypt_datagram(
+    h: *mut QDtls,
+    fd: c_int,
+    dgram: *const u8,
+    len: usize,
+    out: *mut u8,
+    out_cap: usize,
+) -> i64 {
+    with_dgram(h, -1, dgram, len, |s, d| {
+        if out.is_null() && out_cap > 0 {
+            s.set_error(DtlsError::InvalidInputParameters, "NULL output buffer with a non-zero capacity");
+            return -1;
+        }
+        let out: &mut [u8] = if out.is_null() { &mut [] } else { std::slice::from_raw_parts_mut(out, out_cap) };
+        s.decrypt_datagram(transport(&mut FdTransport::new(fd)), d, out)
+    })
+}
+
+/// The last error (`QDTLS_ERROR_*`); every successful call resets it to
+/// NoError. `QDTLS_ERROR_INVALID_INPUT_PARAMETERS` for a NULL handle.
+///
+/// # Safety
+/// `h` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn qdtls_dtls_error(h: *const QDtls) -> i32 {
+    with_session(h, 1, |s| s.info().error.code as i32)
+}
+
+/// The last error's description ("" after success). Never contains key material.
+///
+/// # Safety
+/// `h` is NULL or live; `buf` is valid for `cap` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn qdtls_dtls_error_string(h: *const QDtls, buf: *mut c_char, cap: usize) -> usize {
+    with_session(h, 0, |s| put_str(&s.info().error.message, buf, cap))
+}
+
+/// The number of peer verification errors of the last handshake, in Qt's
+/// order (NoPeerCertificate, HostNameMismatch, then chain errors).
+///
+/// # Safety
+/// `h` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn qdtls_peer_verification_error_count(h: *const QDtls) -> usize {
+    with_session(h, 0, |s| s.info().verification_errors.len())
+}
+
+/// The `QDTLS_SSL_ERROR_*` code of error `index` (`QDTLS_SSL_ERROR_NO_ERROR` when out of range).
+///
+/// # Safety
+/// `h` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn qdtls_peer_verification_error_code(h: *const QDtls, index: usize) -> i32 {
+    with_session(h, 0, |s| s.info().verification_errors.get(index).map_or(0, |e| e.code))
+}
+
+/// The DER certificate of error `index` (bytes; 0 when it has none or out of range).
+///
+/// # Safety
+/// `h` is NULL or live; `der` is valid for `cap` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn qdtls_peer_verification_error_certificate(h: *const QDtls, index: usize, der: *mut u8, cap: usize) -> usize {
+    with_session(h, 0, |s| {
+        let info = s.info();
+        let cert = info.verification_errors.get(index).and_then(|e| e.certificate.as_ref());
+        cert.and_then(|c| c.to_der().ok()).map_or(0, |d| put_bytes(&d, der, cap))
+    })
+}
+
+/// QDtls::ignoreVerificationErrors: replaces the ignore list (`n == 0`
+/// clears it). Use before the handshake or after PeerVerificationError, then
+/// `qdtls_resume_handshake`. False (InvalidInputParameters) for NULL `errors`
+/// with `n > 0` or a certificate that is not valid DER; the list is then unchanged.
+///
+/// # Safety
+/// `h` is NULL or live; `errors` holds `n` entries whose pointers are valid.
+#[no_mangle]
+pub unsafe extern "C" fn qdtls_ignore_verification_errors(h: *mut QDtls, errors: *const QDtlsSslError, n: usize) -> bool {
+    with_session(h, false, |s| {
+        let mut list = Vec::with_capacity(n);
+        let entries = if n == 0 { &[][..] } else if errors.is_null() { return bad(s, "NULL error list") } else { std::slice::from_raw_parts(errors, n) };
+        for e in entries {
+            let certificate = match bytes(e.certificate_der, e.certificate_der_len) {
+                None => return bad(s, "NULL certificate with a non-zero length"),
+                Some([]) => None,
+                Some(der) => match X509::from_der(der) {
+                    Ok(c) => Some(c),
+                    Err(_) => return bad(s, "Invalid DER certificate"),
+                },
+            };
+            list.push(VerificationError { code: e.code, certificate });
+        }
+        s.ignore_verification_errors(list);
+        true
+    })
+}
+
+fn bad(s: &Session, msg: &str) -> bool {
+    s.set_error(DtlsError::InvalidInputParameters, msg);
+    false
+}
+
+/// The peer's certificate, DER (bytes; 0 when there is none).
+///
+/// # Safety
+/// `h` is NULL or live; `der` is valid for `cap` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn qdtls_peer_certificate(h: *const QDtls, der: *mut u8, cap: usize) -> usize {
+    qdtls_peer_certificate_chain_at(h, 0, der, cap)
+}
+
+/// The number of certificates in the peer's chain (leaf first, on both sides).
+///
+/// # Safety
+/// `h` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn qdtls_peer_certificate_chain_count(h: *const QDtls) -> usize {
+    with_session(h, 0, |s| s.info().peer_chain.len())
+}
+
+/// Certificate `index` of the peer's chain, DER (0 when out of range).
+///
+/// # Safety
+/// `h` is NULL or live; `der` is valid for `cap` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn qdtls_peer_certificate_chain_at(h: *const QDtls, index: usize, der: *mut u8, cap: usize) -> usize {
+    with_session(h, 0, |s| {
+        let info = s.info();
+        info.peer_chain.get(index).and_then(|c| c.to_der().ok()).map_or(0, |d| put_bytes(&d, der, cap))
+    })
+}
+
+struct UserCallback {
+    cb: unsafe extern "C" fn(*mut c_void, *mut QSslPreSharedKeyAuthenticator),
+    user_data: *mut c_void,
+}
+// SAFETY: the caller promises (see qdtls_set_psk_callback) that user_data may
+// be used from the threads that drive the handshake.
+unsafe impl Send for UserCallback {}
+unsafe impl Sync for UserCallback {}
+
+/// Sets the PSK handler (Qt's pskRequired signal); NULL `cb` removes it.
+/// Without a handler (or if it sets no key) a PSK handshake fails. The
+/// callback runs on the thread that drives the handshake; `user_data` must
+/// be usable there. The authenticator is valid only during the call.
+///
+/// # Safety
+/// `h` is NULL or live; `cb` and `user_data` stay valid while the handle may call them.
+#[no_mangle]
+pub unsafe extern "C" fn qdtls_set_psk_callback(h: *mut QDtls, cb: QDtlsPskCallback, user_data: *mut c_void) -> bool {
+    with_session(h, false, |s| {
+        let handler = cb.map(|cb| {
+            let u = UserCallback { cb, user_data };
+            Arc::new(move |a: &mut PskAuthenticator| {
+                let u = &u;
+                // SAFETY: as promised by the caller of qdtls_set_psk_callback.
+                unsafe { (u.cb)(u.user_data, as_handle(a)) }
+            }) as Arc<crate::engine::psk::PskCallback>
+        });
+        s.set_psk_callback(handler);
+        true
+    })
+}
+
+/// The largest plaintext that fits one datagram with the negotiated cipher
+/// and the MTU in use (hint, path MTU or 576); 0 unless encrypted.
+///
+/// # Safety
+/// `h` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn qdtls_max_payload_size(h: *const QDtls) -> usize {
+    with_session(h, 0, |s| s.info().max_payload)
+}
