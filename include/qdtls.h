@@ -1087,7 +1087,8 @@ size_t qdtls_psk_pre_shared_key(const QSslPreSharedKeyAuthenticator *a, uint8_t 
 bool qdtls_psk_set_pre_shared_key(QSslPreSharedKeyAuthenticator *a, const uint8_t *key, size_t len);
 
 /**
- * Longest identity that is sent: 127 on the client, 0 on the server; -1 for NULL.
+ * Longest identity that is sent: OpenSSL's room minus the terminating NUL
+ * on the client (255 with OpenSSL 3, 127 with 1.x), 0 on the server; -1 for NULL.
  *
  * # Safety
  * `a` is NULL or the authenticator of a running callback.
@@ -1095,7 +1096,8 @@ bool qdtls_psk_set_pre_shared_key(QSslPreSharedKeyAuthenticator *a, const uint8_
 int32_t qdtls_psk_maximum_identity_length(const QSslPreSharedKeyAuthenticator *a);
 
 /**
- * Longest key that is used (256 with OpenSSL 3); -1 for NULL.
+ * Longest key that is used: what OpenSSL allows (512 with OpenSSL 3, 256
+ * with OpenSSL 1.x); -1 for NULL.
  *
  * # Safety
  * `a` is NULL or the authenticator of a running callback.

@@ -82,7 +82,8 @@ pub unsafe extern "C" fn qdtls_psk_set_pre_shared_key(a: *mut QSslPreSharedKeyAu
     })
 }
 
-/// Longest identity that is sent: 127 on the client, 0 on the server; -1 for NULL.
+/// Longest identity that is sent: OpenSSL's room minus the terminating NUL
+/// on the client (255 with OpenSSL 3, 127 with 1.x), 0 on the server; -1 for NULL.
 ///
 /// # Safety
 /// `a` is NULL or the authenticator of a running callback.
@@ -91,7 +92,8 @@ pub unsafe extern "C" fn qdtls_psk_maximum_identity_length(a: *const QSslPreShar
     guard(-1, || get(a).map_or(-1, |a| a.maximum_identity_length() as i32))
 }
 
-/// Longest key that is used (256 with OpenSSL 3); -1 for NULL.
+/// Longest key that is used: what OpenSSL allows (512 with OpenSSL 3, 256
+/// with OpenSSL 1.x); -1 for NULL.
 ///
 /// # Safety
 /// `a` is NULL or the authenticator of a running callback.
