@@ -75,7 +75,8 @@ fn main() {
     let bindings = cbindgen::Builder::new()
         .with_config(config)
         .with_src("src/ffi/mod.rs")
-        .generate().expect("cbindgen could not generate include/qdtls.h");
+        .generate()
+        .expect("cbindgen could not generate include/qdtls.h");
     // write_to_file leaves the file alone when the contents are unchanged.
     bindings.write_to_file(Path::new("include/qdtls.h"));
 }

@@ -77,7 +77,14 @@ fn sendto(fd: RawFd, dgram: &[u8], peer: SocketAddr) -> io::Result<()> {
     let (ss, len) = to_sockaddr(peer);
     // SAFETY: dgram and ss are valid for the lengths given.
     retry_eintr(|| unsafe {
-        libc::sendto(fd, dgram.as_ptr().cast(), dgram.len(), libc::MSG_NOSIGNAL, (&ss as *const libc::sockaddr_storage).cast(), len)
+        libc::sendto(
+            fd,
+            dgram.as_ptr().cast(),
+            dgram.len(),
+            libc::MSG_NOSIGNAL,
+            (&ss as *const libc::sockaddr_storage).cast(),
+            len,
+        )
     })
 }
 
@@ -132,7 +139,12 @@ pub unsafe fn from_sockaddr(sa: *const libc::sockaddr, len: usize) -> Option<Soc
         libc::AF_INET6 if len >= size_of::<libc::sockaddr_in6>() => {
             let sin6 = std::ptr::read_unaligned(sa.cast::<libc::sockaddr_in6>());
             let ip = Ipv6Addr::from(sin6.sin6_addr.s6_addr);
-            Some(SocketAddr::V6(SocketAddrV6::new(ip, u16::from_be(sin6.sin6_port), sin6.sin6_flowinfo, sin6.sin6_scope_id)))
+            Some(SocketAddr::V6(SocketAddrV6::new(
+                ip,
+                u16::from_be(sin6.sin6_port),
+                sin6.sin6_flowinfo,
+                sin6.sin6_scope_id,
+            )))
         }
         _ => None,
     }

@@ -9,11 +9,20 @@ use qdtls::ffi::*;
 
 #[test]
 fn psk_handshake_completes_and_both_sides_agree() {
-    let (cp, sp) = (Psk::new(b"Client_and_Server", b"\x12\x34\x56\x78\x9a\xbc\xde\xf0"), Psk::new(b"", b"\x12\x34\x56\x78\x9a\xbc\xde\xf0"));
+    let (cp, sp) = (
+        Psk::new(b"Client_and_Server", b"\x12\x34\x56\x78\x9a\xbc\xde\xf0"),
+        Psk::new(b"", b"\x12\x34\x56\x78\x9a\xbc\xde\xf0"),
+    );
     let cfg = Cfg::psk();
     cfg.hint(b"hint from server");
-    let mut l = Link::new(Dtls::client().with_config(&cfg).with_psk(&cp), Dtls::server().with_config(&cfg).with_psk(&sp));
-    assert!(l.handshake(Duration::from_secs(10)), "client {} / server {}", l.client.error_string(), l.server.error_string());
+    let mut l =
+        Link::new(Dtls::client().with_config(&cfg).with_psk(&cp), Dtls::server().with_config(&cfg).with_psk(&sp));
+    assert!(
+        l.handshake(Duration::from_secs(10)),
+        "client {} / server {}",
+        l.client.error_string(),
+        l.server.error_string()
+    );
     assert_eq!(l.client.state(), QDTLS_HANDSHAKE_COMPLETE);
     assert_eq!(l.server.state(), QDTLS_HANDSHAKE_COMPLETE);
     assert!(l.client.encrypted() && l.server.encrypted());
@@ -70,7 +79,12 @@ fn retransmission_completes_when_first_datagram_of_each_side_is_lost() {
         assert!(unsafe { qdtls::ffi::dtls::qdtls_set_initial_timeout_ms(d.0, 100) });
     }
     l.drop_rule = Box::new(|_, idx| idx == 0);
-    assert!(l.handshake(Duration::from_secs(20)), "client {} / server {}", l.client.error_string(), l.server.error_string());
+    assert!(
+        l.handshake(Duration::from_secs(20)),
+        "client {} / server {}",
+        l.client.error_string(),
+        l.server.error_string()
+    );
     assert!(l.client.encrypted() && l.server.encrypted());
     assert_eq!(l.send(true, b"after loss").as_deref(), Some(&b"after loss"[..]));
 }

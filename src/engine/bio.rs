@@ -150,7 +150,8 @@ unsafe extern "C" fn bctrl(b: *mut sys::BIO, cmd: c_int, larg: c_long, _parg: *m
     let Some(st) = state(b) else { return 0 };
     match cmd {
         BIO_CTRL_FLUSH | BIO_CTRL_RESET | BIO_CTRL_PUSH | BIO_CTRL_POP => 1,
-        BIO_CTRL_PENDING => if st.has_incoming { st.incoming.len() as c_long } else { 0 },
+        BIO_CTRL_PENDING if st.has_incoming => st.incoming.len() as c_long,
+        BIO_CTRL_PENDING => 0,
         BIO_CTRL_WPENDING => 0,
         BIO_CTRL_DGRAM_SET_PEEK_MODE => {
             st.peek = larg != 0;

@@ -28,9 +28,7 @@ pub enum VerifyMode {
 
 impl VerifyMode {
     pub fn from_i32(v: i32) -> Option<Self> {
-        [Self::VerifyNone, Self::QueryPeer, Self::VerifyPeer, Self::AutoVerifyPeer]
-            .into_iter()
-            .find(|m| *m as i32 == v)
+        [Self::VerifyNone, Self::QueryPeer, Self::VerifyPeer, Self::AutoVerifyPeer].into_iter().find(|m| *m as i32 == v)
     }
 }
 

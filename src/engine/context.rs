@@ -5,10 +5,7 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use openssl::error::ErrorStack;
-use openssl::ssl::{
-    AlpnError, SslContext, SslContextBuilder, SslMethod, SslOptions, SslRef,
-    SslVersion,
-};
+use openssl::ssl::{AlpnError, SslContext, SslContextBuilder, SslMethod, SslOptions, SslRef, SslVersion};
 
 use super::config::{protocol, Config, ConfigData, VerifyMode};
 use super::hooks::hooks;
@@ -49,8 +46,7 @@ fn build(d: &ConfigData) -> Result<SslContext, String> {
         opts |= SslOptions::CIPHER_SERVER_PREFERENCE;
     }
     b.set_options(opts);
-    b.set_cipher_list(d.ciphers.as_deref().unwrap_or(DEFAULT_CIPHERS))
-        .map_err(|_| fail("Invalid cipher list"))?;
+    b.set_cipher_list(d.ciphers.as_deref().unwrap_or(DEFAULT_CIPHERS)).map_err(|_| fail("Invalid cipher list"))?;
     if d.verify_depth > 0 {
         b.set_verify_depth(d.verify_depth as u32);
     }
@@ -124,12 +120,7 @@ fn run_psk_callback(ssl: &SslRef, auth: &mut PskAuthenticator) {
     }
 }
 
-fn psk_client(
-    ssl: &mut SslRef,
-    hint: Option<&[u8]>,
-    identity: &mut [u8],
-    psk: &mut [u8],
-) -> Result<usize, ErrorStack> {
+fn psk_client(ssl: &mut SslRef, hint: Option<&[u8]>, identity: &mut [u8], psk: &mut [u8]) -> Result<usize, ErrorStack> {
     let mut auth = PskAuthenticator::for_client(hint.unwrap_or_default(), identity.len(), psk.len());
     run_psk_callback(ssl, &mut auth);
     let (id, key) = (auth.identity_to_send(), auth.key_to_use());

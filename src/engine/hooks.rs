@@ -27,8 +27,7 @@ pub struct Hooks {
     pub initial_timeout_us: u32,
 }
 
-static INDEX: Lazy<Index<Ssl, Hooks>> =
-    Lazy::new(|| Ssl::new_ex_index().expect("no SSL ex_data index left"));
+static INDEX: Lazy<Index<Ssl, Hooks>> = Lazy::new(|| Ssl::new_ex_index().expect("no SSL ex_data index left"));
 
 pub fn hooks(ssl: &SslRef) -> Option<&Hooks> {
     ssl.ex_data(*INDEX)
@@ -40,6 +39,9 @@ pub fn set_hooks(ssl: &mut SslRef, h: Hooks) {
 
 /// DTLS_timer_cb: `initial` for a new flight, then doubling up to 60 s
 /// (OpenSSL still gives up after its own retry count).
+///
+/// # Safety
+/// Called by OpenSSL with a live SSL.
 pub unsafe extern "C" fn timer_cb(ssl: *mut openssl_sys::SSL, previous_us: c_uint) -> c_uint {
     let initial = openssl_sys::SSL_get_ex_data(ssl, INDEX.as_raw())
         .cast::<Hooks>()

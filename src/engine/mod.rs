@@ -44,11 +44,7 @@ pub enum HandshakeState {
 /// Sends every queued datagram of `bio`, stopping at the first failure.
 /// The queue is emptied either way: a datagram that could not be sent is
 /// reported, not kept for a later call.
-pub(crate) fn flush(
-    bio: &mut bio::DgramState,
-    t: &mut dyn Transport,
-    peer: SocketAddr,
-) -> io::Result<()> {
+pub(crate) fn flush(bio: &mut bio::DgramState, t: &mut dyn Transport, peer: SocketAddr) -> io::Result<()> {
     let mut result = Ok(());
     for d in bio.outgoing() {
         if let Err(e) = t.send(d, peer) {

@@ -4,6 +4,8 @@
 //! symbols or as macros over `SSL_ctrl`, which we spell out.
 
 use libc::{c_char, c_int, c_long, c_uint, c_void, size_t};
+use foreign_types::ForeignTypeRef;
+use openssl::ssl::SslRef;
 use openssl_sys::SSL;
 
 /// OpenSSL's opaque socket address type.
@@ -50,12 +52,10 @@ extern "C" {
 }
 
 /// `DTLSv1_get_timeout`: time left on the retransmission timer, if one runs.
-pub fn dtls_get_timeout(ssl: *mut SSL) -> Option<std::time::Duration> {
+pub fn dtls_get_timeout(ssl: &SslRef) -> Option<std::time::Duration> {
     let mut tv = libc::timeval { tv_sec: 0, tv_usec: 0 };
     // SAFETY: ssl is a live SSL owned by the caller; tv outlives the call.
-    let running = unsafe {
-        SSL_ctrl(ssl, DTLS_CTRL_GET_TIMEOUT, 0, &mut tv as *mut libc::timeval as *mut c_void)
-    };
+    let running = unsafe { SSL_ctrl(ssl.as_ptr(), DTLS_CTRL_GET_TIMEOUT, 0, &mut tv as *mut libc::timeval as *mut c_void) };
     (running > 0).then(|| {
         std::time::Duration::from_secs(tv.tv_sec.max(0) as u64)
             + std::time::Duration::from_micros(tv.tv_usec.max(0) as u64)
@@ -63,15 +63,15 @@ pub fn dtls_get_timeout(ssl: *mut SSL) -> Option<std::time::Duration> {
 }
 
 /// `DTLSv1_handle_timeout`: 1 retransmitted, 0 nothing due, -1 gave up.
-pub fn dtls_handle_timeout(ssl: *mut SSL) -> c_long {
+pub fn dtls_handle_timeout(ssl: &SslRef) -> c_long {
     // SAFETY: ssl is a live SSL owned by the caller.
-    unsafe { SSL_ctrl(ssl, DTLS_CTRL_HANDLE_TIMEOUT, 0, std::ptr::null_mut()) }
+    unsafe { SSL_ctrl(ssl.as_ptr(), DTLS_CTRL_HANDLE_TIMEOUT, 0, std::ptr::null_mut()) }
 }
 
 /// `DTLS_set_link_mtu`: false when OpenSSL refuses the value (below its minimum).
-pub fn dtls_set_link_mtu(ssl: *mut SSL, mtu: u32) -> bool {
+pub fn dtls_set_link_mtu(ssl: &SslRef, mtu: u32) -> bool {
     // SAFETY: ssl is a live SSL owned by the caller.
-    unsafe { SSL_ctrl(ssl, DTLS_CTRL_SET_LINK_MTU, mtu as c_long, std::ptr::null_mut()) > 0 }
+    unsafe { SSL_ctrl(ssl.as_ptr(), DTLS_CTRL_SET_LINK_MTU, mtu as c_long, std::ptr::null_mut()) > 0 }
 }
 
 extern "C" {

@@ -13,9 +13,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
+use foreign_types::ForeignType;
 use openssl::ssl::{Ssl, SslVerifyMode, SslVersion};
 use openssl::x509::X509;
-use foreign_types::ForeignType;
 use openssl_sys as sys;
 use parking_lot::{Mutex, ReentrantMutex, RwLock, RwLockReadGuard};
 
@@ -27,7 +27,7 @@ use super::error::{with_openssl_errors, DtlsError, LastError};
 use super::hooks::{set_hooks, timer_cb, Hooks};
 use super::ossl;
 use super::psk::PskCallback;
-use super::verify::{all_ignored, from_x509_error, host_name_matches, code, VerificationError};
+use super::verify::{all_ignored, code, from_x509_error, host_name_matches, VerificationError};
 use super::{flush, HandshakeState, SslMode, Transport};
 
 /// Largest plaintext of one DTLS record.
@@ -259,10 +259,18 @@ impl Session {
             (i.mode, i.config.data.cookie_verification)
         };
         if self.info.read().peer.is_none() {
-            return self.fail(InvalidOperation, "To start a handshake you must set peer's address and port first", false);
+            return self.fail(
+                InvalidOperation,
+                "To start a handshake you must set peer's address and port first",
+                false,
+            );
         }
         if mode == SslMode::Server && dgram.is_empty() {
-            return self.fail(InvalidInputParameters, "To start a handshake, DTLS server requires non-empty datagram (client hello)", false);
+            return self.fail(
+                InvalidInputParameters,
+                "To start a handshake, DTLS server requires non-empty datagram (client hello)",
+                false,
+            );
         }
         let mut c = match self.open(t) {
             Ok(c) => c,
@@ -271,7 +279,9 @@ impl Session {
         if mode == SslMode::Server {
             c.bio.offer(dgram);
             if cookies && !listen(&mut c) {
-                let msg = with_openssl_errors("Cookie verification failed: the first datagram is not a ClientHello with a valid cookie");
+                let msg = with_openssl_errors(
+                    "Cookie verification failed: the first datagram is not a ClientHello with a valid cookie",
+                );
                 return self.fail(TlsFatalError, msg, false);
             }
         }
@@ -340,7 +350,7 @@ impl Session {
             _ => (FALLBACK_MTU, false),
         };
         // OpenSSL refuses values below its minimum and then keeps its own.
-        ossl::dtls_set_link_mtu(ssl.as_ptr(), mtu);
+        ossl::dtls_set_link_mtu(&ssl, mtu);
         let psk_hint = i.config.data.psk_identity_hint.clone().unwrap_or_default();
         if i.mode == SslMode::Server && !psk_hint.is_empty() {
             let hint = std::ffi::CString::new(psk_hint.clone()).map_err(|_| "Invalid PSK identity hint")?;
@@ -398,7 +408,8 @@ impl Session {
         let mut info = self.info.write();
         info.peer_chain = chain;
         let mode = info.config.data.verify_mode;
-        let verify = mode == VerifyMode::VerifyPeer || (mode == VerifyMode::AutoVerifyPeer && info.mode == SslMode::Client);
+        let verify =
+            mode == VerifyMode::VerifyPeer || (mode == VerifyMode::AutoVerifyPeer && info.mode == SslMode::Client);
         if verify {
             let errors = verification_errors(&info, x509);
             let ignored = all_ignored(&errors, &info.ignored);
@@ -447,9 +458,11 @@ impl Session {
             let Some(c) = conn.as_mut().filter(|_| self.info.read().state == InProgress) else {
                 return self.succeed(false);
             };
-            let r = ossl::dtls_handle_timeout(c.ssl.as_ptr());
+            let r = ossl::dtls_handle_timeout(&c.ssl);
             if r < 0 {
-                let why = with_openssl_errors("Handshake timed out: no answer from the peer after the maximum number of retransmissions");
+                let why = with_openssl_errors(
+                    "Handshake timed out: no answer from the peer after the maximum number of retransmissions",
+                );
                 let _ = flush(&mut c.bio, t, c.peer);
                 *conn = None;
                 self.reset();
@@ -467,7 +480,7 @@ impl Session {
         let guard = self.conn.lock();
         let conn = guard.try_borrow().ok()?;
         let c = conn.as_ref().filter(|_| self.info.read().state == InProgress)?;
-        ossl::dtls_get_timeout(c.ssl.as_ptr())
+        ossl::dtls_get_timeout(&c.ssl)
     }
 
     /// QDtls::resumeHandshake.
@@ -550,12 +563,16 @@ impl Session {
                 return self.fail(InvalidOperation, "Cannot write a datagram, not in encrypted state", -1);
             };
             if data.len() > MAX_RECORD_PLAINTEXT {
-                let msg = format!("Error while writing: {} bytes exceed the maximum record size of {MAX_RECORD_PLAINTEXT}", data.len());
+                let msg = format!(
+                    "Error while writing: {} bytes exceed the maximum record size of {MAX_RECORD_PLAINTEXT}",
+                    data.len()
+                );
                 return self.fail(TlsFatalError, msg, -1);
             }
             let room = self.info.read().max_payload;
             if c.mtu_known && data.len() > room {
-                let msg = format!("Datagram of {} bytes does not fit the MTU: at most {room} bytes of payload", data.len());
+                let msg =
+                    format!("Datagram of {} bytes does not fit the MTU: at most {room} bytes of payload", data.len());
                 return self.fail(InvalidInputParameters, msg, -1);
             }
             if data.is_empty() {
@@ -583,7 +600,11 @@ impl Session {
                 return self.fail(InvalidOperation, "Cannot read a datagram, not in encrypted state", -1);
             };
             if out.len() < dgram.len() {
-                let msg = format!("Output buffer of {} bytes is smaller than the datagram ({} bytes)", out.len(), dgram.len());
+                let msg = format!(
+                    "Output buffer of {} bytes is smaller than the datagram ({} bytes)",
+                    out.len(),
+                    dgram.len()
+                );
                 return self.fail(InvalidInputParameters, msg, -1);
             }
             if dgram.is_empty() {
@@ -664,7 +685,8 @@ fn is_broadcast_or_multicast(a: IpAddr) -> bool {
 
 /// The peer's chain, leaf first (OpenSSL leaves the leaf out on the server side).
 fn peer_chain(ssl: &Ssl) -> Vec<X509> {
-    let mut chain: Vec<X509> = ssl.peer_cert_chain().map(|s| s.iter().map(|c| c.to_owned()).collect()).unwrap_or_default();
+    let mut chain: Vec<X509> =
+        ssl.peer_cert_chain().map(|s| s.iter().map(|c| c.to_owned()).collect()).unwrap_or_default();
     if let Some(leaf) = ssl.peer_certificate() {
         let same = chain.first().is_some_and(|c| c.to_der().ok() == leaf.to_der().ok());
         if !same {

@@ -4,9 +4,9 @@
 
 use std::net::{IpAddr, SocketAddr};
 
+use foreign_types::ForeignType;
 use once_cell::sync::Lazy;
 use openssl::ssl::{Ssl, SslContext, SslContextBuilder, SslMethod, SslVersion};
-use foreign_types::ForeignType;
 use openssl_sys as sys;
 use parking_lot::Mutex;
 
@@ -97,7 +97,13 @@ impl ClientVerifier {
     /// QDtlsClientVerifier::verifyClient. True when `dgram` is a ClientHello
     /// with a valid cookie for address:port; otherwise false, and a
     /// HelloVerifyRequest goes to address:port when the datagram deserved one.
-    pub fn verify_client(&self, t: Option<&mut dyn Transport>, dgram: &[u8], address: Option<IpAddr>, port: u16) -> bool {
+    pub fn verify_client(
+        &self,
+        t: Option<&mut dyn Transport>,
+        dgram: &[u8],
+        address: Option<IpAddr>,
+        port: u16,
+    ) -> bool {
         let mut s = self.state.lock();
         s.verified_hello.clear();
         let (Some(t), Some(addr), false) = (t, address, dgram.is_empty()) else {

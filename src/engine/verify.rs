@@ -102,10 +102,7 @@ pub fn host_name_matches(cert: &X509Ref, name: &str) -> bool {
         }
     }
     let name = name.to_ascii_lowercase();
-    let cns = cert
-        .subject_name()
-        .entries_by_nid(Nid::COMMONNAME)
-        .filter_map(|e| e.data().to_string().ok());
+    let cns = cert.subject_name().entries_by_nid(Nid::COMMONNAME).filter_map(|e| e.data().to_string().ok());
     let dns = sans.iter().flatten().filter_map(|g| g.dnsname().map(str::to_owned));
     cns.chain(dns).any(|pattern| name_matches(&pattern.to_ascii_lowercase(), &name))
 }
@@ -125,9 +122,7 @@ fn name_matches(pattern: &str, host: &str) -> bool {
         return false;
     }
     match host.split_once('.') {
-        Some((first, host_rest)) => {
-            !first.is_empty() && !first.starts_with("xn--") && host_rest == rest
-        }
+        Some((first, host_rest)) => !first.is_empty() && !first.starts_with("xn--") && host_rest == rest,
         None => false,
     }
 }

@@ -12,7 +12,9 @@ use libc::c_char;
 use openssl::ssl::{SslContextBuilder, SslMethod};
 
 use super::{bytes, guard, put_bytes, put_str, text};
-use crate::engine::config::{certs_from_pem, default_config, key_from_pem, set_default_config, Config, ConfigData, VerifyMode};
+use crate::engine::config::{
+    certs_from_pem, default_config, key_from_pem, set_default_config, Config, ConfigData, VerifyMode,
+};
 use crate::engine::context::DEFAULT_CIPHERS;
 
 /// An opaque DTLS configuration. Create with `qdtls_configuration_new`,
@@ -335,7 +337,11 @@ pub unsafe extern "C" fn qdtls_configuration_set_ciphers(cfg: *mut QDtlsConfigur
 /// # Safety
 /// `cfg` is NULL or a live configuration; `buf` is valid for `cap` bytes.
 #[no_mangle]
-pub unsafe extern "C" fn qdtls_configuration_ciphers(cfg: *const QDtlsConfiguration, buf: *mut c_char, cap: usize) -> usize {
+pub unsafe extern "C" fn qdtls_configuration_ciphers(
+    cfg: *const QDtlsConfiguration,
+    buf: *mut c_char,
+    cap: usize,
+) -> usize {
     read(cfg, 0, |d| put_str(d.ciphers.as_deref().unwrap_or(DEFAULT_CIPHERS), buf, cap))
 }
 
@@ -401,7 +407,10 @@ pub unsafe extern "C" fn qdtls_configuration_pre_shared_key_identity_hint(
 /// # Safety
 /// `cfg` is NULL or a live configuration.
 #[no_mangle]
-pub unsafe extern "C" fn qdtls_configuration_set_server_cipher_preference(cfg: *mut QDtlsConfiguration, on: bool) -> bool {
+pub unsafe extern "C" fn qdtls_configuration_set_server_cipher_preference(
+    cfg: *mut QDtlsConfiguration,
+    on: bool,
+) -> bool {
     update(cfg, |d| {
         d.server_cipher_preference = on;
         true

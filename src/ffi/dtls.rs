@@ -57,7 +57,13 @@ fn transport(t: &mut Option<FdTransport>) -> Option<&mut dyn Transport> {
 
 /// Runs `f` on the session with the datagram; NULL data with a non-zero
 /// length is InvalidInputParameters.
-unsafe fn with_dgram<R: Copy>(h: *const QDtls, err: R, dgram: *const u8, len: usize, f: impl FnOnce(&Session, &[u8]) -> R) -> R {
+unsafe fn with_dgram<R: Copy>(
+    h: *const QDtls,
+    err: R,
+    dgram: *const u8,
+    len: usize,
+    f: impl FnOnce(&Session, &[u8]) -> R,
+) -> R {
     guard(err, || {
         let Some(s) = session(h) else { return err };
         match bytes(dgram, len) {
@@ -128,7 +134,12 @@ pub unsafe extern "C" fn qdtls_set_peer(h: *mut QDtls, address: *const c_char, p
 /// # Safety
 /// `h` is NULL or live; `sockaddr` is NULL or valid for `len` bytes; `name` is NULL or NUL-terminated.
 #[no_mangle]
-pub unsafe extern "C" fn qdtls_set_peer_sockaddr(h: *mut QDtls, sockaddr: *const c_void, len: usize, name: *const c_char) -> bool {
+pub unsafe extern "C" fn qdtls_set_peer_sockaddr(
+    h: *mut QDtls,
+    sockaddr: *const c_void,
+    len: usize,
+    name: *const c_char,
+) -> bool {
     with_session(h, false, |s| {
         let addr = from_sockaddr(sockaddr.cast(), len);
         s.set_peer(addr.map(|a| a.ip()), addr.map_or(0, |a| a.port()), text(name).unwrap_or_default())
@@ -209,7 +220,12 @@ pub unsafe extern "C" fn qdtls_mtu_hint(h: *const QDtls) -> u16 {
 /// # Safety
 /// `h` is NULL or live; `secret` is valid for `len` bytes.
 #[no_mangle]
-pub unsafe extern "C" fn qdtls_set_cookie_generator_parameters(h: *mut QDtls, hash: i32, secret: *const u8, len: usize) -> bool {
+pub unsafe extern "C" fn qdtls_set_cookie_generator_parameters(
+    h: *mut QDtls,
+    hash: i32,
+    secret: *const u8,
+    len: usize,
+) -> bool {
     with_dgram(h, false, secret, len, |s, secret| s.set_cookie_generator_parameters(hash, secret))
 }
 
@@ -219,7 +235,12 @@ pub unsafe extern "C" fn qdtls_set_cookie_generator_parameters(h: *mut QDtls, ha
 /// # Safety
 /// `h` is NULL or live; `hash` is NULL or writable; `secret` is valid for `cap` bytes.
 #[no_mangle]
-pub unsafe extern "C" fn qdtls_cookie_generator_parameters(h: *const QDtls, hash: *mut i32, secret: *mut u8, cap: usize) -> usize {
+pub unsafe extern "C" fn qdtls_cookie_generator_parameters(
+    h: *const QDtls,
+    hash: *mut i32,
+    secret: *mut u8,
+    cap: usize,
+) -> usize {
     with_session(h, 0, |s| {
         let info = s.info();
         if !hash.is_null() {
@@ -462,7 +483,12 @@ pub unsafe extern "C" fn qdtls_peer_verification_error_code(h: *const QDtls, ind
 /// # Safety
 /// `h` is NULL or live; `der` is valid for `cap` bytes.
 #[no_mangle]
-pub unsafe extern "C" fn qdtls_peer_verification_error_certificate(h: *const QDtls, index: usize, der: *mut u8, cap: usize) -> usize {
+pub unsafe extern "C" fn qdtls_peer_verification_error_certificate(
+    h: *const QDtls,
+    index: usize,
+    der: *mut u8,
+    cap: usize,
+) -> usize {
     with_session(h, 0, |s| {
         let info = s.info();
         let cert = info.verification_errors.get(index).and_then(|e| e.certificate.as_ref());
@@ -478,10 +504,20 @@ pub unsafe extern "C" fn qdtls_peer_verification_error_certificate(h: *const QDt
 /// # Safety
 /// `h` is NULL or live; `errors` holds `n` entries whose pointers are valid.
 #[no_mangle]
-pub unsafe extern "C" fn qdtls_ignore_verification_errors(h: *mut QDtls, errors: *const QDtlsSslError, n: usize) -> bool {
+pub unsafe extern "C" fn qdtls_ignore_verification_errors(
+    h: *mut QDtls,
+    errors: *const QDtlsSslError,
+    n: usize,
+) -> bool {
     with_session(h, false, |s| {
         let mut list = Vec::with_capacity(n);
-        let entries = if n == 0 { &[][..] } else if errors.is_null() { return bad(s, "NULL error list") } else { std::slice::from_raw_parts(errors, n) };
+        let entries = if n == 0 {
+            &[][..]
+        } else if errors.is_null() {
+            return bad(s, "NULL error list");
+        } else {
+            std::slice::from_raw_parts(errors, n)
+        };
         for e in entries {
             let certificate = match bytes(e.certificate_der, e.certificate_der_len) {
                 None => return bad(s, "NULL certificate with a non-zero length"),
@@ -526,7 +562,12 @@ pub unsafe extern "C" fn qdtls_peer_certificate_chain_count(h: *const QDtls) -> 
 /// # Safety
 /// `h` is NULL or live; `der` is valid for `cap` bytes.
 #[no_mangle]
-pub unsafe extern "C" fn qdtls_peer_certificate_chain_at(h: *const QDtls, index: usize, der: *mut u8, cap: usize) -> usize {
+pub unsafe extern "C" fn qdtls_peer_certificate_chain_at(
+    h: *const QDtls,
+    index: usize,
+    der: *mut u8,
+    cap: usize,
+) -> usize {
     with_session(h, 0, |s| {
         let info = s.info();
         info.peer_chain.get(index).and_then(|c| c.to_der().ok()).map_or(0, |d| put_bytes(&d, der, cap))

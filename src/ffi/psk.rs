@@ -27,7 +27,11 @@ unsafe fn get_mut<'a>(a: *mut QSslPreSharedKeyAuthenticator) -> Option<&'a mut P
 /// # Safety
 /// `a` is NULL or the authenticator of a running callback; `buf` is valid for `cap` bytes.
 #[no_mangle]
-pub unsafe extern "C" fn qdtls_psk_identity_hint(a: *const QSslPreSharedKeyAuthenticator, buf: *mut u8, cap: usize) -> usize {
+pub unsafe extern "C" fn qdtls_psk_identity_hint(
+    a: *const QSslPreSharedKeyAuthenticator,
+    buf: *mut u8,
+    cap: usize,
+) -> usize {
     guard(0, || get(a).map_or(0, |a| put_bytes(a.identity_hint(), buf, cap)))
 }
 
@@ -36,7 +40,11 @@ pub unsafe extern "C" fn qdtls_psk_identity_hint(a: *const QSslPreSharedKeyAuthe
 /// # Safety
 /// `a` is NULL or the authenticator of a running callback; `buf` is valid for `cap` bytes.
 #[no_mangle]
-pub unsafe extern "C" fn qdtls_psk_identity(a: *const QSslPreSharedKeyAuthenticator, buf: *mut u8, cap: usize) -> usize {
+pub unsafe extern "C" fn qdtls_psk_identity(
+    a: *const QSslPreSharedKeyAuthenticator,
+    buf: *mut u8,
+    cap: usize,
+) -> usize {
     guard(0, || get(a).map_or(0, |a| put_bytes(a.identity(), buf, cap)))
 }
 
@@ -47,7 +55,11 @@ pub unsafe extern "C" fn qdtls_psk_identity(a: *const QSslPreSharedKeyAuthentica
 /// # Safety
 /// `a` is NULL or the authenticator of a running callback; `identity` is valid for `len` bytes.
 #[no_mangle]
-pub unsafe extern "C" fn qdtls_psk_set_identity(a: *mut QSslPreSharedKeyAuthenticator, identity: *const u8, len: usize) -> bool {
+pub unsafe extern "C" fn qdtls_psk_set_identity(
+    a: *mut QSslPreSharedKeyAuthenticator,
+    identity: *const u8,
+    len: usize,
+) -> bool {
     guard(false, || match (get_mut(a), bytes(identity, len)) {
         (Some(a), Some(id)) => {
             a.set_identity(id);
@@ -62,7 +74,11 @@ pub unsafe extern "C" fn qdtls_psk_set_identity(a: *mut QSslPreSharedKeyAuthenti
 /// # Safety
 /// `a` is NULL or the authenticator of a running callback; `buf` is valid for `cap` bytes.
 #[no_mangle]
-pub unsafe extern "C" fn qdtls_psk_pre_shared_key(a: *const QSslPreSharedKeyAuthenticator, buf: *mut u8, cap: usize) -> usize {
+pub unsafe extern "C" fn qdtls_psk_pre_shared_key(
+    a: *const QSslPreSharedKeyAuthenticator,
+    buf: *mut u8,
+    cap: usize,
+) -> usize {
     guard(0, || get(a).map_or(0, |a| put_bytes(a.pre_shared_key(), buf, cap)))
 }
 
@@ -72,7 +88,11 @@ pub unsafe extern "C" fn qdtls_psk_pre_shared_key(a: *const QSslPreSharedKeyAuth
 /// # Safety
 /// `a` is NULL or the authenticator of a running callback; `key` is valid for `len` bytes.
 #[no_mangle]
-pub unsafe extern "C" fn qdtls_psk_set_pre_shared_key(a: *mut QSslPreSharedKeyAuthenticator, key: *const u8, len: usize) -> bool {
+pub unsafe extern "C" fn qdtls_psk_set_pre_shared_key(
+    a: *mut QSslPreSharedKeyAuthenticator,
+    key: *const u8,
+    len: usize,
+) -> bool {
     guard(false, || match (get_mut(a), bytes(key, len)) {
         (Some(a), Some(k)) => {
             a.set_pre_shared_key(k);

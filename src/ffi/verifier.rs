@@ -86,11 +86,22 @@ pub unsafe extern "C" fn qdtls_client_verifier_cookie_generator_parameters(
     })
 }
 
-unsafe fn verify(v: *mut QDtlsClientVerifier, fd: c_int, dgram: *const u8, len: usize, peer: Option<std::net::SocketAddr>) -> bool {
+unsafe fn verify(
+    v: *mut QDtlsClientVerifier,
+    fd: c_int,
+    dgram: *const u8,
+    len: usize,
+    peer: Option<std::net::SocketAddr>,
+) -> bool {
     with_verifier(v, false, |x| match bytes(dgram, len) {
         Some(d) => {
             let mut t = FdTransport::new(fd);
-            x.verify_client(t.as_mut().map(|t| t as &mut dyn Transport), d, peer.map(|p| p.ip()), peer.map_or(0, |p| p.port()))
+            x.verify_client(
+                t.as_mut().map(|t| t as &mut dyn Transport),
+                d,
+                peer.map(|p| p.ip()),
+                peer.map_or(0, |p| p.port()),
+            )
         }
         None => {
             x.set_error(DtlsError::InvalidInputParameters, "NULL datagram with a non-zero length");
@@ -146,7 +157,11 @@ pub unsafe extern "C" fn qdtls_client_verifier_verify_client_sockaddr(
 /// # Safety
 /// `v` is NULL or live; `buf` is valid for `cap` bytes.
 #[no_mangle]
-pub unsafe extern "C" fn qdtls_client_verifier_verified_hello(v: *const QDtlsClientVerifier, buf: *mut u8, cap: usize) -> usize {
+pub unsafe extern "C" fn qdtls_client_verifier_verified_hello(
+    v: *const QDtlsClientVerifier,
+    buf: *mut u8,
+    cap: usize,
+) -> usize {
     with_verifier(v, 0, |x| put_bytes(&x.verified_hello(), buf, cap))
 }
 
@@ -164,6 +179,10 @@ pub unsafe extern "C" fn qdtls_client_verifier_dtls_error(v: *const QDtlsClientV
 /// # Safety
 /// `v` is NULL or live; `buf` is valid for `cap` bytes.
 #[no_mangle]
-pub unsafe extern "C" fn qdtls_client_verifier_dtls_error_string(v: *const QDtlsClientVerifier, buf: *mut c_char, cap: usize) -> usize {
+pub unsafe extern "C" fn qdtls_client_verifier_dtls_error_string(
+    v: *const QDtlsClientVerifier,
+    buf: *mut c_char,
+    cap: usize,
+) -> usize {
     with_verifier(v, 0, |x| put_str(&x.error().message, buf, cap))
 }

@@ -15,8 +15,7 @@ use openssl::pkey::{PKey, Private};
 use openssl::rsa::Rsa;
 use openssl::symm::Cipher;
 use openssl::x509::extension::{
-    AuthorityKeyIdentifier, BasicConstraints, ExtendedKeyUsage, KeyUsage, SubjectAlternativeName,
-    SubjectKeyIdentifier,
+    AuthorityKeyIdentifier, BasicConstraints, ExtendedKeyUsage, KeyUsage, SubjectAlternativeName, SubjectKeyIdentifier,
 };
 use openssl::x509::{X509Builder, X509Name, X509};
 
@@ -55,21 +54,11 @@ pub struct LeafSpec<'a> {
 
 impl<'a> LeafSpec<'a> {
     pub fn server(cn: &'a str) -> Self {
-        LeafSpec {
-            cn,
-            dns: &[],
-            ips: &[],
-            usage: Usage::Server,
-            kind: KeyKind::EcP256,
-            days_valid: 30,
-        }
+        LeafSpec { cn, dns: &[], ips: &[], usage: Usage::Server, kind: KeyKind::EcP256, days_valid: 30 }
     }
 
     pub fn client(cn: &'a str) -> Self {
-        LeafSpec {
-            usage: Usage::Client,
-            ..Self::server(cn)
-        }
+        LeafSpec { usage: Usage::Client, ..Self::server(cn) }
     }
 }
 
@@ -110,10 +99,7 @@ fn new_key(kind: KeyKind, ca: bool) -> PKey<Private> {
 }
 
 fn now() -> i64 {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
+    let secs = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
     i64::try_from(secs).unwrap()
 }
 
@@ -140,18 +126,14 @@ fn build(
     b.set_version(2).unwrap();
     let mut serial = BigNum::new().unwrap();
     serial.rand(128, MsbOption::MAYBE_ZERO, false).unwrap();
-    b.set_serial_number(&Asn1Integer::from_bn(&serial).unwrap())
-        .unwrap();
+    b.set_serial_number(&Asn1Integer::from_bn(&serial).unwrap()).unwrap();
     let now = now();
     let not_after = now + days * DAY;
     let not_before = (now - 3600).min(not_after - DAY);
-    b.set_not_before(&Asn1Time::from_unix(not_before as _).unwrap())
-        .unwrap();
-    b.set_not_after(&Asn1Time::from_unix(not_after as _).unwrap())
-        .unwrap();
+    b.set_not_before(&Asn1Time::from_unix(not_before as _).unwrap()).unwrap();
+    b.set_not_after(&Asn1Time::from_unix(not_after as _).unwrap()).unwrap();
     b.set_subject_name(&name(cn)).unwrap();
-    let issuer_name =
-        issuer.map_or_else(|| name(cn), |ca| ca.cert.subject_name().to_owned().unwrap());
+    let issuer_name = issuer.map_or_else(|| name(cn), |ca| ca.cert.subject_name().to_owned().unwrap());
     b.set_issuer_name(&issuer_name).unwrap();
     b.set_pubkey(key).unwrap();
     exts(&mut b);
@@ -164,8 +146,7 @@ fn build(
         let akid = AuthorityKeyIdentifier::new().keyid(true).build(&ctx);
         b.append_extension(akid.unwrap()).unwrap();
     }
-    b.sign(issuer.map_or(key, |ca| &ca.key), MessageDigest::sha256())
-        .unwrap();
+    b.sign(issuer.map_or(key, |ca| &ca.key), MessageDigest::sha256()).unwrap();
     b.build()
 }
 
@@ -179,8 +160,7 @@ fn to_pem(cert: &X509, key: &PKey<Private>) -> Pem {
 
 /// Leaf extensions: CA:FALSE, digitalSignature (+keyEncipherment for RSA), EKU, SAN.
 fn add_leaf_exts(b: &mut X509Builder, spec: &LeafSpec) {
-    b.append_extension(BasicConstraints::new().critical().build().unwrap())
-        .unwrap();
+    b.append_extension(BasicConstraints::new().critical().build().unwrap()).unwrap();
     let mut ku = KeyUsage::new();
     ku.critical().digital_signature();
     if spec.kind == KeyKind::Rsa2048 {
@@ -230,19 +210,10 @@ impl Ca {
         let cert = build(cn, &key, 3650, parent, parent.is_some(), |b| {
             let bc = BasicConstraints::new().critical().ca().build().unwrap();
             b.append_extension(bc).unwrap();
-            let ku = KeyUsage::new()
-                .critical()
-                .key_cert_sign()
-                .crl_sign()
-                .build();
+            let ku = KeyUsage::new().critical().key_cert_sign().crl_sign().build();
             b.append_extension(ku.unwrap()).unwrap();
         });
-        Ca {
-            pem: to_pem(&cert, &key),
-            cert,
-            key,
-            kind,
-        }
+        Ca { pem: to_pem(&cert, &key), cert, key, kind }
     }
 }
 
@@ -257,21 +228,14 @@ fn make_leaf(spec: &LeafSpec, issuer: Option<&Ca>) -> Pem {
 
 /// Self-signed end-entity certificate (CA:FALSE), usable as server and client.
 pub fn self_signed(cn: &str, dns: &[&str], kind: KeyKind) -> Pem {
-    let spec = LeafSpec {
-        dns,
-        usage: Usage::Both,
-        kind,
-        ..LeafSpec::server(cn)
-    };
+    let spec = LeafSpec { dns, usage: Usage::Both, kind, ..LeafSpec::server(cn) };
     make_leaf(&spec, None)
 }
 
 /// The same private key re-encoded as encrypted PKCS#8 (AES-256-CBC).
 pub fn encrypted_key_pem(key_pem: &str, passphrase: &str) -> String {
     let key = PKey::private_key_from_pem(key_pem.as_bytes()).unwrap();
-    let pem = key
-        .private_key_to_pem_pkcs8_passphrase(Cipher::aes_256_cbc(), passphrase.as_bytes())
-        .unwrap();
+    let pem = key.private_key_to_pem_pkcs8_passphrase(Cipher::aes_256_cbc(), passphrase.as_bytes()).unwrap();
     String::from_utf8(pem).unwrap()
 }
 

@@ -113,8 +113,12 @@ impl Cfg {
         self
     }
     pub fn identity(&self, chain_pem: &str, key_pem: &str) -> &Self {
-        assert!(unsafe { qdtls_configuration_set_local_certificate_chain(self.0, chain_pem.as_ptr().cast(), chain_pem.len()) });
-        assert!(unsafe { qdtls_configuration_set_private_key(self.0, key_pem.as_ptr().cast(), key_pem.len(), std::ptr::null()) });
+        assert!(unsafe {
+            qdtls_configuration_set_local_certificate_chain(self.0, chain_pem.as_ptr().cast(), chain_pem.len())
+        });
+        assert!(unsafe {
+            qdtls_configuration_set_private_key(self.0, key_pem.as_ptr().cast(), key_pem.len(), std::ptr::null())
+        });
         self
     }
     pub fn ca(&self, pem: &str) -> &Self {
@@ -214,7 +218,9 @@ impl Dtls {
     /// Decrypts; None on -1.
     pub fn decrypt(&self, s: &UdpSocket, dgram: &[u8]) -> Option<Vec<u8>> {
         let mut out = vec![0u8; dgram.len()];
-        let n = unsafe { qdtls_decrypt_datagram(self.0, s.as_raw_fd(), dgram.as_ptr(), dgram.len(), out.as_mut_ptr(), out.len()) };
+        let n = unsafe {
+            qdtls_decrypt_datagram(self.0, s.as_raw_fd(), dgram.as_ptr(), dgram.len(), out.as_mut_ptr(), out.len())
+        };
         (n >= 0).then(|| {
             out.truncate(n as usize);
             out
@@ -287,7 +293,16 @@ impl Verifier {
     }
     pub fn verify(&self, s: &UdpSocket, dgram: &[u8], from: SocketAddr) -> bool {
         let a = std::ffi::CString::new(from.ip().to_string()).unwrap();
-        unsafe { qdtls_client_verifier_verify_client(self.0, s.as_raw_fd(), dgram.as_ptr(), dgram.len(), a.as_ptr(), from.port()) }
+        unsafe {
+            qdtls_client_verifier_verify_client(
+                self.0,
+                s.as_raw_fd(),
+                dgram.as_ptr(),
+                dgram.len(),
+                a.as_ptr(),
+                from.port(),
+            )
+        }
     }
     pub fn error(&self) -> i32 {
         unsafe { qdtls_client_verifier_dtls_error(self.0) }
@@ -325,7 +340,10 @@ impl Link {
     /// A PSK pair with Qt-test settings (no cookies, VerifyNone).
     pub fn psk(client_psk: &Psk, server_psk: &Psk) -> Link {
         let cfg = Cfg::psk();
-        Link::new(Dtls::client().with_config(&cfg).with_psk(client_psk), Dtls::server().with_config(&cfg).with_psk(server_psk))
+        Link::new(
+            Dtls::client().with_config(&cfg).with_psk(client_psk),
+            Dtls::server().with_config(&cfg).with_psk(server_psk),
+        )
     }
 
     fn done(d: &Dtls) -> bool {
@@ -389,8 +407,11 @@ impl Link {
 
     /// Sends `data` from one side and returns what the other side decrypted.
     pub fn send(&self, from_client: bool, data: &[u8]) -> Option<Vec<u8>> {
-        let (tx, txs, rx, rxs) =
-            if from_client { (&self.client, &self.csock, &self.server, &self.ssock) } else { (&self.server, &self.ssock, &self.client, &self.csock) };
+        let (tx, txs, rx, rxs) = if from_client {
+            (&self.client, &self.csock, &self.server, &self.ssock)
+        } else {
+            (&self.server, &self.ssock, &self.client, &self.csock)
+        };
         assert_eq!(tx.write(txs, data), data.len() as i64, "write: {}", tx.error_string());
         let deadline = Instant::now() + Duration::from_secs(5);
         while Instant::now() < deadline {
