@@ -1,0 +1,485 @@
+// qdtls.hpp: a header-only C++17 shim over the qdtls C ABI (qdtls.h) with the
+// names and semantics of Qt's QDtls, QDtlsClientVerifier and
+// QSslPreSharedKeyAuthenticator, over native UDP sockets and standard types.
+//
+// - RAII and move-only handles; no exceptions are thrown (usable with
+//   -fno-exceptions); errors are reported exactly as in Qt: return values
+//   plus dtlsError() / dtlsErrorString().
+// - A "socket" is the application's own UDP socket descriptor; -1 is Qt's
+//   null socket. The application reads datagrams; the library sends.
+// - Qt's handshakeTimeout signal becomes nextTimeoutMs(): wait that long (or
+//   until a datagram arrives), then call handleTimeout().
+// - Qt's pskRequired signal becomes a handler set with onPskRequired().
+#ifndef QDTLS_HPP
+#define QDTLS_HPP
+
+#include "qdtls.h"
+
+#include <sys/socket.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace qdtls {
+
+/// Raw bytes (datagrams, keys, DER certificates).
+using Bytes = std::vector<std::uint8_t>;
+
+/// QDtlsError, with Qt's values.
+enum class QDtlsError : int {
+    NoError = QDTLS_ERROR_NO_ERROR,
+    InvalidInputParameters = QDTLS_ERROR_INVALID_INPUT_PARAMETERS,
+    InvalidOperation = QDTLS_ERROR_INVALID_OPERATION,
+    UnderlyingSocketError = QDTLS_ERROR_UNDERLYING_SOCKET_ERROR,
+    RemoteClosedConnectionError = QDTLS_ERROR_REMOTE_CLOSED_CONNECTION_ERROR,
+    PeerVerificationError = QDTLS_ERROR_PEER_VERIFICATION_ERROR,
+    TlsInitializationError = QDTLS_ERROR_TLS_INITIALIZATION_ERROR,
+    TlsFatalError = QDTLS_ERROR_TLS_FATAL_ERROR,
+    TlsNonFatalError = QDTLS_ERROR_TLS_NON_FATAL_ERROR,
+};
+
+/// QDtls::HandshakeState.
+enum class HandshakeState : int {
+    HandshakeNotStarted = QDTLS_HANDSHAKE_NOT_STARTED,
+    HandshakeInProgress = QDTLS_HANDSHAKE_IN_PROGRESS,
+    PeerVerificationFailed = QDTLS_PEER_VERIFICATION_FAILED,
+    HandshakeComplete = QDTLS_HANDSHAKE_COMPLETE,
+};
+
+/// QSslSocket::SslMode.
+enum class SslMode : int {
+    UnencryptedMode = QDTLS_UNENCRYPTED_MODE,
+    SslClientMode = QDTLS_SSL_CLIENT_MODE,
+    SslServerMode = QDTLS_SSL_SERVER_MODE,
+};
+
+/// QSsl::SslProtocol (the DTLS values; others are refused at handshake time).
+enum class SslProtocol : int {
+    UnknownProtocol = QDTLS_PROTOCOL_UNKNOWN,
+    DtlsV1_0 = QDTLS_PROTOCOL_DTLS_V1_0,
+    DtlsV1_0OrLater = QDTLS_PROTOCOL_DTLS_V1_0_OR_LATER,
+    DtlsV1_2 = QDTLS_PROTOCOL_DTLS_V1_2,
+    DtlsV1_2OrLater = QDTLS_PROTOCOL_DTLS_V1_2_OR_LATER,
+};
+
+/// QSslSocket::PeerVerifyMode.
+enum class PeerVerifyMode : int {
+    VerifyNone = QDTLS_VERIFY_NONE,
+    QueryPeer = QDTLS_QUERY_PEER,
+    VerifyPeer = QDTLS_VERIFY_PEER,
+    AutoVerifyPeer = QDTLS_AUTO_VERIFY_PEER,
+};
+
+/// QCryptographicHash::Algorithm values accepted for cookies.
+enum class HashAlgorithm : int {
+    Md5 = QDTLS_HASH_MD5,
+    Sha1 = QDTLS_HASH_SHA1,
+    Sha224 = QDTLS_HASH_SHA224,
+    Sha256 = QDTLS_HASH_SHA256,
+    Sha384 = QDTLS_HASH_SHA384,
+    Sha512 = QDTLS_HASH_SHA512,
+    Sha3_224 = QDTLS_HASH_SHA3_224,
+    Sha3_256 = QDTLS_HASH_SHA3_256,
+    Sha3_384 = QDTLS_HASH_SHA3_384,
+    Sha3_512 = QDTLS_HASH_SHA3_512,
+};
+
+/// QSslError::SslError, with Qt's values.
+enum class SslError : int {
+    NoError = QDTLS_SSL_ERROR_NO_ERROR,
+    UnableToGetIssuerCertificate = QDTLS_SSL_ERROR_UNABLE_TO_GET_ISSUER_CERTIFICATE,
+    UnableToDecryptCertificateSignature = QDTLS_SSL_ERROR_UNABLE_TO_DECRYPT_CERTIFICATE_SIGNATURE,
+    UnableToDecodeIssuerPublicKey = QDTLS_SSL_ERROR_UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY,
+    CertificateSignatureFailed = QDTLS_SSL_ERROR_CERTIFICATE_SIGNATURE_FAILED,
+    CertificateNotYetValid = QDTLS_SSL_ERROR_CERTIFICATE_NOT_YET_VALID,
+    CertificateExpired = QDTLS_SSL_ERROR_CERTIFICATE_EXPIRED,
+    InvalidNotBeforeField = QDTLS_SSL_ERROR_INVALID_NOT_BEFORE_FIELD,
+    InvalidNotAfterField = QDTLS_SSL_ERROR_INVALID_NOT_AFTER_FIELD,
+    SelfSignedCertificate = QDTLS_SSL_ERROR_SELF_SIGNED_CERTIFICATE,
+    SelfSignedCertificateInChain = QDTLS_SSL_ERROR_SELF_SIGNED_CERTIFICATE_IN_CHAIN,
+    UnableToGetLocalIssuerCertificate = QDTLS_SSL_ERROR_UNABLE_TO_GET_LOCAL_ISSUER_CERTIFICATE,
+    UnableToVerifyFirstCertificate = QDTLS_SSL_ERROR_UNABLE_TO_VERIFY_FIRST_CERTIFICATE,
+    CertificateRevoked = QDTLS_SSL_ERROR_CERTIFICATE_REVOKED,
+    InvalidCaCertificate = QDTLS_SSL_ERROR_INVALID_CA_CERTIFICATE,
+    PathLengthExceeded = QDTLS_SSL_ERROR_PATH_LENGTH_EXCEEDED,
+    InvalidPurpose = QDTLS_SSL_ERROR_INVALID_PURPOSE,
+    CertificateUntrusted = QDTLS_SSL_ERROR_CERTIFICATE_UNTRUSTED,
+    CertificateRejected = QDTLS_SSL_ERROR_CERTIFICATE_REJECTED,
+    NoPeerCertificate = QDTLS_SSL_ERROR_NO_PEER_CERTIFICATE,
+    HostNameMismatch = QDTLS_SSL_ERROR_HOST_NAME_MISMATCH,
+    CertificateBlacklisted = QDTLS_SSL_ERROR_CERTIFICATE_BLACKLISTED,
+    UnspecifiedError = QDTLS_SSL_ERROR_UNSPECIFIED_ERROR,
+};
+
+/// QSslError: a code and the (DER) certificate it concerns; an empty
+/// certificate in an ignore list matches any certificate.
+struct QSslError {
+    SslError error = SslError::NoError;
+    Bytes certificate;
+};
+
+/// QDtlsClientVerifier::GeneratorParameters.
+struct GeneratorParameters {
+    HashAlgorithm hash = HashAlgorithm::Sha256;
+    Bytes secret;
+};
+
+namespace detail {
+inline std::string readString(const std::function<std::size_t(char *, std::size_t)> &get) {
+    std::size_t len = get(nullptr, 0);
+    std::string s(len + 1, '\0');
+    get(s.data(), s.size());
+    s.resize(len);
+    return s;
+}
+
+inline Bytes readBytes(const std::function<std::size_t(std::uint8_t *, std::size_t)> &get) {
+    std::size_t len = get(nullptr, 0);
+    Bytes b(len);
+    if (len)
+        get(b.data(), b.size());
+    return b;
+}
+} // namespace detail
+
+/// QSslPreSharedKeyAuthenticator: a view of the authenticator handed to the
+/// pskRequired handler; valid only during that call.
+class QSslPreSharedKeyAuthenticator {
+public:
+    explicit QSslPreSharedKeyAuthenticator(::QSslPreSharedKeyAuthenticator *a) : a_(a) {}
+
+    Bytes identityHint() const {
+        return detail::readBytes([&](std::uint8_t *b, std::size_t c) { return qdtls_psk_identity_hint(a_, b, c); });
+    }
+    Bytes identity() const {
+        return detail::readBytes([&](std::uint8_t *b, std::size_t c) { return qdtls_psk_identity(a_, b, c); });
+    }
+    void setIdentity(std::string_view id) {
+        qdtls_psk_set_identity(a_, reinterpret_cast<const std::uint8_t *>(id.data()), id.size());
+    }
+    void setIdentity(const Bytes &id) { qdtls_psk_set_identity(a_, id.data(), id.size()); }
+    Bytes preSharedKey() const {
+        return detail::readBytes([&](std::uint8_t *b, std::size_t c) { return qdtls_psk_pre_shared_key(a_, b, c); });
+    }
+    void setPreSharedKey(std::string_view key) {
+        qdtls_psk_set_pre_shared_key(a_, reinterpret_cast<const std::uint8_t *>(key.data()), key.size());
+    }
+    void setPreSharedKey(const Bytes &key) { qdtls_psk_set_pre_shared_key(a_, key.data(), key.size()); }
+    int maximumIdentityLength() const { return qdtls_psk_maximum_identity_length(a_); }
+    int maximumPreSharedKeyLength() const { return qdtls_psk_maximum_pre_shared_key_length(a_); }
+
+private:
+    ::QSslPreSharedKeyAuthenticator *a_;
+};
+
+/// The DTLS part of QSslConfiguration. A value type: copies are independent;
+/// unmodified copies given to many QDtls objects share one OpenSSL context.
+class DtlsConfiguration {
+public:
+    /// A copy of the current default DTLS configuration.
+    DtlsConfiguration() : c_(qdtls_configuration_new()) {}
+    static DtlsConfiguration defaultDtlsConfiguration() { return DtlsConfiguration(); }
+    static void setDefaultDtlsConfiguration(const DtlsConfiguration &c) { qdtls_set_default_dtls_configuration(c.c_); }
+
+    DtlsConfiguration(const DtlsConfiguration &o) : c_(qdtls_configuration_clone(o.c_)) {}
+    DtlsConfiguration(DtlsConfiguration &&o) noexcept : c_(std::exchange(o.c_, nullptr)) {}
+    DtlsConfiguration &operator=(DtlsConfiguration o) noexcept {
+        std::swap(c_, o.c_);
+        return *this;
+    }
+    ~DtlsConfiguration() { qdtls_configuration_free(c_); }
+
+    /// Takes ownership of a C handle (e.g. from qdtls_dtls_configuration).
+    static DtlsConfiguration fromNative(QDtlsConfiguration *c) { return DtlsConfiguration(c, 0); }
+    const QDtlsConfiguration *nativeHandle() const { return c_; }
+
+    bool setProtocol(SslProtocol p) { return qdtls_configuration_set_protocol(c_, static_cast<int>(p)); }
+    SslProtocol protocol() const { return static_cast<SslProtocol>(qdtls_configuration_protocol(c_)); }
+    bool setPeerVerifyMode(PeerVerifyMode m) { return qdtls_configuration_set_peer_verify_mode(c_, static_cast<int>(m)); }
+    PeerVerifyMode peerVerifyMode() const {
+        return static_cast<PeerVerifyMode>(qdtls_configuration_peer_verify_mode(c_));
+    }
+    bool setPeerVerifyDepth(int depth) { return qdtls_configuration_set_peer_verify_depth(c_, depth); }
+    int peerVerifyDepth() const { return qdtls_configuration_peer_verify_depth(c_); }
+    /// PEM, leaf first. Invalid PEM is refused.
+    bool setLocalCertificateChain(std::string_view pem) {
+        return qdtls_configuration_set_local_certificate_chain(c_, pem.data(), pem.size());
+    }
+    std::string localCertificateChain() const {
+        return detail::readString(
+            [&](char *b, std::size_t c) { return qdtls_configuration_local_certificate_chain(c_, b, c); });
+    }
+    /// PEM; `passphrase` decrypts an encrypted key.
+    bool setPrivateKey(std::string_view pem, const char *passphrase = nullptr) {
+        return qdtls_configuration_set_private_key(c_, pem.data(), pem.size(), passphrase);
+    }
+    bool hasPrivateKey() const { return qdtls_configuration_has_private_key(c_); }
+    /// Adds the CAs of a PEM bundle (then only added CAs are trusted).
+    bool addCaCertificates(std::string_view pem) {
+        return qdtls_configuration_add_ca_certificates(c_, pem.data(), pem.size());
+    }
+    std::size_t caCertificateCount() const { return qdtls_configuration_ca_certificate_count(c_); }
+    /// Colon-separated OpenSSL cipher names.
+    bool setCiphers(const std::string &list) { return qdtls_configuration_set_ciphers(c_, list.c_str()); }
+    std::string ciphers() const {
+        return detail::readString([&](char *b, std::size_t c) { return qdtls_configuration_ciphers(c_, b, c); });
+    }
+    bool setDtlsCookieVerificationEnabled(bool on) {
+        return qdtls_configuration_set_dtls_cookie_verification_enabled(c_, on);
+    }
+    bool dtlsCookieVerificationEnabled() const { return qdtls_configuration_dtls_cookie_verification_enabled(c_); }
+    bool setPreSharedKeyIdentityHint(std::string_view hint) {
+        return qdtls_configuration_set_pre_shared_key_identity_hint(
+            c_, reinterpret_cast<const std::uint8_t *>(hint.data()), hint.size());
+    }
+    Bytes preSharedKeyIdentityHint() const {
+        return detail::readBytes([&](std::uint8_t *b, std::size_t c) {
+            return qdtls_configuration_pre_shared_key_identity_hint(c_, b, c);
+        });
+    }
+    bool setServerCipherPreference(bool on) { return qdtls_configuration_set_server_cipher_preference(c_, on); }
+    bool serverCipherPreference() const { return qdtls_configuration_server_cipher_preference(c_); }
+    bool setAllowedNextProtocols(const std::vector<std::string> &protocols) {
+        std::vector<const char *> ptrs;
+        for (const auto &p : protocols)
+            ptrs.push_back(p.c_str());
+        return qdtls_configuration_set_allowed_next_protocols(c_, ptrs.data(), ptrs.size());
+    }
+    std::vector<std::string> allowedNextProtocols() const {
+        std::vector<std::string> out;
+        for (std::size_t i = 0; i < qdtls_configuration_allowed_next_protocol_count(c_); ++i)
+            out.push_back(detail::readString(
+                [&](char *b, std::size_t c) { return qdtls_configuration_allowed_next_protocol_at(c_, i, b, c); }));
+        return out;
+    }
+
+private:
+    DtlsConfiguration(QDtlsConfiguration *c, int) : c_(c) {}
+    QDtlsConfiguration *c_;
+};
+
+/// QDtls over a native UDP socket.
+class QDtls {
+public:
+    using PskHandler = std::function<void(QSslPreSharedKeyAuthenticator *)>;
+
+    explicit QDtls(SslMode mode) : h_(qdtls_new(static_cast<int>(mode))), psk_(std::make_unique<PskHandler>()) {}
+    QDtls(QDtls &&) noexcept = default;
+    QDtls &operator=(QDtls &&) noexcept = default;
+    QDtls(const QDtls &) = delete;
+    QDtls &operator=(const QDtls &) = delete;
+    ~QDtls() = default;
+
+    /// The C handle (owned by this object), e.g. to check it is not NULL.
+    ::QDtls *nativeHandle() const { return h_.get(); }
+
+    bool setPeer(const std::string &address, std::uint16_t port, const std::string &verificationName = {}) {
+        return qdtls_set_peer(h_.get(), address.c_str(), port, verificationName.c_str());
+    }
+    /// setPeer from the sockaddr recvfrom() filled in.
+    bool setPeer(const sockaddr *sockaddr, socklen_t len, const std::string &verificationName = {}) {
+        return qdtls_set_peer_sockaddr(h_.get(), sockaddr, len, verificationName.c_str());
+    }
+    bool setPeerVerificationName(const std::string &name) {
+        return qdtls_set_peer_verification_name(h_.get(), name.c_str());
+    }
+    std::string peerAddress() const {
+        return detail::readString([&](char *b, std::size_t c) { return qdtls_peer_address(h_.get(), b, c); });
+    }
+    std::uint16_t peerPort() const { return qdtls_peer_port(h_.get()); }
+    std::string peerVerificationName() const {
+        return detail::readString([&](char *b, std::size_t c) { return qdtls_peer_verification_name(h_.get(), b, c); });
+    }
+    SslMode sslMode() const { return static_cast<SslMode>(qdtls_ssl_mode(h_.get())); }
+    void setMtuHint(std::uint16_t mtu) { qdtls_set_mtu_hint(h_.get(), mtu); }
+    std::uint16_t mtuHint() const { return qdtls_mtu_hint(h_.get()); }
+
+    /// Returns true on success (Qt returns false even then).
+    bool setCookieGeneratorParameters(const GeneratorParameters &p) {
+        return qdtls_set_cookie_generator_parameters(h_.get(), static_cast<int>(p.hash), p.secret.data(),
+                                                     p.secret.size());
+    }
+    GeneratorParameters cookieGeneratorParameters() const {
+        int hash = 0;
+        GeneratorParameters p;
+        p.secret = detail::readBytes([&](std::uint8_t *b, std::size_t c) {
+            return qdtls_cookie_generator_parameters(h_.get(), &hash, b, c);
+        });
+        p.hash = static_cast<HashAlgorithm>(hash);
+        return p;
+    }
+
+    bool setDtlsConfiguration(const DtlsConfiguration &c) {
+        return qdtls_set_dtls_configuration(h_.get(), c.nativeHandle());
+    }
+    DtlsConfiguration dtlsConfiguration() const {
+        return DtlsConfiguration::fromNative(qdtls_dtls_configuration(h_.get()));
+    }
+
+    HandshakeState handshakeState() const { return static_cast<HandshakeState>(qdtls_handshake_state(h_.get())); }
+    bool doHandshake(int socket, const Bytes &dgram = {}) {
+        return qdtls_do_handshake(h_.get(), socket, dgram.data(), dgram.size());
+    }
+    bool doHandshake(int socket, const void *dgram, std::size_t len) {
+        return qdtls_do_handshake(h_.get(), socket, static_cast<const std::uint8_t *>(dgram), len);
+    }
+    /// Retransmits when due; true if it did.
+    bool handleTimeout(int socket) { return qdtls_handle_timeout(h_.get(), socket); }
+    /// Milliseconds until handleTimeout() is due; 0 = now; -1 = no timer.
+    std::int64_t nextTimeoutMs() const { return qdtls_next_timeout_ms(h_.get()); }
+    bool setInitialTimeoutMs(std::uint32_t ms) { return qdtls_set_initial_timeout_ms(h_.get(), ms); }
+    bool resumeHandshake(int socket) { return qdtls_resume_handshake(h_.get(), socket); }
+    bool abortHandshake(int socket) { return qdtls_abort_handshake(h_.get(), socket); }
+    bool shutdown(int socket) { return qdtls_shutdown(h_.get(), socket); }
+
+    bool isConnectionEncrypted() const { return qdtls_is_connection_encrypted(h_.get()); }
+    std::string sessionCipher() const {
+        return detail::readString([&](char *b, std::size_t c) { return qdtls_session_cipher(h_.get(), b, c); });
+    }
+    SslProtocol sessionProtocol() const { return static_cast<SslProtocol>(qdtls_session_protocol(h_.get())); }
+    std::size_t maxPayloadSize() const { return qdtls_max_payload_size(h_.get()); }
+
+    /// Bytes written, or -1.
+    std::int64_t writeDatagramEncrypted(int socket, const void *data, std::size_t len) {
+        return qdtls_write_datagram_encrypted(h_.get(), socket, static_cast<const std::uint8_t *>(data), len);
+    }
+    std::int64_t writeDatagramEncrypted(int socket, std::string_view data) {
+        return writeDatagramEncrypted(socket, data.data(), data.size());
+    }
+    std::int64_t writeDatagramEncrypted(int socket, const Bytes &data) {
+        return writeDatagramEncrypted(socket, data.data(), data.size());
+    }
+    /// The plaintext; empty on error (see dtlsError()) or for replayed/non-data datagrams.
+    Bytes decryptDatagram(int socket, const void *dgram, std::size_t len) {
+        Bytes out(len);
+        std::int64_t n =
+            qdtls_decrypt_datagram(h_.get(), socket, static_cast<const std::uint8_t *>(dgram), len, out.data(), len);
+        out.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
+        return out;
+    }
+    Bytes decryptDatagram(int socket, const Bytes &dgram) { return decryptDatagram(socket, dgram.data(), dgram.size()); }
+
+    QDtlsError dtlsError() const { return static_cast<QDtlsError>(qdtls_dtls_error(h_.get())); }
+    std::string dtlsErrorString() const {
+        return detail::readString([&](char *b, std::size_t c) { return qdtls_dtls_error_string(h_.get(), b, c); });
+    }
+
+    std::vector<QSslError> peerVerificationErrors() const {
+        std::vector<QSslError> out;
+        for (std::size_t i = 0; i < qdtls_peer_verification_error_count(h_.get()); ++i) {
+            QSslError e;
+            e.error = static_cast<SslError>(qdtls_peer_verification_error_code(h_.get(), i));
+            e.certificate = detail::readBytes([&](std::uint8_t *b, std::size_t c) {
+                return qdtls_peer_verification_error_certificate(h_.get(), i, b, c);
+            });
+            out.push_back(std::move(e));
+        }
+        return out;
+    }
+    bool ignoreVerificationErrors(const std::vector<QSslError> &errors) {
+        std::vector<QDtlsSslError> list;
+        for (const auto &e : errors)
+            list.push_back({static_cast<int>(e.error), e.certificate.empty() ? nullptr : e.certificate.data(),
+                            e.certificate.size()});
+        return qdtls_ignore_verification_errors(h_.get(), list.data(), list.size());
+    }
+    /// DER of the peer's certificate; empty when there is none.
+    Bytes peerCertificate() const {
+        return detail::readBytes([&](std::uint8_t *b, std::size_t c) { return qdtls_peer_certificate(h_.get(), b, c); });
+    }
+    std::vector<Bytes> peerCertificateChain() const {
+        std::vector<Bytes> out;
+        for (std::size_t i = 0; i < qdtls_peer_certificate_chain_count(h_.get()); ++i)
+            out.push_back(detail::readBytes(
+                [&](std::uint8_t *b, std::size_t c) { return qdtls_peer_certificate_chain_at(h_.get(), i, b, c); }));
+        return out;
+    }
+
+    /// The pskRequired signal: `handler` fills in the authenticator. It runs on
+    /// the thread driving the handshake and may call this object's getters.
+    void onPskRequired(PskHandler handler) {
+        *psk_ = std::move(handler);
+        qdtls_set_psk_callback(h_.get(), *psk_ ? &QDtls::pskTrampoline : nullptr, psk_.get());
+    }
+
+private:
+    struct Deleter {
+        void operator()(::QDtls *h) const { qdtls_free(h); }
+    };
+
+    static void pskTrampoline(void *user, ::QSslPreSharedKeyAuthenticator *a) {
+        auto *handler = static_cast<PskHandler *>(user);
+        QSslPreSharedKeyAuthenticator view(a);
+#if defined(__cpp_exceptions)
+        // An exception must not unwind through the C library: no key is set, the handshake fails.
+        try {
+            (*handler)(&view);
+        } catch (...) {
+        }
+#else
+        (*handler)(&view);
+#endif
+    }
+
+    std::unique_ptr<::QDtls, Deleter> h_;
+    // Heap-allocated so the address given to the C callback survives moves.
+    std::unique_ptr<PskHandler> psk_;
+};
+
+/// QDtlsClientVerifier over a native UDP socket.
+class QDtlsClientVerifier {
+public:
+    QDtlsClientVerifier() : v_(qdtls_client_verifier_new()) {}
+
+    ::QDtlsClientVerifier *nativeHandle() const { return v_.get(); }
+
+    bool setCookieGeneratorParameters(const GeneratorParameters &p) {
+        return qdtls_client_verifier_set_cookie_generator_parameters(v_.get(), static_cast<int>(p.hash),
+                                                                     p.secret.data(), p.secret.size());
+    }
+    GeneratorParameters cookieGeneratorParameters() const {
+        int hash = 0;
+        GeneratorParameters p;
+        p.secret = detail::readBytes([&](std::uint8_t *b, std::size_t c) {
+            return qdtls_client_verifier_cookie_generator_parameters(v_.get(), &hash, b, c);
+        });
+        p.hash = static_cast<HashAlgorithm>(hash);
+        return p;
+    }
+    bool verifyClient(int socket, const Bytes &dgram, const std::string &address, std::uint16_t port) {
+        return qdtls_client_verifier_verify_client(v_.get(), socket, dgram.data(), dgram.size(), address.c_str(), port);
+    }
+    /// verifyClient with the sockaddr recvfrom() filled in.
+    bool verifyClient(int socket, const Bytes &dgram, const sockaddr *sockaddr, socklen_t len) {
+        return qdtls_client_verifier_verify_client_sockaddr(v_.get(), socket, dgram.data(), dgram.size(), sockaddr,
+                                                            len);
+    }
+    Bytes verifiedHello() const {
+        return detail::readBytes(
+            [&](std::uint8_t *b, std::size_t c) { return qdtls_client_verifier_verified_hello(v_.get(), b, c); });
+    }
+    QDtlsError dtlsError() const { return static_cast<QDtlsError>(qdtls_client_verifier_dtls_error(v_.get())); }
+    std::string dtlsErrorString() const {
+        return detail::readString(
+            [&](char *b, std::size_t c) { return qdtls_client_verifier_dtls_error_string(v_.get(), b, c); });
+    }
+
+private:
+    struct Deleter {
+        void operator()(::QDtlsClientVerifier *v) const { qdtls_client_verifier_free(v); }
+    };
+    std::unique_ptr<::QDtlsClientVerifier, Deleter> v_;
+};
+
+/// The library version ("MAJOR.MINOR.PATCH").
+inline const char *version() { return qdtls_version(); }
+
+} // namespace qdtls
+
+#endif // QDTLS_HPP

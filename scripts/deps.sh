@@ -1,0 +1,32 @@
+#!/bin/sh
+# Makes sure the system packages qdtls builds and tests with are present.
+# As root with apt-get, installs what is missing; otherwise says what to install.
+set -eu
+
+missing=""
+have() { command -v "$1" >/dev/null 2>&1; }
+need() { missing="$missing $1"; }
+
+have cmake || need cmake
+have g++ || need g++
+have pkg-config || need pkg-config
+pkg-config --exists openssl 2>/dev/null || need libssl-dev
+have openssl || need openssl
+[ -f /usr/lib/x86_64-linux-gnu/cmake/Qt6Network/Qt6NetworkConfig.cmake ] ||
+    ls /usr/lib/*/cmake/Qt6Network/Qt6NetworkConfig.cmake >/dev/null 2>&1 || need qt6-base-dev
+have gnutls-serv || need gnutls-bin
+
+if [ -z "$missing" ]; then
+    exit 0
+fi
+if [ "$(id -u)" = 0 ] && have apt-get; then
+    echo "qdtls: installing$missing" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    # shellcheck disable=SC2086
+    apt-get install -y -qq --no-install-recommends $missing >/dev/null
+    exit 0
+fi
+echo "qdtls: missing system packages. Install them with:" >&2
+echo "    sudo apt-get install$missing" >&2
+exit 1
