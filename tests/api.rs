@@ -1094,8 +1094,6 @@ fn every_successful_call_clears_the_error() {
 }
 
 #[test]
-#[ignore = "engine bug: qdtls_ignore_verification_errors and qdtls_set_psk_callback return true but leave the \
-            previous error set (header: every successful call resets the last error to NoError)"]
 fn successful_list_and_callback_setters_clear_the_error_too() {
     let d = Dtls::client();
     dirty(&d);

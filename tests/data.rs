@@ -533,7 +533,9 @@ fn garbage_run(kind: Garbage, seed: u64, per_side: usize) {
                     let mut g = base.clone();
                     for _ in 0..1 + rng.below(8) {
                         let i = rng.below(g.len());
-                        g[i] = rng.next() as u8;
+                        // XOR with a non-zero byte: the byte really changes, or
+                        // the "garbage" could be the valid original.
+                        g[i] ^= 1 + rng.below(255) as u8;
                     }
                     g
                 }
@@ -560,7 +562,6 @@ fn garbage_random_bytes_are_dropped() {
 }
 
 #[test]
-#[ignore = "engine bug: a current-epoch record shorter than the AEAD tag/CBC block is not dropped: OpenSSL fails fatally, a fatal alert goes to the peer and the session is dead (writes -1 TlsFatalError) while still reported encrypted"]
 fn garbage_record_headers_with_random_bodies_are_dropped() {
     garbage_run(Garbage::RecordHeader, 0x2545_f491_4f6c_dd1d, 1000);
 }
@@ -571,13 +572,11 @@ fn garbage_truncated_datagrams_are_dropped() {
 }
 
 #[test]
-#[ignore = "engine bug: a current-epoch record shorter than the AEAD tag/CBC block is not dropped: OpenSSL fails fatally, a fatal alert goes to the peer and the session is dead (writes -1 TlsFatalError) while still reported encrypted"]
 fn garbage_bit_flipped_datagrams_are_dropped() {
     garbage_run(Garbage::BitFlipped, 0xdead_beef_cafe_f00d, 1000);
 }
 
 #[test]
-#[ignore = "engine bug: a current-epoch record shorter than the AEAD tag/CBC block is not dropped: OpenSSL fails fatally, a fatal alert goes to the peer and the session is dead (writes -1 TlsFatalError) while still reported encrypted"]
 fn garbage_datagrams_with_changed_bytes_are_dropped() {
     garbage_run(Garbage::BytesChanged, 0x0f1e_2d3c_4b5a_6978, 1000);
 }
@@ -587,7 +586,6 @@ fn garbage_datagrams_with_changed_bytes_are_dropped() {
 /// RFC 6347 4.1.2.7 and the header ("garbage ... 0, NoError") say drop it;
 /// the session must survive whatever the cipher.
 #[test]
-#[ignore = "engine bug: a current-epoch record shorter than the AEAD tag/CBC block is not dropped: OpenSSL fails fatally, a fatal alert goes to the peer and the session is dead (writes -1 TlsFatalError) while still reported encrypted"]
 fn short_record_in_the_current_epoch_is_dropped_silently() {
     let (cp, sp) = psks();
     for cipher in ["PSK-AES128-GCM-SHA256", "PSK-AES128-CBC-SHA256", "ECDHE-PSK-CHACHA20-POLY1305"] {

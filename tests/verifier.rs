@@ -622,8 +622,6 @@ fn garbage_and_fragments_get_no_answer() {
 }
 
 #[test]
-#[ignore = "engine bug: the first fragment of a fragmented ClientHello gets a HelloVerifyRequest (and a cookie \
-            hello's first fragment verifies); contract: fragments -> false, NoError, nothing sent"]
 fn a_first_fragment_of_a_client_hello_gets_no_answer() {
     let ssock = udp();
     let c = Client::start(&Cfg::psk(), ssock.local_addr().unwrap(), udp());

@@ -41,6 +41,13 @@ impl DgramState {
         self.has_incoming = true;
     }
 
+    /// Like `offer`, without protected records shorter than `min_body`
+    /// (see `record::copy_without_short_records`).
+    pub fn offer_protected(&mut self, dgram: &[u8], min_body: usize) {
+        super::record::copy_without_short_records(dgram, min_body, &mut self.incoming);
+        self.has_incoming = true;
+    }
+
     /// Drops an incoming datagram OpenSSL did not read.
     pub fn discard_incoming(&mut self) {
         self.has_incoming = false;

@@ -119,9 +119,8 @@ pub fn certs_from_pem(pem: &[u8]) -> Result<Vec<X509>, String> {
 
 /// Parses a PEM private key, decrypting it with `passphrase` when given.
 pub fn key_from_pem(pem: &[u8], passphrase: Option<&[u8]>) -> Result<PKey<Private>, String> {
-    let key = match passphrase {
-        Some(p) => PKey::private_key_from_pem_passphrase(pem, p),
-        None => PKey::private_key_from_pem(pem),
-    };
+    // Always with a passphrase (empty by default): without one, OpenSSL
+    // would prompt on the terminal for an encrypted key.
+    let key = PKey::private_key_from_pem_passphrase(pem, passphrase.unwrap_or_default());
     key.map_err(|e| format!("invalid PEM private key (or wrong passphrase): {e}"))
 }

@@ -9,6 +9,7 @@ pub mod error;
 pub mod hooks;
 pub mod ossl;
 pub mod psk;
+pub mod record;
 pub mod session;
 pub mod verifier;
 pub mod verify;

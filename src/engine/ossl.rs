@@ -3,8 +3,8 @@
 //! declare. Everything here exists in libssl/libcrypto 3.0 as exported
 //! symbols or as macros over `SSL_ctrl`, which we spell out.
 
-use libc::{c_char, c_int, c_long, c_uint, c_void, size_t};
 use foreign_types::ForeignTypeRef;
+use libc::{c_char, c_int, c_long, c_uint, c_void, size_t};
 use openssl::ssl::SslRef;
 use openssl_sys::SSL;
 
@@ -55,7 +55,8 @@ extern "C" {
 pub fn dtls_get_timeout(ssl: &SslRef) -> Option<std::time::Duration> {
     let mut tv = libc::timeval { tv_sec: 0, tv_usec: 0 };
     // SAFETY: ssl is a live SSL owned by the caller; tv outlives the call.
-    let running = unsafe { SSL_ctrl(ssl.as_ptr(), DTLS_CTRL_GET_TIMEOUT, 0, &mut tv as *mut libc::timeval as *mut c_void) };
+    let running =
+        unsafe { SSL_ctrl(ssl.as_ptr(), DTLS_CTRL_GET_TIMEOUT, 0, &mut tv as *mut libc::timeval as *mut c_void) };
     (running > 0).then(|| {
         std::time::Duration::from_secs(tv.tv_sec.max(0) as u64)
             + std::time::Duration::from_micros(tv.tv_usec.max(0) as u64)

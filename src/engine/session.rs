@@ -27,6 +27,7 @@ use super::error::{with_openssl_errors, DtlsError, LastError};
 use super::hooks::{set_hooks, timer_cb, Hooks};
 use super::ossl;
 use super::psk::PskCallback;
+use super::record::{is_fragmented_client_hello, min_protected_body};
 use super::verify::{all_ignored, code, from_x509_error, host_name_matches, VerificationError};
 use super::{flush, HandshakeState, SslMode, Transport};
 
@@ -225,11 +226,15 @@ impl Session {
     /// QDtls::ignoreVerificationErrors: replaces the list (empty clears it).
     pub fn ignore_verification_errors(&self, list: Vec<VerificationError>) {
         let _serialized = self.conn.lock();
-        self.info.write().ignored = list;
+        let mut info = self.info.write();
+        info.ignored = list;
+        info.error.clear();
     }
 
+    /// Takes effect at the next handshake start.
     pub fn set_psk_callback(&self, cb: Option<Arc<PskCallback>>) {
         *self.psk.lock() = cb;
+        self.info.write().error.clear();
     }
 
     // ---- handshake -----------------------------------------------------
@@ -278,7 +283,7 @@ impl Session {
         };
         if mode == SslMode::Server {
             c.bio.offer(dgram);
-            if cookies && !listen(&mut c) {
+            if cookies && (is_fragmented_client_hello(dgram) || !listen(&mut c)) {
                 let msg = with_openssl_errors(
                     "Cookie verification failed: the first datagram is not a ClientHello with a valid cookie",
                 );
@@ -303,7 +308,7 @@ impl Session {
 
     fn drive_conn(&self, c: &mut Conn, t: &mut dyn Transport, dgram: Option<&[u8]>) -> bool {
         if let Some(d) = dgram {
-            c.bio.offer(d);
+            c.bio.offer_protected(d, min_protected_body(&c.ssl));
         }
         // SAFETY: SSL_do_handshake on our live SSL.
         let (ret, err) = ssl_call(&c.ssl, |s| unsafe { sys::SSL_do_handshake(s) });
@@ -610,7 +615,7 @@ impl Session {
             if dgram.is_empty() {
                 return self.succeed(0);
             }
-            c.bio.offer(dgram);
+            c.bio.offer_protected(dgram, min_protected_body(&c.ssl));
             let (total, end) = read_records(c, out);
             c.bio.discard_incoming();
             // Reading may have produced retransmissions of our last flight.
@@ -622,6 +627,12 @@ impl Session {
                     self.fail(RemoteClosedConnectionError, "The DTLS connection has been closed", -1)
                 }
                 ReadEnd::Failed(msg) => self.fail(TlsNonFatalError, msg, -1),
+                ReadEnd::Fatal(msg) => {
+                    // OpenSSL cannot go on with this connection; do not claim it is encrypted.
+                    *conn = None;
+                    self.reset();
+                    self.fail(TlsFatalError, msg, -1)
+                }
                 ReadEnd::Drained => match sent {
                     Err(e) if total == 0 => self.fail(UnderlyingSocketError, e.to_string(), -1),
                     // The data is delivered; a failed retransmission is reported alongside.
@@ -637,6 +648,7 @@ enum ReadEnd {
     Drained,
     Closed,
     Failed(String),
+    Fatal(String),
 }
 
 /// Reads every record of the offered datagram into `out`. The plaintext of a
@@ -655,6 +667,7 @@ fn read_records(c: &mut Conn, out: &mut [u8]) -> (usize, ReadEnd) {
         return match err {
             e if is_retry(e) => (total, ReadEnd::Drained),
             sys::SSL_ERROR_ZERO_RETURN => (total, ReadEnd::Closed),
+            sys::SSL_ERROR_SSL => (total, ReadEnd::Fatal(with_openssl_errors("Error while reading"))),
             _ => (total, ReadEnd::Failed(with_openssl_errors("Error while reading"))),
         };
     }

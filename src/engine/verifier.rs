@@ -14,6 +14,7 @@ use super::bio::{new_bio, DgramState};
 use super::cookie::{install_callbacks, CookieParams};
 use super::error::{with_openssl_errors, DtlsError, LastError};
 use super::hooks::{set_hooks, Hooks};
+use super::record::is_fragmented_client_hello;
 use super::{flush, ossl, Transport};
 
 /// Context for DTLSv1_listen only: any DTLS version, our cookie callbacks.
@@ -133,7 +134,8 @@ impl ClientVerifier {
                 return false;
             }
         };
-        let verified = listen(&mut scratch, params, peer, dgram);
+        // DTLSv1_listen judges a hello by its first fragment; fragments get nothing.
+        let verified = !is_fragmented_client_hello(dgram) && listen(&mut scratch, params, peer, dgram);
         // A cookie-less or wrongly cookied hello gets a HelloVerifyRequest;
         // garbage and fragments get nothing (OpenSSL writes nothing for them).
         let sent = flush(&mut scratch.bio, t, peer);

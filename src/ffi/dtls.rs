@@ -415,7 +415,10 @@ pub unsafe extern "C" fn qdtls_write_datagram_encrypted(h: *mut QDtls, fd: c_int
 /// NULL pointers, `out_cap < len`: refused before anything is consumed;
 /// `out_cap >= len` always suffices), InvalidOperation (not encrypted),
 /// RemoteClosedConnectionError (close_notify; the handle is back to
-/// NotStarted), TlsNonFatalError. The fd is needed because reading may send
+/// NotStarted), TlsNonFatalError, TlsFatalError (OpenSSL cannot go on with
+/// the connection; the handle is back to NotStarted). Protected records too
+/// short for the cipher are dropped before OpenSSL sees them (OpenSSL 3.0
+/// would otherwise fail the connection on one forged datagram). The fd is needed because reading may send
 /// (retransmission of the last flight); if that send fails the plaintext is
 /// still returned and the error is UnderlyingSocketError.
 ///

@@ -1,0 +1,115 @@
+//! DTLS record framing, checked before OpenSSL sees a datagram, where
+//! OpenSSL 3.0 would otherwise turn harmless garbage into a fatal error.
+
+use openssl::hash::MessageDigest;
+use openssl::nid::Nid;
+use openssl::ssl::SslRef;
+
+const HEADER: usize = 13;
+const CONTENT_HANDSHAKE: u8 = 22;
+const CLIENT_HELLO: u8 = 1;
+
+fn u16_at(b: &[u8], i: usize) -> usize {
+    usize::from(b[i]) << 8 | usize::from(b[i + 1])
+}
+
+fn u24_at(b: &[u8], i: usize) -> usize {
+    usize::from(b[i]) << 16 | u16_at(b, i + 1)
+}
+
+/// The shortest body a protected record can have with the negotiated cipher
+/// (0 before one is negotiated). OpenSSL 3.0 answers a shorter one with a
+/// fatal alert (AEAD "internal error", ETM "length too short") instead of
+/// dropping it as RFC 6347 4.1.2.7 asks, so anyone could kill a session
+/// with one forged datagram.
+pub fn min_protected_body(ssl: &SslRef) -> usize {
+    let Some(c) = ssl.current_cipher() else { return 0 };
+    let name = c.name();
+    if name.contains("CHACHA20") || name.contains("CCM8") {
+        16 // tag (+ 8-byte explicit nonce for CCM8, whose tag is 8)
+    } else if name.contains("GCM") || name.contains("CCM") {
+        24 // 8-byte explicit nonce + 16-byte tag
+    } else {
+        // CBC: explicit IV, at least one byte, and the MAC.
+        let mac = mac_size(name).unwrap_or(20);
+        16 + mac + 1
+    }
+}
+
+fn mac_size(cipher: &str) -> Option<usize> {
+    let nid = if cipher.ends_with("SHA384") {
+        Nid::SHA384
+    } else if cipher.ends_with("SHA256") {
+        Nid::SHA256
+    } else {
+        Nid::SHA1
+    };
+    MessageDigest::from_nid(nid).map(|d| d.size())
+}
+
+/// Copies `dgram` into `out` without the protected records (epoch > 0) that
+/// are shorter than `min_body`; everything else is left to OpenSSL.
+pub fn copy_without_short_records(dgram: &[u8], min_body: usize, out: &mut Vec<u8>) {
+    out.clear();
+    let mut rest = dgram;
+    while rest.len() >= HEADER {
+        let len = u16_at(rest, 11);
+        let Some(record) = rest.get(..HEADER + len) else { break };
+        let epoch = u16_at(rest, 3);
+        if epoch == 0 || len >= min_body {
+            out.extend_from_slice(record);
+        }
+        rest = &rest[HEADER + len..];
+    }
+    // A truncated tail goes through: OpenSSL drops malformed framing silently.
+    out.extend_from_slice(rest);
+}
+
+/// True for a datagram whose first record carries only a fragment of a
+/// ClientHello. DTLSv1_listen would answer (or accept) it on the strength of
+/// its first fragment; Qt's contract is that fragmented hellos get nothing.
+pub fn is_fragmented_client_hello(dgram: &[u8]) -> bool {
+    let Some(body) = dgram.get(HEADER..) else { return false };
+    if dgram[0] != CONTENT_HANDSHAKE || body.len() < 12 || body[0] != CLIENT_HELLO {
+        return false;
+    }
+    let (length, frag_off, frag_len) = (u24_at(body, 1), u24_at(body, 6), u24_at(body, 9));
+    frag_off != 0 || frag_len != length
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(epoch: u16, body: &[u8]) -> Vec<u8> {
+        let mut r = vec![23, 0xfe, 0xfd];
+        r.extend_from_slice(&epoch.to_be_bytes());
+        r.extend_from_slice(&[0; 6]);
+        r.extend_from_slice(&(body.len() as u16).to_be_bytes());
+        r.extend_from_slice(body);
+        r
+    }
+
+    #[test]
+    fn short_protected_records_are_removed_and_others_kept() {
+        let good = record(1, &[7; 40]);
+        let short = record(1, &[7; 3]);
+        let plain = record(0, &[1; 2]);
+        let dgram = [short.clone(), good.clone(), plain.clone(), vec![9, 9]].concat();
+        let mut out = Vec::new();
+        copy_without_short_records(&dgram, 24, &mut out);
+        assert_eq!(out, [good, plain, vec![9, 9]].concat());
+    }
+
+    #[test]
+    fn fragment_detection() {
+        let mut hello = vec![22, 0xfe, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0, 12];
+        hello.extend_from_slice(&[1, 0, 0, 100, 0, 0, 0, 0, 0, 0, 0, 100]);
+        assert!(!is_fragmented_client_hello(&hello));
+        hello[13 + 11] = 50; // fragment length 50 of 100
+        assert!(is_fragmented_client_hello(&hello));
+        hello[13 + 11] = 100;
+        hello[13 + 8] = 1; // offset 1
+        assert!(is_fragmented_client_hello(&hello));
+    }
+}
