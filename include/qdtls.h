@@ -361,6 +361,39 @@ typedef struct QDtlsConfiguration QDtlsConfiguration;
 typedef struct QSslPreSharedKeyAuthenticator QSslPreSharedKeyAuthenticator;
 
 /**
+ * One datagram for `qdtls_write_datagrams_encrypted`.
+ */
+typedef struct {
+  /**
+   * The plaintext (may be NULL when `len` is 0).
+   */
+  const uint8_t *data;
+  /**
+   * Its length.
+   */
+  size_t len;
+} QDtlsDatagram;
+
+/**
+ * One buffer for `qdtls_receive_datagrams_decrypted`.
+ */
+typedef struct {
+  /**
+   * Where the datagram is received and its plaintext written.
+   */
+  uint8_t *data;
+  /**
+   * Size of `data`; a datagram larger than this is refused (result -1).
+   */
+  size_t capacity;
+  /**
+   * Set by the call: the plaintext length (0 for a replayed or non-data
+   * datagram), or -1 (see qdtls_dtls_error for the last one).
+   */
+  int64_t result;
+} QDtlsReceiveBuffer;
+
+/**
  * A QSslError for `qdtls_ignore_verification_errors`: a `QDTLS_SSL_ERROR_*`
  * code and the DER certificate it applies to. With no certificate
  * (`certificate_der == NULL`), the entry matches that code for any
@@ -920,6 +953,38 @@ int32_t qdtls_session_protocol(const QDtls *h);
  * `h` is NULL or live; `data` is valid for `len` bytes.
  */
 int64_t qdtls_write_datagram_encrypted(QDtls *h, int fd, const uint8_t *data, size_t len);
+
+/**
+ * Batch form of `qdtls_write_datagram_encrypted`: encrypts `count`
+ * datagrams (one record each) and sends them with as few system calls as
+ * possible (sendmmsg). Returns `count`, or -1 with the error of
+ * `qdtls_write_datagram_encrypted`. Every size is checked first: a refused
+ * batch sends nothing.
+ *
+ * # Safety
+ * `h` is NULL or live; `datagrams` holds `count` entries, each valid for its length.
+ */
+int64_t qdtls_write_datagrams_encrypted(QDtls *h,
+                                        int fd,
+                                        const QDtlsDatagram *datagrams,
+                                        size_t count);
+
+/**
+ * Receives the datagrams already queued on a CONNECTED socket (never waits)
+ * into `buffers`, with one recvmmsg per 64, and decrypts each in place
+ * (see `qdtls_decrypt_datagram`; each buffer's `result` tells its outcome).
+ * Returns how many datagrams arrived (0 when none were queued), or -1:
+ * InvalidInputParameters (fd -1, NULL buffers), InvalidOperation (not
+ * encrypted, or the socket is not connected: datagrams from other peers
+ * must not reach this session), UnderlyingSocketError (recvmmsg failed).
+ *
+ * # Safety
+ * `h` is NULL or live; `buffers` holds `count` entries, each `data` valid for `capacity` bytes.
+ */
+int64_t qdtls_receive_datagrams_decrypted(QDtls *h,
+                                          int fd,
+                                          QDtlsReceiveBuffer *buffers,
+                                          size_t count);
 
 /**
  * QDtls::decryptDatagram: decrypts one received datagram into `out` and

@@ -37,6 +37,16 @@ impl Transport for FdTransport {
         }
     }
 
+    /// One sendmmsg for up to BATCH datagrams at a time.
+    fn send_all(&mut self, dgrams: &[Vec<u8>], peer: SocketAddr) -> io::Result<()> {
+        let mut rest = dgrams;
+        while !rest.is_empty() {
+            let sent = sendmmsg(self.fd, &rest[..rest.len().min(BATCH)], peer)?;
+            rest = &rest[sent..];
+        }
+        Ok(())
+    }
+
     fn path_mtu(&mut self) -> Option<u32> {
         let (level, name) = match local_family(self.fd)? {
             libc::AF_INET6 => (libc::IPPROTO_IPV6, libc::IPV6_MTU),
@@ -49,6 +59,115 @@ impl Transport for FdTransport {
         // Only a connected socket has a path MTU (ENOTCONN otherwise).
         (r == 0 && mtu > 0).then_some(mtu as u32)
     }
+}
+
+/// Datagrams per sendmmsg / recvmmsg call; the headers live on the stack.
+const BATCH: usize = 64;
+
+/// Sends a prefix of `dgrams` with one system call; returns how many went.
+/// A v4 peer on an IPv6 socket falls back to one send per datagram.
+fn sendmmsg(fd: RawFd, dgrams: &[Vec<u8>], peer: SocketAddr) -> io::Result<usize> {
+    let (mut ss, len) = to_sockaddr(peer);
+    // SAFETY: all-zero headers are valid; every pointer stored below points
+    // into `dgrams`, `iov` or `ss`, which outlive the call.
+    unsafe {
+        let mut iov: [libc::iovec; BATCH] = zeroed();
+        let mut hdrs: [libc::mmsghdr; BATCH] = zeroed();
+        for (i, d) in dgrams.iter().enumerate() {
+            iov[i] = libc::iovec { iov_base: d.as_ptr() as *mut libc::c_void, iov_len: d.len() };
+            hdrs[i].msg_hdr.msg_name = (&mut ss as *mut libc::sockaddr_storage).cast();
+            hdrs[i].msg_hdr.msg_namelen = len;
+            hdrs[i].msg_hdr.msg_iov = &mut iov[i];
+            hdrs[i].msg_hdr.msg_iovlen = 1;
+        }
+        loop {
+            let n = libc::sendmmsg(fd, hdrs.as_mut_ptr(), dgrams.len() as libc::c_uint, libc::MSG_NOSIGNAL);
+            if n > 0 {
+                return Ok(n as usize);
+            }
+            let e = io::Error::last_os_error();
+            match e.raw_os_error() {
+                Some(libc::EINTR) => continue,
+                Some(libc::EAFNOSUPPORT | libc::EINVAL | libc::EISCONN) => {
+                    // The per-datagram path knows the fallbacks (v4-mapped, plain send).
+                    let mut t = FdTransport { fd };
+                    t.send(&dgrams[0], peer)?;
+                    return Ok(1);
+                }
+                _ => return Err(e),
+            }
+        }
+    }
+}
+
+/// Whether `fd` is a connected socket.
+pub fn is_connected(fd: RawFd) -> bool {
+    // SAFETY: storage is large enough for any address.
+    unsafe {
+        let mut ss: libc::sockaddr_storage = zeroed();
+        let mut len = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+        libc::getpeername(fd, (&mut ss as *mut libc::sockaddr_storage).cast(), &mut len) == 0
+    }
+}
+
+/// One received datagram's place in a caller buffer: its length, or None
+/// when it did not fit (the kernel truncated it).
+pub type Received = Option<usize>;
+
+/// Receives datagrams already queued on `fd` (never waits) into `bufs`,
+/// one recvmmsg per BATCH buffers; calls `each(buffer, received)` for every
+/// datagram, in order, and returns how many arrived.
+pub fn receive_batch<B: AsMut<[u8]>>(
+    fd: RawFd,
+    bufs: &mut [B],
+    mut each: impl FnMut(&mut B, Received),
+) -> io::Result<usize> {
+    let total = bufs.len();
+    let mut done = 0;
+    while done < total {
+        let chunk = &mut bufs[done..(done + BATCH).min(total)];
+        // SAFETY: all-zero headers are valid; each iovec points into a
+        // caller buffer that outlives the call.
+        let got = unsafe {
+            let mut iov: [libc::iovec; BATCH] = zeroed();
+            let mut hdrs: [libc::mmsghdr; BATCH] = zeroed();
+            for (i, b) in chunk.iter_mut().enumerate() {
+                let b = b.as_mut();
+                iov[i] = libc::iovec { iov_base: b.as_mut_ptr().cast(), iov_len: b.len() };
+                hdrs[i].msg_hdr.msg_iov = &mut iov[i];
+                hdrs[i].msg_hdr.msg_iovlen = 1;
+            }
+            let n = loop {
+                let n = libc::recvmmsg(
+                    fd,
+                    hdrs.as_mut_ptr(),
+                    chunk.len() as libc::c_uint,
+                    libc::MSG_DONTWAIT,
+                    std::ptr::null_mut(),
+                );
+                if n >= 0 {
+                    break n as usize;
+                }
+                let e = io::Error::last_os_error();
+                match e.kind() {
+                    io::ErrorKind::Interrupted => continue,
+                    io::ErrorKind::WouldBlock => break 0,
+                    _ if done > 0 => break 0, // report what arrived; the error shows next time
+                    _ => return Err(e),
+                }
+            };
+            for (i, h) in hdrs[..n].iter().enumerate() {
+                let truncated = h.msg_hdr.msg_flags & libc::MSG_TRUNC != 0;
+                each(&mut chunk[i], (!truncated).then_some(h.msg_len as usize));
+            }
+            n
+        };
+        done += got;
+        if got < chunk.len() {
+            break;
+        }
+    }
+    Ok(done)
 }
 
 fn local_family(fd: RawFd) -> Option<libc::c_int> {

@@ -53,8 +53,9 @@ impl DgramState {
         self.has_incoming = false;
     }
 
-    pub fn outgoing(&self) -> impl Iterator<Item = &[u8]> {
-        self.outgoing[..self.out_count].iter().map(Vec::as_slice)
+    /// The queued outgoing datagrams, oldest first.
+    pub fn outgoing(&self) -> &[Vec<u8>] {
+        &self.outgoing[..self.out_count]
     }
 
     pub fn clear_outgoing(&mut self) {

@@ -23,6 +23,11 @@ pub trait Transport {
     fn send(&mut self, dgram: &[u8], peer: SocketAddr) -> io::Result<()>;
     /// The path MTU the system knows for this transport, if any.
     fn path_mtu(&mut self) -> Option<u32>;
+    /// Sends several datagrams, in order; a transport that can batch system
+    /// calls (sendmmsg) overrides this.
+    fn send_all(&mut self, dgrams: &[Vec<u8>], peer: SocketAddr) -> io::Result<()> {
+        dgrams.iter().try_for_each(|d| self.send(d, peer))
+    }
 }
 
 /// QSslSocket::SslMode.
@@ -46,13 +51,11 @@ pub enum HandshakeState {
 /// The queue is emptied either way: a datagram that could not be sent is
 /// reported, not kept for a later call.
 pub(crate) fn flush(bio: &mut bio::DgramState, t: &mut dyn Transport, peer: SocketAddr) -> io::Result<()> {
-    let mut result = Ok(());
-    for d in bio.outgoing() {
-        if let Err(e) = t.send(d, peer) {
-            result = Err(e);
-            break;
-        }
-    }
+    let result = match bio.outgoing() {
+        [] => Ok(()),
+        [one] => t.send(one, peer),
+        many => t.send_all(many, peer),
+    };
     bio.clear_outgoing();
     result
 }

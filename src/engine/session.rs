@@ -120,6 +120,10 @@ impl Session {
         }
     }
 
+    pub fn is_encrypted(&self) -> bool {
+        self.info.read().state == Complete
+    }
+
     /// Read access for getters; never held across OpenSSL calls.
     pub fn info(&self) -> RwLockReadGuard<'_, Info> {
         self.info.read()
@@ -562,35 +566,40 @@ impl Session {
 
     /// QDtls::writeDatagramEncrypted: the plaintext length, or -1.
     pub fn write_datagram_encrypted(&self, t: Option<&mut dyn Transport>, data: &[u8]) -> i64 {
+        match self.write_datagrams_encrypted(t, &[data]) {
+            1 => data.len() as i64,
+            n => n.min(0),
+        }
+    }
+
+    /// Encrypts each datagram into one record and sends them all, with as few
+    /// system calls as the transport allows. Returns the number of datagrams,
+    /// or -1. Every size is checked before anything is encrypted, so a
+    /// refused batch sends nothing.
+    pub fn write_datagrams_encrypted(&self, t: Option<&mut dyn Transport>, datagrams: &[&[u8]]) -> i64 {
         let Some(t) = t else { return self.fail(InvalidInputParameters, "Invalid (nullptr) socket", -1) };
         self.with_conn(-1, |conn| {
             let Some(c) = conn.as_mut().filter(|_| self.info.read().state == Complete) else {
                 return self.fail(InvalidOperation, "Cannot write a datagram, not in encrypted state", -1);
             };
-            if data.len() > MAX_RECORD_PLAINTEXT {
-                let msg = format!(
-                    "Error while writing: {} bytes exceed the maximum record size of {MAX_RECORD_PLAINTEXT}",
-                    data.len()
-                );
-                return self.fail(TlsFatalError, msg, -1);
-            }
             let room = self.info.read().max_payload;
-            if c.mtu_known && data.len() > room {
-                let msg =
-                    format!("Datagram of {} bytes does not fit the MTU: at most {room} bytes of payload", data.len());
-                return self.fail(InvalidInputParameters, msg, -1);
+            for data in datagrams {
+                if let Err((code, msg)) = check_size(data.len(), c.mtu_known, room) {
+                    return self.fail(code, msg, -1);
+                }
             }
-            if data.is_empty() {
-                return self.succeed(0);
+            for data in datagrams.iter().filter(|d| !d.is_empty()) {
+                // SAFETY: data is valid for its length, which fits an int (checked above).
+                let (ret, _) =
+                    ssl_call(&c.ssl, |s| unsafe { sys::SSL_write(s, data.as_ptr().cast(), data.len() as i32) });
+                if ret <= 0 {
+                    // Whatever was encrypted before still goes out, in order.
+                    let _ = flush(&mut c.bio, t, c.peer);
+                    return self.fail(TlsFatalError, with_openssl_errors("Error while writing"), -1);
+                }
             }
-            // SAFETY: data is valid for its length, which fits an int (checked above).
-            let (ret, _) = ssl_call(&c.ssl, |s| unsafe { sys::SSL_write(s, data.as_ptr().cast(), data.len() as i32) });
-            let sent = flush(&mut c.bio, t, c.peer);
-            if ret <= 0 {
-                return self.fail(TlsFatalError, with_openssl_errors("Error while writing"), -1);
-            }
-            match sent {
-                Ok(()) => self.succeed(ret as i64),
+            match flush(&mut c.bio, t, c.peer) {
+                Ok(()) => self.succeed(datagrams.len() as i64),
                 Err(e) => self.fail(UnderlyingSocketError, e.to_string(), -1),
             }
         })
@@ -599,23 +608,36 @@ impl Session {
     /// QDtls::decryptDatagram into `out`: the plaintext length (0 for a
     /// replayed, duplicate or non-data datagram), or -1 on error.
     pub fn decrypt_datagram(&self, t: Option<&mut dyn Transport>, dgram: &[u8], out: &mut [u8]) -> i64 {
+        self.decrypt(t, Input::Separate(dgram), out)
+    }
+
+    /// decrypt_datagram for a datagram in `buf[..len]`, whose plaintext
+    /// replaces it (it is never longer). `len <= buf.len()`.
+    pub fn decrypt_in_place(&self, t: Option<&mut dyn Transport>, buf: &mut [u8], len: usize) -> i64 {
+        self.decrypt(t, Input::InPlace(len.min(buf.len())), buf)
+    }
+
+    fn decrypt(&self, t: Option<&mut dyn Transport>, input: Input<'_>, out: &mut [u8]) -> i64 {
         let Some(t) = t else { return self.fail(InvalidInputParameters, "Invalid (nullptr) socket", -1) };
         self.with_conn(-1, |conn| {
             let Some(c) = conn.as_mut().filter(|_| self.info.read().state == Complete) else {
                 return self.fail(InvalidOperation, "Cannot read a datagram, not in encrypted state", -1);
             };
-            if out.len() < dgram.len() {
-                let msg = format!(
-                    "Output buffer of {} bytes is smaller than the datagram ({} bytes)",
-                    out.len(),
-                    dgram.len()
-                );
-                return self.fail(InvalidInputParameters, msg, -1);
+            let min = min_protected_body(&c.ssl);
+            match input {
+                Input::Separate(dgram) if out.len() < dgram.len() => {
+                    let msg = format!(
+                        "Output buffer of {} bytes is smaller than the datagram ({} bytes)",
+                        out.len(),
+                        dgram.len()
+                    );
+                    return self.fail(InvalidInputParameters, msg, -1);
+                }
+                Input::Separate([]) | Input::InPlace(0) => return self.succeed(0),
+                Input::Separate(dgram) => c.bio.offer_protected(dgram, min),
+                // The BIO takes a copy, so the plaintext may overwrite the datagram.
+                Input::InPlace(len) => c.bio.offer_protected(&out[..len], min),
             }
-            if dgram.is_empty() {
-                return self.succeed(0);
-            }
-            c.bio.offer_protected(dgram, min_protected_body(&c.ssl));
             let (total, end) = read_records(c, out);
             c.bio.discard_incoming();
             // Reading may have produced retransmissions of our last flight.
@@ -642,6 +664,26 @@ impl Session {
             }
         })
     }
+}
+
+/// Why a payload cannot go out as one datagram, if it cannot.
+fn check_size(len: usize, mtu_known: bool, room: usize) -> Result<(), (DtlsError, String)> {
+    if len > MAX_RECORD_PLAINTEXT {
+        let msg = format!("Error while writing: {len} bytes exceed the maximum record size of {MAX_RECORD_PLAINTEXT}");
+        return Err((TlsFatalError, msg));
+    }
+    if mtu_known && len > room {
+        let msg = format!("Datagram of {len} bytes does not fit the MTU: at most {room} bytes of payload");
+        return Err((InvalidInputParameters, msg));
+    }
+    Ok(())
+}
+
+/// Where the datagram to decrypt is.
+enum Input<'a> {
+    Separate(&'a [u8]),
+    /// The first n bytes of the output buffer.
+    InPlace(usize),
 }
 
 enum ReadEnd {

@@ -20,7 +20,7 @@ use crate::engine::psk::PskAuthenticator;
 use crate::engine::session::Session;
 use crate::engine::verify::VerificationError;
 use crate::engine::{HandshakeState, SslMode, Transport};
-use crate::net::{from_sockaddr, FdTransport};
+use crate::net::{from_sockaddr, is_connected, receive_batch, FdTransport};
 
 /// An opaque DTLS connection. Create with `qdtls_new`, release with `qdtls_free`.
 pub struct QDtls {
@@ -39,6 +39,38 @@ pub struct QDtlsSslError {
     pub certificate_der: *const u8,
     /// Length of `certificate_der`.
     pub certificate_der_len: usize,
+}
+
+/// One datagram for `qdtls_write_datagrams_encrypted`.
+#[repr(C)]
+pub struct QDtlsDatagram {
+    /// The plaintext (may be NULL when `len` is 0).
+    pub data: *const u8,
+    /// Its length.
+    pub len: usize,
+}
+
+/// One buffer for `qdtls_receive_datagrams_decrypted`.
+#[repr(C)]
+pub struct QDtlsReceiveBuffer {
+    /// Where the datagram is received and its plaintext written.
+    pub data: *mut u8,
+    /// Size of `data`; a datagram larger than this is refused (result -1).
+    pub capacity: usize,
+    /// Set by the call: the plaintext length (0 for a replayed or non-data
+    /// datagram), or -1 (see qdtls_dtls_error for the last one).
+    pub result: i64,
+}
+
+impl AsMut<[u8]> for QDtlsReceiveBuffer {
+    fn as_mut(&mut self) -> &mut [u8] {
+        if self.data.is_null() {
+            return &mut [];
+        }
+        // SAFETY: the caller of qdtls_receive_datagrams_decrypted promises
+        // `data` is valid for `capacity` bytes.
+        unsafe { std::slice::from_raw_parts_mut(self.data, self.capacity) }
+    }
 }
 
 /// Called when a PSK cipher suite is negotiated (Qt's pskRequired signal):
@@ -409,6 +441,98 @@ pub unsafe extern "C" fn qdtls_write_datagram_encrypted(h: *mut QDtls, fd: c_int
     with_dgram(h, -1, data, len, |s, d| s.write_datagram_encrypted(transport(&mut FdTransport::new(fd)), d))
 }
 
+/// Batch form of `qdtls_write_datagram_encrypted`: encrypts `count`
+/// datagrams (one record each) and sends them with as few system calls as
+/// possible (sendmmsg). Returns `count`, or -1 with the error of
+/// `qdtls_write_datagram_encrypted`. Every size is checked first: a refused
+/// batch sends nothing.
+///
+/// # Safety
+/// `h` is NULL or live; `datagrams` holds `count` entries, each valid for its length.
+#[no_mangle]
+pub unsafe extern "C" fn qdtls_write_datagrams_encrypted(
+    h: *mut QDtls,
+    fd: c_int,
+    datagrams: *const QDtlsDatagram,
+    count: usize,
+) -> i64 {
+    with_session(h, -1, |s| {
+        let entries: &[QDtlsDatagram] = match bytes_of(datagrams, count) {
+            Some(e) => e,
+            None => return bad_i64(s, "NULL datagram list with a non-zero count"),
+        };
+        // A small batch stays on the stack: no allocation per datagram.
+        let mut small: [&[u8]; 64] = [&[]; 64];
+        let mut large = Vec::new();
+        let slices: &mut [&[u8]] = if count <= small.len() {
+            &mut small[..count]
+        } else {
+            large.resize(count, &[][..]);
+            &mut large
+        };
+        for (slot, e) in slices.iter_mut().zip(entries) {
+            match bytes(e.data, e.len) {
+                Some(d) => *slot = d,
+                None => return bad_i64(s, "NULL datagram with a non-zero length"),
+            }
+        }
+        s.write_datagrams_encrypted(transport(&mut FdTransport::new(fd)), slices)
+    })
+}
+
+/// Receives the datagrams already queued on a CONNECTED socket (never waits)
+/// into `buffers`, with one recvmmsg per 64, and decrypts each in place
+/// (see `qdtls_decrypt_datagram`; each buffer's `result` tells its outcome).
+/// Returns how many datagrams arrived (0 when none were queued), or -1:
+/// InvalidInputParameters (fd -1, NULL buffers), InvalidOperation (not
+/// encrypted, or the socket is not connected: datagrams from other peers
+/// must not reach this session), UnderlyingSocketError (recvmmsg failed).
+///
+/// # Safety
+/// `h` is NULL or live; `buffers` holds `count` entries, each `data` valid for `capacity` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn qdtls_receive_datagrams_decrypted(
+    h: *mut QDtls,
+    fd: c_int,
+    buffers: *mut QDtlsReceiveBuffer,
+    count: usize,
+) -> i64 {
+    with_session(h, -1, |s| {
+        let Some(mut t) = FdTransport::new(fd) else {
+            return bad_i64(s, "Invalid (nullptr) socket");
+        };
+        let bufs: &mut [QDtlsReceiveBuffer] = match (buffers.is_null(), count) {
+            (_, 0) => &mut [],
+            (true, _) => return bad_i64(s, "NULL buffer list with a non-zero count"),
+            (false, n) => std::slice::from_raw_parts_mut(buffers, n),
+        };
+        if !s.is_encrypted() {
+            s.set_error(DtlsError::InvalidOperation, "Cannot read a datagram, not in encrypted state");
+            return -1;
+        }
+        if !is_connected(fd) {
+            s.set_error(DtlsError::InvalidOperation, "Batch receive needs a connected socket");
+            return -1;
+        }
+        let got = receive_batch(fd, bufs, |b, received| {
+            b.result = match received {
+                Some(len) => s.decrypt_in_place(Some(&mut t), b.as_mut(), len),
+                None => {
+                    s.set_error(DtlsError::InvalidInputParameters, "Datagram larger than its receive buffer");
+                    -1
+                }
+            };
+        });
+        match got {
+            Ok(n) => n as i64,
+            Err(e) => {
+                s.set_error(DtlsError::UnderlyingSocketError, &e.to_string());
+                -1
+            }
+        }
+    })
+}
+
 /// QDtls::decryptDatagram: decrypts one received datagram into `out` and
 /// returns the plaintext length: 0 for a replayed, duplicate, garbage or
 /// non-data datagram (NoError). -1 on error: InvalidInputParameters (fd -1,
@@ -535,6 +659,20 @@ pub unsafe extern "C" fn qdtls_ignore_verification_errors(
         s.ignore_verification_errors(list);
         true
     })
+}
+
+fn bad_i64(s: &Session, msg: &str) -> i64 {
+    s.set_error(DtlsError::InvalidInputParameters, msg);
+    -1
+}
+
+/// `(ptr, count)` as a slice of entries; NULL only with `count == 0`.
+unsafe fn bytes_of<'a, T>(ptr: *const T, count: usize) -> Option<&'a [T]> {
+    match (ptr.is_null(), count) {
+        (_, 0) => Some(&[]),
+        (true, _) => None,
+        (false, n) => Some(std::slice::from_raw_parts(ptr, n)),
+    }
 }
 
 fn bad(s: &Session, msg: &str) -> bool {
