@@ -618,8 +618,7 @@ pub unsafe extern "C" fn qdtls_peer_verification_error_certificate(
 ) -> usize {
     with_session(h, 0, |s| {
         let info = s.info();
-        let cert = info.verification_errors.get(index).and_then(|e| e.certificate.as_ref());
-        cert.and_then(|c| c.to_der().ok()).map_or(0, |d| put_bytes(&d, der, cap))
+        put_der(info.verification_errors.get(index).and_then(|e| e.certificate.as_ref()), der, cap)
     })
 }
 
@@ -659,6 +658,11 @@ pub unsafe extern "C" fn qdtls_ignore_verification_errors(
         s.ignore_verification_errors(list);
         true
     })
+}
+
+/// A certificate as DER into a caller buffer (0 for none).
+unsafe fn put_der(cert: Option<&X509>, der: *mut u8, cap: usize) -> usize {
+    cert.and_then(|c| c.to_der().ok()).map_or(0, |d| put_bytes(&d, der, cap))
 }
 
 fn bad_i64(s: &Session, msg: &str) -> i64 {
@@ -711,7 +715,7 @@ pub unsafe extern "C" fn qdtls_peer_certificate_chain_at(
 ) -> usize {
     with_session(h, 0, |s| {
         let info = s.info();
-        info.peer_chain.get(index).and_then(|c| c.to_der().ok()).map_or(0, |d| put_bytes(&d, der, cap))
+        put_der(info.peer_chain.get(index), der, cap)
     })
 }
 
