@@ -777,13 +777,14 @@ int32_t qdtls_ssl_mode(const QDtls *h);
 /**
  * QDtls::setMtuHint: the link MTU (IP packet size) for handshake
  * fragmentation; 0 = not set (then the connected socket's path MTU, else
- * 576). When the hint or the path MTU is known, application datagrams that
+ * 576). Like in Qt, it takes effect when the next handshake starts. When the hint or the path MTU is known, application datagrams that
  * would exceed it are refused instead of being fragmented by IP.
  *
  * # Safety
  * `h` is NULL or live.
  */
-void qdtls_set_mtu_hint(QDtls *h, uint16_t mtu);
+void qdtls_set_mtu_hint(QDtls *h,
+                        uint16_t mtu);
 
 /**
  * The MTU hint (0 = not set).

@@ -10,6 +10,10 @@
 // - Qt's handshakeTimeout signal becomes nextTimeoutMs(): wait that long (or
 //   until a datagram arrives), then call handleTimeout().
 // - Qt's pskRequired signal becomes a handler set with onPskRequired().
+// - qdtls::QDtls and qdtls::QDtlsClientVerifier share their names with the C
+//   handle types of qdtls.h (global namespace), so after `using namespace
+//   qdtls;` a plain `QDtls` is ambiguous: write `qdtls::QDtls`, or bring the
+//   names in with `using qdtls::QDtls;` inside your own namespace.
 #ifndef QDTLS_HPP
 #define QDTLS_HPP
 
@@ -404,6 +408,8 @@ public:
     /// The pskRequired signal: `handler` fills in the authenticator. It runs on
     /// the thread driving the handshake and may call this object's getters.
     void onPskRequired(PskHandler handler) {
+        if (!psk_) // a moved-from object gets a fresh slot rather than a crash
+            psk_ = std::make_unique<PskHandler>();
         *psk_ = std::move(handler);
         qdtls_set_psk_callback(h_.get(), *psk_ ? &QDtls::pskTrampoline : nullptr, psk_.get());
     }

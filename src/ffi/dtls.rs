@@ -226,7 +226,7 @@ pub unsafe extern "C" fn qdtls_ssl_mode(h: *const QDtls) -> i32 {
 
 /// QDtls::setMtuHint: the link MTU (IP packet size) for handshake
 /// fragmentation; 0 = not set (then the connected socket's path MTU, else
-/// 576). When the hint or the path MTU is known, application datagrams that
+/// 576). Like in Qt, it takes effect when the next handshake starts. When the hint or the path MTU is known, application datagrams that
 /// would exceed it are refused instead of being fragmented by IP.
 ///
 /// # Safety
