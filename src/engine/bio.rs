@@ -48,6 +48,11 @@ impl DgramState {
         self.has_incoming = true;
     }
 
+    /// Whether the offered datagram is still unread.
+    pub fn has_incoming(&self) -> bool {
+        self.has_incoming
+    }
+
     /// Drops an incoming datagram OpenSSL did not read.
     pub fn discard_incoming(&mut self) {
         self.has_incoming = false;

@@ -5,7 +5,7 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use openssl::error::ErrorStack;
-use openssl::ssl::{AlpnError, SslContext, SslContextBuilder, SslMethod, SslOptions, SslRef, SslVersion};
+use openssl::ssl::{AlpnError, SslContext, SslContextBuilder, SslMethod, SslMode, SslOptions, SslRef, SslVersion};
 
 use super::config::{protocol, Config, ConfigData, VerifyMode};
 use super::hooks::hooks;
@@ -46,6 +46,10 @@ fn build(d: &ConfigData) -> Result<SslContext, String> {
         opts |= SslOptions::CIPHER_SERVER_PREFERENCE;
     }
     b.set_options(opts);
+    // The chain sent is exactly the configured one (leaf + given
+    // intermediates), as Qt configures it. Without this, OpenSSL rebuilds a
+    // chain from the trust store (the system's directory) on every handshake.
+    b.set_mode(SslMode::NO_AUTO_CHAIN);
     b.set_cipher_list(d.ciphers.as_deref().unwrap_or(DEFAULT_CIPHERS)).map_err(|_| fail("Invalid cipher list"))?;
     if d.verify_depth > 0 {
         b.set_verify_depth(d.verify_depth as u32);

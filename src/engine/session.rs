@@ -71,6 +71,29 @@ struct Conn {
     x509_errors: Arc<Mutex<Vec<VerificationError>>>,
     /// The MTU came from the hint or the socket, not from the fallback guess.
     mtu_known: bool,
+    /// Shortest protected record body with the negotiated cipher, known once complete.
+    min_body: usize,
+    /// OpenSSL's record buffers were released while the session is idle.
+    buffers_released: bool,
+}
+
+impl Conn {
+    /// An established session keeps no record buffers while idle (about
+    /// 33 KB of its 72 KB); they come back before the first record
+    /// operation. OpenSSL 3.0's DTLS write path does not reallocate them by
+    /// itself (SSL_write after SSL_free_buffers crashes), hence this call
+    /// before every operation on an established session.
+    fn ensure_buffers(&mut self) {
+        if std::mem::take(&mut self.buffers_released) {
+            // SAFETY: live SSL.
+            unsafe { ossl::SSL_alloc_buffers(self.ssl.as_ptr()) };
+        }
+    }
+
+    fn release_buffers(&mut self) {
+        // SAFETY: live SSL; OpenSSL refuses (0) while it holds unread data.
+        self.buffers_released = unsafe { ossl::SSL_free_buffers(self.ssl.as_ptr()) } == 1;
+    }
 }
 
 /// A QDtls.
@@ -82,8 +105,13 @@ pub struct Session {
 
 /// Result of one OpenSSL call: its return value and SSL_get_error's verdict.
 fn ssl_call(ssl: &Ssl, f: impl FnOnce(*mut sys::SSL) -> i32) -> (i32, i32) {
-    // SAFETY: the SSL is alive; stale errors would be blamed on this call.
-    unsafe { sys::ERR_clear_error() };
+    // SAFETY: the SSL is alive. Stale errors would be blamed on this call;
+    // clearing an empty queue is not free in OpenSSL 3, so look first.
+    unsafe {
+        if sys::ERR_peek_last_error() != 0 {
+            sys::ERR_clear_error();
+        }
+    }
     let ret = f(ssl.as_ptr());
     let err = if ret > 0 { sys::SSL_ERROR_NONE } else { unsafe { sys::SSL_get_error(ssl.as_ptr(), ret) } };
     (ret, err)
@@ -406,7 +434,7 @@ impl Session {
                 ssl.set_connect_state();
             }
         }
-        Ok(Conn { ssl, bio, peer, x509_errors, mtu_known })
+        Ok(Conn { ssl, bio, peer, x509_errors, mtu_known, min_body: 0, buffers_released: false })
     }
 
     /// OpenSSL finished the handshake: record what was negotiated, then verify
@@ -434,7 +462,7 @@ impl Session {
         true
     }
 
-    fn complete(&self, c: &Conn) {
+    fn complete(&self, c: &mut Conn) {
         let mut info = self.info.write();
         info.state = Complete;
         info.cipher = c.ssl.current_cipher().map(|x| x.name());
@@ -446,6 +474,9 @@ impl Session {
         // SAFETY: live SSL.
         info.max_payload = unsafe { ossl::DTLS_get_data_mtu(c.ssl.as_ptr()) };
         info.error.clear();
+        drop(info);
+        c.min_body = min_protected_body(&c.ssl);
+        c.release_buffers();
     }
 
     /// Back to NotStarted: peer, name and configuration stay.
@@ -502,7 +533,7 @@ impl Session {
                 let i = self.info.read();
                 (i.state, all_ignored(&i.verification_errors, &i.ignored))
             };
-            match conn.as_ref() {
+            match conn.as_mut() {
                 Some(c) if state == PeerVerificationFailed => {
                     if !ok {
                         return self.succeed(false);
@@ -529,6 +560,7 @@ impl Session {
             if let (Some(c), PeerVerificationFailed) = (conn.as_mut(), state) {
                 // OpenSSL has finished its handshake, so the only alert it can
                 // still send is close_notify; it ends the peer's session.
+                c.ensure_buffers();
                 // SAFETY: live SSL.
                 ssl_call(&c.ssl, |s| unsafe { sys::SSL_shutdown(s) });
                 sent = flush(&mut c.bio, t, c.peer);
@@ -550,6 +582,7 @@ impl Session {
             let Some(c) = conn.as_mut().filter(|_| self.info.read().state == Complete) else {
                 return self.fail(InvalidOperation, "Cannot send shutdown alert, not encrypted", false);
             };
+            c.ensure_buffers();
             // SAFETY: live SSL.
             ssl_call(&c.ssl, |s| unsafe { sys::SSL_shutdown(s) });
             let sent = flush(&mut c.bio, t, c.peer);
@@ -588,6 +621,7 @@ impl Session {
                     return self.fail(code, msg, -1);
                 }
             }
+            c.ensure_buffers();
             for data in datagrams.iter().filter(|d| !d.is_empty()) {
                 // SAFETY: data is valid for its length, which fits an int (checked above).
                 let (ret, _) =
@@ -623,7 +657,7 @@ impl Session {
             let Some(c) = conn.as_mut().filter(|_| self.info.read().state == Complete) else {
                 return self.fail(InvalidOperation, "Cannot read a datagram, not in encrypted state", -1);
             };
-            let min = min_protected_body(&c.ssl);
+            let min = c.min_body;
             match input {
                 Input::Separate(dgram) if out.len() < dgram.len() => {
                     let msg = format!(
@@ -638,6 +672,7 @@ impl Session {
                 // The BIO takes a copy, so the plaintext may overwrite the datagram.
                 Input::InPlace(len) => c.bio.offer_protected(&out[..len], min),
             }
+            c.ensure_buffers();
             let (total, end) = read_records(c, out);
             c.bio.discard_incoming();
             // Reading may have produced retransmissions of our last flight.
@@ -704,6 +739,12 @@ fn read_records(c: &mut Conn, out: &mut [u8]) -> (usize, ReadEnd) {
         let (ret, err) = ssl_call(&c.ssl, |s| unsafe { sys::SSL_read(s, room.as_mut_ptr().cast(), len) });
         if ret > 0 {
             total += ret as usize;
+            // Datagram consumed and nothing buffered: no second SSL_read
+            // just to hear "want read".
+            // SAFETY: live SSL.
+            if !c.bio.has_incoming() && unsafe { ossl::SSL_has_pending(c.ssl.as_ptr()) } == 0 {
+                return (total, ReadEnd::Drained);
+            }
             continue;
         }
         return match err {

@@ -173,11 +173,9 @@ fn new_scratch() -> Result<Scratch, String> {
 
 /// One DTLSv1_listen pass over `dgram` on a cleared SSL.
 fn listen(x: &mut Scratch, cookie: CookieParams, peer: SocketAddr, dgram: &[u8]) -> bool {
-    // SAFETY: live SSL; clearing drops whatever the previous client left.
-    unsafe {
-        ossl::SSL_clear(x.ssl.as_ptr());
-        sys::ERR_clear_error();
-    }
+    // DTLSv1_listen starts with SSL_clear, so nothing of the previous client is left.
+    // SAFETY: no stale errors may be blamed on this hello.
+    unsafe { sys::ERR_clear_error() };
     set_hooks(
         &mut x.ssl,
         Hooks { peer: Some(peer), cookie, psk: None, psk_hint: Vec::new(), initial_timeout_us: 1_000_000 },
