@@ -1,0 +1,189 @@
+// qdtls_bench SCENARIO IMPL [options]: runs one scenario for one
+// implementation and prints "RESULT <metric> <impl> <value> <unit>" lines
+// (run.sh runs every pair, each in its own process, and makes the table).
+// Rates are per CPU-second of this process (see rate() in bench.hpp); WALL
+// lines give the same per elapsed second, CPUSHARE the share of a core the
+// process got.
+//
+// SCENARIO  psk     PSK handshakes per second (fresh sockets and sessions each time)
+//           ecdsa   ECDHE-ECDSA P-256 certificate handshakes per second
+//           data    1200-byte datagrams per second: encrypt+send, recv, decrypt
+//           batch   the same through qdtls's batch calls, 32 datagrams per call
+//                   (scenario 3b; "n/a" for the others)
+//           memory  heap and RSS per established server session
+//           cookie  verified ClientHellos per second and HelloVerifyRequests per second
+// IMPL      qdtls | openssl | qt
+// options   --seconds S (measured time per metric, default 1.25)
+//           --certs DIR (ca.pem, server.pem, server.key; ecdsa)
+//           --sessions N (memory, default 10000)
+//           --raw-bio mem|dgram (openssl's transport, default mem)
+//           -v (details on stderr)
+#include "bench.hpp"
+
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+using namespace bench;
+
+namespace {
+
+// The label in result lines: the implementation, plus the raw transport variant.
+std::string g_label;
+
+void result(const char *metric, const Impl &, double value, const char *unit) {
+    std::printf("RESULT %s %s %.6g %s\n", metric, g_label.c_str(), value, unit);
+    std::fflush(stdout);
+}
+
+// A measured rate: RESULT is per CPU-second; WALL (per elapsed second) and
+// CPUSHARE (how much of a core the process got) show how busy the machine was.
+bool report(const char *metric, const Impl &impl, const Rate &r, const char *unit, double scale = 1) {
+    if (r.per_cpu_second < 0)
+        return false;
+    result(metric, impl, r.per_cpu_second * scale, unit);
+    std::printf("WALL %s %s %.6g %s\nCPUSHARE %s %s %.3f\n", metric, g_label.c_str(), r.per_wall_second * scale, unit,
+                metric, g_label.c_str(), r.cpu_share);
+    std::fflush(stdout);
+    return true;
+}
+
+int usage() {
+    std::fprintf(stderr, "usage: qdtls_bench psk|ecdsa|data|batch|memory|cookie qdtls|openssl|qt [--seconds S] "
+                         "[--certs DIR] [--sessions N] [--raw-bio mem|dgram] [-v]\n");
+    return 2;
+}
+
+bool run_handshakes(Impl &impl, Kind kind, const Options &o) {
+    if (!impl.handshake_setup(kind, o))
+        return false;
+    Rate r = rate(o.seconds, [&] { return impl.handshake_once(); });
+    return report(kind == Kind::Psk ? "psk_handshakes" : "ecdsa_handshakes", impl, r, "hs/s");
+}
+
+bool run_data(Impl &impl, const Options &o) {
+    if (!impl.data_setup(o))
+        return false;
+    Rate r = rate(o.seconds, [&] { return impl.data_write() && impl.data_read(); }, 64);
+    return report("datagrams", impl, r, "dgram/s");
+}
+
+// Datagrams per batch call in scenario 3b.
+constexpr int kBatch = 32;
+
+bool run_batch(Impl &impl, const Options &o) {
+    if (!impl.data_batch_setup(o)) {
+        std::printf("RESULT datagrams_batch %s n/a dgram/s\n", g_label.c_str());
+        return true;
+    }
+    Rate r = rate(o.seconds, [&] { return impl.data_batch(kBatch); }, 2);
+    return report("datagrams_batch", impl, r, "dgram/s", kBatch);
+}
+
+bool run_memory(Impl &impl, const Options &o) {
+    if (!impl.memory_setup(o))
+        return false;
+    MemSample before = mem_sample();
+    auto t0 = Clock::now();
+    for (int i = 0; i < o.sessions; ++i)
+        if (!impl.memory_add_session())
+            return false;
+    MemSample after = mem_sample();
+    if (o.verbose)
+        std::fprintf(stderr, "%s: %d sessions in %.2f s; heap %lld -> %lld, RSS %lld -> %lld\n", impl.name(),
+                     o.sessions, since(t0), before.heap, after.heap, before.rss, after.rss);
+    result("memory_heap", impl, double(after.heap - before.heap) / o.sessions, "B/session");
+    result("memory_rss", impl, double(after.rss - before.rss) / o.sessions, "B/session");
+    return true;
+}
+
+bool run_cookie(Impl &impl, const Options &o) {
+    UdpSocket client;
+    if (!impl.cookie_setup(client.port()))
+        return false;
+    HelloSource source;
+    std::string hello = source.first_hello();
+    BENCH_CHECK(!hello.empty(), "no ClientHello");
+    auto h1 = reinterpret_cast<const std::uint8_t *>(hello.data());
+    BENCH_CHECK(!impl.cookie_verify(h1, hello.size()), "a cookie-less hello was verified");
+    std::uint8_t hvr[2048];
+    wait_readable(client.fd, client.fd, 1000);
+    long n = recv_dgram(client.fd, hvr, sizeof hvr);
+    BENCH_CHECK(n > 0, "no HelloVerifyRequest");
+    std::string cookied = source.answer(hvr, static_cast<std::size_t>(n));
+    BENCH_CHECK(!cookied.empty(), "no second ClientHello");
+    auto h2 = reinterpret_cast<const std::uint8_t *>(cookied.data());
+    BENCH_CHECK(impl.cookie_verify(h2, cookied.size()), "the hello with a cookie was not verified");
+
+    Rate ok = rate(o.seconds, [&] { return impl.cookie_verify(h2, cookied.size()); }, 16);
+    if (!report("cookie_verified", impl, ok, "hello/s"))
+        return false;
+
+    // Cookie-less hellos: each is answered with a HelloVerifyRequest on the
+    // socket; the receiving side is drained every 32 (part of the measured time).
+    long count = 0;
+    Rate hvrs = rate(o.seconds, [&] {
+        if (impl.cookie_verify(h1, hello.size()))
+            return false;
+        if (++count % 32 == 0)
+            drain(client.fd);
+        return true;
+    });
+    return report("cookie_hvr", impl, hvrs, "hello/s");
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+    if (argc < 3)
+        return usage();
+    std::string scenario = argv[1], which = argv[2];
+    Options o;
+    for (int i = 3; i < argc; ++i) {
+        std::string a = argv[i];
+        auto value = [&]() -> const char * { return i + 1 < argc ? argv[++i] : ""; };
+        if (a == "--seconds")
+            o.seconds = std::atof(value());
+        else if (a == "--certs")
+            o.cert_dir = value();
+        else if (a == "--sessions")
+            o.sessions = std::atoi(value());
+        else if (a == "--raw-bio")
+            o.raw_bio = value();
+        else if (a == "-v")
+            o.verbose = true;
+        else
+            return usage();
+    }
+    std::unique_ptr<Impl> impl;
+    if (which == "qdtls")
+        impl = make_qdtls();
+    else if (which == "openssl")
+        impl = make_openssl();
+    else if (which == "qt")
+        impl = make_qt(argc, argv);
+    else
+        return usage();
+
+    g_label = which == "openssl" && o.raw_bio == "dgram" ? "openssl-dgram" : which;
+    bool ok = false;
+    if (scenario == "psk")
+        ok = run_handshakes(*impl, Kind::Psk, o);
+    else if (scenario == "ecdsa")
+        ok = run_handshakes(*impl, Kind::Ecdsa, o);
+    else if (scenario == "data")
+        ok = run_data(*impl, o);
+    else if (scenario == "batch")
+        ok = run_batch(*impl, o);
+    else if (scenario == "memory")
+        ok = run_memory(*impl, o);
+    else if (scenario == "cookie")
+        ok = run_cookie(*impl, o);
+    else
+        return usage();
+    if (!ok) {
+        std::fprintf(stderr, "qdtls_bench: %s/%s failed\n", scenario.c_str(), which.c_str());
+        return 1;
+    }
+    return 0;
+}

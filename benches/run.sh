@@ -1,0 +1,225 @@
+#!/bin/sh
+# benches/run.sh PREFIX: builds the benchmarks against the qdtls installed in
+# PREFIX, runs every scenario for qdtls, raw OpenSSL and Qt's QDtls (each
+# scenario and implementation in its own process) and prints one table with
+# absolute figures and ratios, then the issue's targets as met / not met.
+#
+#   cmake -S . -B /tmp/b -DCMAKE_BUILD_TYPE=Release && cmake --build /tmp/b -j2 &&
+#   cmake --install /tmp/b --prefix /tmp/p && benches/run.sh /tmp/p
+#
+# Rates are operations per CPU-second of the benchmark process (equal to per
+# elapsed second on an idle core; see rate() in bench.hpp), which keeps them
+# comparable when other jobs compete for the cores.
+#
+# Environment: BENCH_SECONDS (measured seconds per run, default 1.25),
+# BENCH_ROUNDS (default 2; rounds alternate the order of the implementations
+# and the best round counts), BENCH_SESSIONS (scenario 4, default 10000),
+# QDTLS_BENCH_BUILD_DIR (default /tmp/qdtls-bench-build), BENCH_RESULTS (keep
+# the raw RESULT lines in this file).
+# Benchmarks report; they never fail on speed: the exit status is 0 unless a
+# build or a scenario breaks.
+set -u
+
+if [ $# -ne 1 ] || [ ! -d "$1" ]; then
+    echo "usage: $0 PREFIX   (a qdtls install prefix)" >&2
+    exit 2
+fi
+prefix=$(cd "$1" && pwd)
+here=$(cd "$(dirname "$0")" && pwd)
+build=${QDTLS_BENCH_BUILD_DIR:-/tmp/qdtls-bench-build}
+seconds=${BENCH_SECONDS:-1.25}
+rounds=${BENCH_ROUNDS:-2}
+sessions=${BENCH_SESSIONS:-10000}
+started=$(date +%s)
+
+echo "== building the benchmarks in $build against $prefix"
+# -UQDtls_DIR: a build directory reused with another PREFIX must not keep the old package.
+if ! cmake -S "$here" -B "$build" -UQDtls_DIR -DCMAKE_PREFIX_PATH="$prefix" >"$build.log" 2>&1 ||
+    ! cmake --build "$build" -j"$(nproc)" >>"$build.log" 2>&1; then
+    cat "$build.log"
+    echo "run.sh: the build failed" >&2
+    exit 1
+fi
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/qdtls-bench.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+results=${BENCH_RESULTS:-$tmp/results}
+: >"$results"
+failures=0
+
+# Scenario 2's certificates, made now: a P-256 CA and a P-256 server
+# certificate for "localhost" signed by it. groups.cnf makes every
+# implementation's OpenSSL use P-256 for ECDHE too (OpenSSL applies the
+# system_default section to every SSL_CTX; qdtls and Qt have no group setting).
+certs=$tmp/certs
+mkdir -p "$certs"
+if ! (cd "$certs" &&
+    openssl ecparam -name prime256v1 -genkey -noout -out ca.key &&
+    openssl req -x509 -new -key ca.key -sha256 -days 2 -subj "/CN=qdtls bench CA" -out ca.pem &&
+    openssl ecparam -name prime256v1 -genkey -noout -out server.key &&
+    openssl req -new -key server.key -subj "/CN=localhost" -out server.csr &&
+    printf 'subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n' >ext.cnf &&
+    openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -sha256 \
+        -extfile ext.cnf -out server.pem) >"$tmp/certs.log" 2>&1; then
+    cat "$tmp/certs.log"
+    echo "run.sh: cannot make the certificates" >&2
+    exit 1
+fi
+cat >"$certs/groups.cnf" <<'EOF'
+openssl_conf = openssl_init
+[openssl_init]
+ssl_conf = ssl_sect
+[ssl_sect]
+system_default = system_default_sect
+[system_default_sect]
+Groups = P-256
+EOF
+
+# One scenario for one implementation, in its own process.
+bench() { # scenario impl [options]
+    scenario=$1
+    impl=$2
+    shift 2
+    case $impl in
+    openssl-dgram) set -- openssl --raw-bio dgram "$@" ;;
+    *) set -- "$impl" "$@" ;;
+    esac
+    if [ "$scenario" = ecdsa ]; then
+        OPENSSL_CONF=$certs/groups.cnf "$build/qdtls_bench" ecdsa "$@" --certs "$certs" >>"$results" 2>"$tmp/err"
+    else
+        "$build/qdtls_bench" "$scenario" "$@" >>"$results" 2>"$tmp/err"
+    fi
+    status=$?
+    if [ $status -ne 0 ]; then
+        echo "FAILED: $scenario $impl (exit $status):" >&2
+        cat "$tmp/err" >&2
+        failures=$((failures + 1))
+    fi
+}
+
+echo "== machine: $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1), Linux $(uname -r)"
+echo "== $(openssl version), Qt $(pkg-config --modversion Qt6Network 2>/dev/null || echo '?'), qdtls $(sed -n 's/^#define QDTLS_VERSION_STRING "\(.*\)"/\1/p' "$prefix/include/qdtls.h")"
+echo "== library: $(sed -n 's/^QDtls_DIR:PATH=//p' "$build/CMakeCache.txt")"
+echo "== load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "== $rounds round(s) of ${seconds} s per scenario and implementation"
+
+impls="qdtls openssl openssl-dgram qt"
+reversed="qt openssl-dgram openssl qdtls"
+round=1
+while [ "$round" -le "$rounds" ]; do
+    order=$impls
+    [ $((round % 2)) -eq 0 ] && order=$reversed
+    echo "-- round $round: psk ecdsa data cookie batch"
+    for scenario in psk ecdsa data cookie; do
+        for impl in $order; do
+            # The verifier scenario has no transport variant.
+            [ "$scenario" = cookie ] && [ "$impl" = openssl-dgram ] && continue
+            bench "$scenario" "$impl" --seconds "$seconds"
+        done
+    done
+    bench batch qdtls --seconds "$seconds"
+    round=$((round + 1))
+done
+
+echo "-- memory: $sessions sessions per implementation"
+for impl in $impls; do
+    bench memory "$impl" --sessions "$sessions"
+done
+
+echo "-- allocations per datagram"
+if ! "$build/qdtls_alloc_check" >>"$results" 2>"$tmp/err"; then
+    echo "FAILED: qdtls_alloc_check:" >&2
+    cat "$tmp/err" "$results" | grep -v '^RESULT' >&2
+    failures=$((failures + 1))
+fi
+grep '^CHECK' "$results"
+echo "== load after: $(cut -d' ' -f1-3 /proc/loadavg); $(($(date +%s) - started)) s in all"
+# Rates are per CPU-second of the benchmark process; the share of a core it
+# got tells how much other jobs competed (1.00 = a core to itself).
+awk '$1 == "CPUSHARE" { n++; s += $4; if (min == "" || $4 < min) min = $4 }
+     END { if (n) printf "== CPU share of the measured runs: mean %.2f, lowest %.2f\n", s / n, min }' "$results"
+echo
+
+awk -v rounds="$rounds" '
+function commas(x,   s, neg, out) {
+    neg = x < 0; if (neg) x = -x
+    s = sprintf("%.0f", x); out = ""
+    while (length(s) > 3) { out = "," substr(s, length(s) - 2) out; s = substr(s, 1, length(s) - 3) }
+    return (neg ? "-" : "") s out
+}
+function fmt(m, x) { return (m ~ /^alloc/) ? sprintf("%.3f", x) : commas(x) }
+function has(m, i) { return (m SUBSEP i) in v }
+# Best of the rounds: highest rate, lowest memory.
+$1 == "RESULT" && $4 != "n/a" {
+    k = $2 SUBSEP $3; x = $4 + 0
+    if (!(k in v)) v[k] = x
+    else if ($2 ~ /^memory/) { if (x < v[k]) v[k] = x }
+    else if (x > v[k]) v[k] = x
+}
+# The raw OpenSSL column: the better transport variant.
+function raw(m,   a, b) {
+    a = has(m, "openssl"); b = has(m, "openssl-dgram")
+    if (a && b) {
+        if ((m ~ /^memory/) ? v[m SUBSEP "openssl-dgram"] < v[m SUBSEP "openssl"] : v[m SUBSEP "openssl-dgram"] > v[m SUBSEP "openssl"]) { rawvar = "dgram"; return v[m SUBSEP "openssl-dgram"] }
+        rawvar = "mem"; return v[m SUBSEP "openssl"]
+    }
+    if (a) { rawvar = "mem"; return v[m SUBSEP "openssl"] }
+    if (b) { rawvar = "dgram"; return v[m SUBSEP "openssl-dgram"] }
+    rawvar = ""; return -1
+}
+function ratio(a, b) { return (a > 0 && b > 0) ? sprintf("%.2f", a / b) : "-" }
+function row(label, m, rm, qm,   q, r, t, rc, tc) {
+    # rm / qm: the metrics shown in the OpenSSL / Qt columns (scenario 3b
+    # compares with their single-datagram throughput).
+    q = has(m, "qdtls") ? v[m SUBSEP "qdtls"] : -1
+    r = raw(rm); t = has(qm, "qt") ? v[qm SUBSEP "qt"] : -1
+    rc = (r < 0) ? "n/a" : fmt(rm, r) " (" rawvar (rm != m ? ", single" : "") ")"
+    tc = (t < 0) ? "n/a" : fmt(qm, t) (qm != m ? " (single)" : "")
+    printf "| %-36s | %12s | %24s | %18s | %13s | %8s |\n", label, (q < 0 ? "n/a" : fmt(m, q)), rc, tc,
+        (m ~ /^alloc/ ? "-" : ratio(q, r)), (m ~ /^alloc/ ? "-" : ratio(q, t))
+    Q[m] = q; R[m] = r; T[m] = t
+}
+function target(text, ok) { printf "%-62s %s\n", text, ok ? "met" : "NOT met"; }
+END {
+    printf "| %-36s | %12s | %24s | %18s | %13s | %8s |\n", "scenario", "qdtls", "raw OpenSSL", "Qt QDtls", "qdtls/OpenSSL", "qdtls/Qt"
+    printf "|%s|%s|%s|%s|%s|%s|\n", "--------------------------------------", "-------------:", "-------------------------:", "-------------------:", "--------------:", "---------:"
+    row("1. PSK handshakes/s", "psk_handshakes", "psk_handshakes", "psk_handshakes")
+    row("2. ECDHE-ECDSA P-256 handshakes/s", "ecdsa_handshakes", "ecdsa_handshakes", "ecdsa_handshakes")
+    row("3. 1200-byte datagrams/s", "datagrams", "datagrams", "datagrams")
+    row("3b. batch of 32 (qdtls), datagrams/s", "datagrams_batch", "datagrams", "datagrams")
+    row("4. heap per session, bytes", "memory_heap", "memory_heap", "memory_heap")
+    row("4. RSS per session, bytes", "memory_rss", "memory_rss", "memory_rss")
+    row("5. verified ClientHellos/s", "cookie_verified", "cookie_verified", "cookie_verified")
+    row("5. HelloVerifyRequests/s", "cookie_hvr", "cookie_hvr", "cookie_hvr")
+    row("allocations per datagram, encrypt", "alloc_write", "alloc_write", "alloc_write")
+    row("allocations per datagram, decrypt", "alloc_read", "alloc_read", "alloc_read")
+    row("allocations per datagram, batch", "alloc_batch", "alloc_batch", "alloc_batch")
+    print ""
+    print "Rates: higher is better; memory: lower is better. Raw OpenSSL: the faster of"
+    print "memory BIOs (mem) and BIO_s_datagram (dgram). Best of " rounds " round(s)."
+    print ""
+    print "Targets (issue 6):"
+    d = "datagrams"
+    target("throughput >= 0.95x raw OpenSSL (" ratio(Q[d], R[d]) "x)", Q[d] >= 0.95 * R[d] && R[d] > 0)
+    target("throughput >= 1.6x Qt (" ratio(Q[d], T[d]) "x)", Q[d] >= 1.6 * T[d] && T[d] > 0)
+    p = "psk_handshakes"
+    target("PSK handshakes >= 0.9x raw OpenSSL (" ratio(Q[p], R[p]) "x)", Q[p] >= 0.9 * R[p] && R[p] > 0)
+    target("PSK handshakes >= 5x Qt (" ratio(Q[p], T[p]) "x)", Q[p] >= 5 * T[p] && T[p] > 0)
+    e = "ecdsa_handshakes"
+    target("ECDSA handshakes >= 0.9x raw OpenSSL (" ratio(Q[e], R[e]) "x)", Q[e] >= 0.9 * R[e] && R[e] > 0)
+    h = "memory_heap"
+    target("heap per session <= raw OpenSSL (" ratio(Q[h], R[h]) "x)", Q[h] >= 0 && Q[h] <= R[h])
+    target("heap per session <= 0.5x Qt (" ratio(Q[h], T[h]) "x)", Q[h] >= 0 && Q[h] <= 0.5 * T[h])
+    c = "cookie_verified"
+    target("cookie verifications >= 150,000/s (" commas(Q[c]) "/s)", Q[c] >= 150000)
+    target("no allocation per datagram (" Q["alloc_write"] " + " Q["alloc_read"] ", batch " Q["alloc_batch"] ")", Q["alloc_write"] == 0 && Q["alloc_read"] == 0 && Q["alloc_batch"] <= 0)
+    b = "datagrams_batch"
+    target("batch >= 1.3x raw OpenSSL single-datagram (" ratio(Q[b], R[d]) "x)", Q[b] >= 1.3 * R[d] && R[d] > 0)
+}' "$results"
+
+if [ "$failures" -ne 0 ]; then
+    echo
+    echo "run.sh: $failures run(s) failed (see above)" >&2
+    exit 1
+fi
+exit 0
