@@ -5,6 +5,7 @@ use std::io;
 use std::mem::{size_of, zeroed};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::engine::Transport;
 
@@ -37,10 +38,17 @@ impl Transport for FdTransport {
         }
     }
 
-    /// One sendmmsg for up to BATCH datagrams at a time.
+    /// Runs of equal-sized datagrams go out with UDP GSO (one system call
+    /// and one pass through the stack, the kernel cuts them at the same
+    /// boundaries), everything else with sendmmsg.
     fn send_all(&mut self, dgrams: &[Vec<u8>], peer: SocketAddr) -> io::Result<()> {
         let mut rest = dgrams;
         while !rest.is_empty() {
+            let run = gso_run(rest);
+            if run >= 2 && !GSO_UNAVAILABLE.load(Ordering::Relaxed) && send_gso(self.fd, &rest[..run], peer) {
+                rest = &rest[run..];
+                continue;
+            }
             let sent = sendmmsg(self.fd, &rest[..rest.len().min(BATCH)], peer)?;
             rest = &rest[sent..];
         }
@@ -95,6 +103,74 @@ fn sendmmsg(fd: RawFd, dgrams: &[Vec<u8>], peer: SocketAddr) -> io::Result<usize
                     return Ok(1);
                 }
                 _ => return Err(e),
+            }
+        }
+    }
+}
+
+/// Set once the kernel says it has no UDP GSO at all.
+static GSO_UNAVAILABLE: AtomicBool = AtomicBool::new(false);
+/// Linux's UDP_SEGMENT (SOL_UDP) control message.
+const UDP_SEGMENT: libc::c_int = 103;
+/// Stay well below the 64 KiB a GSO send may carry.
+const GSO_MAX_BYTES: usize = 60_000;
+
+/// How many leading datagrams can go as one GSO send: equal sizes, and
+/// optionally one shorter last one (the kernel allows a short tail).
+fn gso_run(dgrams: &[Vec<u8>]) -> usize {
+    let seg = dgrams[0].len();
+    if seg == 0 {
+        return 0;
+    }
+    let limit = dgrams.len().min(BATCH).min(GSO_MAX_BYTES / seg);
+    let mut n = dgrams[..limit].iter().take_while(|d| d.len() == seg).count();
+    if n < limit && (1..seg).contains(&dgrams[n].len()) {
+        n += 1;
+    }
+    n
+}
+
+/// One sendmsg with UDP_SEGMENT; false when the kernel would not take it
+/// (then the caller uses sendmmsg, which reports real errors).
+fn send_gso(fd: RawFd, dgrams: &[Vec<u8>], peer: SocketAddr) -> bool {
+    let (mut ss, len) = to_sockaddr(peer);
+    // SAFETY: all-zero structures are valid; the pointers stored point into
+    // `dgrams`, `iov`, `ss` and `control`, which outlive the call; the control
+    // buffer is aligned for cmsghdr and large enough for one u16 payload.
+    unsafe {
+        let mut iov: [libc::iovec; BATCH] = zeroed();
+        for (i, d) in dgrams.iter().enumerate() {
+            iov[i] = libc::iovec { iov_base: d.as_ptr() as *mut libc::c_void, iov_len: d.len() };
+        }
+        let mut control = [0u64; 4];
+        let mut msg: libc::msghdr = zeroed();
+        msg.msg_name = (&mut ss as *mut libc::sockaddr_storage).cast();
+        msg.msg_namelen = len;
+        msg.msg_iov = iov.as_mut_ptr();
+        msg.msg_iovlen = dgrams.len();
+        msg.msg_control = control.as_mut_ptr().cast();
+        msg.msg_controllen = libc::CMSG_SPACE(size_of::<u16>() as u32) as usize;
+        let cmsg = libc::CMSG_FIRSTHDR(&msg);
+        (*cmsg).cmsg_level = libc::SOL_UDP;
+        (*cmsg).cmsg_type = UDP_SEGMENT;
+        (*cmsg).cmsg_len = libc::CMSG_LEN(size_of::<u16>() as u32) as usize;
+        std::ptr::write_unaligned(libc::CMSG_DATA(cmsg).cast::<u16>(), dgrams[0].len() as u16);
+        let total: usize = dgrams.iter().map(Vec::len).sum();
+        loop {
+            let n = libc::sendmsg(fd, &msg, libc::MSG_NOSIGNAL);
+            if n >= 0 {
+                // UDP sends are all or nothing.
+                return n as usize == total || n > 0;
+            }
+            match io::Error::last_os_error().raw_os_error() {
+                Some(libc::EINTR) => continue,
+                Some(libc::ENOPROTOOPT | libc::EOPNOTSUPP) => {
+                    GSO_UNAVAILABLE.store(true, Ordering::Relaxed);
+                    return false;
+                }
+                // EINVAL (segment above the path MTU, v4 peer on a v6-only
+                // socket, ...) or anything else: sendmmsg decides.
+                _ => return false,
             }
         }
     }

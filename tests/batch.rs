@@ -114,3 +114,24 @@ fn batch_receive_checks_socket_state_and_buffer_sizes() {
     assert_eq!(unsafe { qdtls_receive_datagrams_decrypted(fresh.0, l.csock.as_raw_fd(), bufs.as_mut_ptr(), 2) }, -1);
     assert_eq!(fresh.error(), QDTLS_ERROR_INVALID_OPERATION);
 }
+
+#[test]
+fn equal_sized_batches_arrive_as_separate_datagrams() {
+    // Equal sizes take the UDP GSO path where the kernel has it: the kernel
+    // must cut the run at exactly the record boundaries.
+    let (l, _cp, _sp) = established();
+    let data: Vec<Vec<u8>> = (0..100u8).map(|i| vec![i; 1000]).collect();
+    let mut list: Vec<QDtlsDatagram> = data.iter().map(|d| QDtlsDatagram { data: d.as_ptr(), len: d.len() }).collect();
+    list.push(QDtlsDatagram { data: b"short tail".as_ptr(), len: 10 });
+    let n = unsafe { qdtls_write_datagrams_encrypted(l.client.0, l.csock.as_raw_fd(), list.as_ptr(), list.len()) };
+    assert_eq!(n, 101, "{}", l.client.error_string());
+    let mut sizes = Vec::new();
+    for (i, want) in data.iter().enumerate() {
+        let (d, _) = recv(&l.ssock).unwrap_or_else(|| panic!("datagram {i} missing"));
+        sizes.push(d.len());
+        assert_eq!(l.server.decrypt(&l.ssock, &d).as_ref(), Some(want), "datagram {i}");
+    }
+    let (tail, _) = recv(&l.ssock).expect("the short tail");
+    assert_eq!(l.server.decrypt(&l.ssock, &tail).as_deref(), Some(&b"short tail"[..]));
+    assert!(sizes.iter().all(|s| *s == sizes[0]), "one record per datagram: {sizes:?}");
+}
