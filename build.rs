@@ -59,7 +59,8 @@ fn main() {
     let mut config = cbindgen::Config {
         language: cbindgen::Language::C,
         header: Some(HEADER_DOC.into()),
-        include_guard: Some("QDTLS_H".into()),
+        // Not QDTLS_H: that is the guard of Qt's own qdtls.h.
+        include_guard: Some("QDTLS_C_API_H".into()),
         cpp_compat: true,
         after_includes: Some(version),
         documentation: true,

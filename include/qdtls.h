@@ -37,8 +37,8 @@
  *   left-most label (Qt also accepts "f*.example.com").
  */
 
-#ifndef QDTLS_H
-#define QDTLS_H
+#ifndef QDTLS_C_API_H
+#define QDTLS_C_API_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -1275,4 +1275,4 @@ size_t qdtls_client_verifier_dtls_error_string(const QDtlsClientVerifier *v, cha
 }  // extern "C"
 #endif  // __cplusplus
 
-#endif  /* QDTLS_H */
+#endif  /* QDTLS_C_API_H */

@@ -15,6 +15,11 @@ have openssl || need openssl
 [ -f /usr/lib/x86_64-linux-gnu/cmake/Qt6Network/Qt6NetworkConfig.cmake ] ||
     ls /usr/lib/*/cmake/Qt6Network/Qt6NetworkConfig.cmake >/dev/null 2>&1 || need qt6-base-dev
 have gnutls-serv || need gnutls-bin
+# The Qt adapter's tests: a compile check against Qt 5.15, and Qt's private
+# TLS-backend API, which lets the adapter fill in peer certificates exactly as Qt does.
+ls /usr/lib/*/cmake/Qt5Network/Qt5NetworkConfig.cmake >/dev/null 2>&1 || need qtbase5-dev
+ls /usr/include/*/qt6/QtNetwork/*/QtNetwork/private/qtlsbackend_p.h >/dev/null 2>&1 || need qt6-base-private-dev
+have valgrind || need valgrind
 
 if [ -z "$missing" ]; then
     exit 0

@@ -46,10 +46,6 @@ fn build(d: &ConfigData) -> Result<SslContext, String> {
         opts |= SslOptions::CIPHER_SERVER_PREFERENCE;
     }
     b.set_options(opts);
-    // The chain sent is exactly the configured one (leaf + given
-    // intermediates), as Qt configures it. Without this, OpenSSL rebuilds a
-    // chain from the trust store (the system's directory) on every handshake.
-    b.set_mode(SslMode::NO_AUTO_CHAIN);
     b.set_cipher_list(d.ciphers.as_deref().unwrap_or(DEFAULT_CIPHERS)).map_err(|_| fail("Invalid cipher list"))?;
     if d.verify_depth > 0 {
         b.set_verify_depth(d.verify_depth as u32);
@@ -63,6 +59,7 @@ fn build(d: &ConfigData) -> Result<SslContext, String> {
         }
     }
     set_identity(&mut b, d)?;
+    build_chain_once(&mut b, d);
     b.set_psk_client_callback(psk_client);
     b.set_psk_server_callback(psk_server);
     cookie::install_callbacks(&mut b);
@@ -89,6 +86,20 @@ fn set_identity(b: &mut SslContextBuilder, d: &ConfigData) -> Result<(), String>
         (Some(_), true) => Err("A private key was set without a local certificate".into()),
         (None, true) => Ok(()),
     }
+}
+
+/// A lone leaf gets its chain completed from the trust store, as Qt's
+/// OpenSSL does, but once per context rather than on every handshake
+/// (OpenSSL's auto-chain searches the store, often the system's directory,
+/// each time). A configured chain is sent as configured.
+fn build_chain_once(b: &mut SslContextBuilder, d: &ConfigData) {
+    const SSL_CTRL_BUILD_CERT_CHAIN: libc::c_int = 105;
+    const FLAGS: libc::c_long = 0x8 | 0x10; // IGNORE_ERROR | CLEAR_ERROR: a partial chain is fine
+    if d.local_chain.len() == 1 {
+        // SAFETY: live SSL_CTX under construction with its certificate set.
+        unsafe { super::ossl::SSL_CTX_ctrl(b.as_ptr(), SSL_CTRL_BUILD_CERT_CHAIN, FLAGS, std::ptr::null_mut()) };
+    }
+    b.set_mode(SslMode::NO_AUTO_CHAIN);
 }
 
 /// ALPN wire format: each protocol prefixed by its length.

@@ -81,15 +81,18 @@ fn digest(hash: i32) -> Option<MessageDigest> {
     })
 }
 
-/// HMAC(hash, secret, port (big-endian) || address bytes) into `out`;
-/// returns the cookie length (at most 64 bytes, well under DTLS's 255).
+/// HMAC(hash, secret, port || address) into `out`, laid out as Qt lays it
+/// out (port and IPv4 address as host-order integers, IPv6 as its 16
+/// bytes), so Qt's QDtlsClientVerifier and ours accept each other's cookies
+/// under equal parameters. Returns the cookie length (at most 64 bytes,
+/// well under DTLS's 255).
 pub fn make_cookie(params: &CookieParams, peer: &SocketAddr, out: &mut [u8]) -> Option<usize> {
     let md = digest(params.hash)?;
     let mut input = [0u8; 18];
-    input[..2].copy_from_slice(&peer.port().to_be_bytes());
+    input[..2].copy_from_slice(&peer.port().to_ne_bytes());
     let len = match peer {
         SocketAddr::V4(a) => {
-            input[2..6].copy_from_slice(&a.ip().octets());
+            input[2..6].copy_from_slice(&u32::from(*a.ip()).to_ne_bytes());
             6
         }
         SocketAddr::V6(a) => {
