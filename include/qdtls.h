@@ -849,7 +849,9 @@ int32_t qdtls_handshake_state(const QDtls *h);
 /**
  * QDtls::doHandshake: starts (client: `dgram` may be empty; server: the
  * ClientHello, which with cookie verification on must carry a cookie the
- * verifier issued) or continues the handshake with one received datagram.
+ * verifier issued; a first datagram that is not a ClientHello is refused
+ * with TlsFatalError, where OpenSSL would wait for one with no timer) or
+ * continues the handshake with one received datagram.
  * True means no error so far; see `qdtls_handshake_state`.
  *
  * # Safety
@@ -882,7 +884,10 @@ int64_t qdtls_next_timeout_ms(const QDtls *h);
 
 /**
  * Sets the first retransmission timeout, 1..=60000 ms (default 1000, as in
- * Qt; an extension). InvalidOperation once a handshake started.
+ * Qt; an extension). InvalidOperation once a handshake started. OpenSSL
+ * treats a timer with less than 15 ms left as expired, so below 15 ms the
+ * first flight is retransmitted within the same call until the doubling
+ * timer passes 15 ms: such values only make sense for tests.
  *
  * # Safety
  * `h` is NULL or live.

@@ -43,9 +43,10 @@ impl DgramState {
 
     /// Like `offer`, without protected records shorter than `min_body`
     /// (see `record::copy_without_short_records`).
-    pub fn offer_protected(&mut self, dgram: &[u8], min_body: usize) {
-        super::record::copy_without_short_records(dgram, min_body, &mut self.incoming);
-        self.has_incoming = true;
+    pub fn offer_protected(&mut self, dgram: &[u8], min_body: usize, version: u16) {
+        super::record::copy_without_short_records(dgram, min_body, version, &mut self.incoming);
+        // Nothing left is nothing to read (an empty read would look like EOF).
+        self.has_incoming = !self.incoming.is_empty();
     }
 
     /// Whether the offered datagram is still unread.

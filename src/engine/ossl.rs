@@ -50,6 +50,8 @@ extern "C" {
     pub fn SSL_clear(s: *mut SSL) -> c_int;
     pub fn SSL_CTX_ctrl(ctx: *mut openssl_sys::SSL_CTX, cmd: c_int, larg: c_long, parg: *mut c_void) -> c_long;
     pub fn SSL_has_pending(s: *const SSL) -> c_int;
+    pub fn SSL_is_init_finished(s: *const SSL) -> c_int;
+    pub fn SSL_version(s: *const SSL) -> c_int;
     pub fn SSL_free_buffers(s: *mut SSL) -> c_int;
     pub fn SSL_alloc_buffers(s: *mut SSL) -> c_int;
     pub fn SSL_ctrl(s: *mut SSL, cmd: c_int, larg: c_long, parg: *mut c_void) -> c_long;

@@ -47,22 +47,43 @@ fn mac_size(cipher: &str) -> Option<usize> {
     MessageDigest::from_nid(nid).map(|d| d.size())
 }
 
+/// Largest record body OpenSSL accepts (SSL3_RT_MAX_ENCRYPTED_LENGTH).
+const MAX_BODY: usize = 16384 + 2048;
+const CONTENT_ALERT: u8 = 21;
+
 /// Copies `dgram` into `out` without the protected records (epoch > 0) that
-/// are shorter than `min_body`; everything else is left to OpenSSL.
-pub fn copy_without_short_records(dgram: &[u8], min_body: usize, out: &mut Vec<u8>) {
+/// are shorter than `min_body`. Once a cipher is negotiated (`min_body > 0`)
+/// the copy also ends at the first record OpenSSL would not frame as we do
+/// (unknown content type, a version other than the session's `version`,
+/// an oversized or truncated body): OpenSSL skips only such a header and
+/// reads on from the next byte, so a short record hidden behind it would
+/// otherwise reach OpenSSL. Genuine datagrams never contain such records.
+pub fn copy_without_short_records(dgram: &[u8], min_body: usize, version: u16, out: &mut Vec<u8>) {
     out.clear();
+    if min_body == 0 {
+        out.extend_from_slice(dgram);
+        return;
+    }
     let mut rest = dgram;
     while rest.len() >= HEADER {
-        let len = u16_at(rest, 11);
-        let Some(record) = rest.get(..HEADER + len) else { break };
+        let (ty, ver, len) = (rest[0], u16_at(rest, 1) as u16, u16_at(rest, 11));
+        let framed_alike = (20..=25).contains(&ty) && (ver == version || ty == CONTENT_ALERT) && len <= MAX_BODY;
+        let Some(record) = rest.get(..HEADER + len).filter(|_| framed_alike) else { return };
         let epoch = u16_at(rest, 3);
         if epoch == 0 || len >= min_body {
             out.extend_from_slice(record);
         }
         rest = &rest[HEADER + len..];
     }
-    // A truncated tail goes through: OpenSSL drops malformed framing silently.
-    out.extend_from_slice(rest);
+    // A tail shorter than a header is left out: OpenSSL would drop it too.
+}
+
+/// True when `dgram` starts with a complete handshake record carrying a
+/// ClientHello (or a fragment of one): what a server's first datagram must be.
+pub fn starts_with_client_hello(dgram: &[u8]) -> bool {
+    let Some(len) = dgram.get(11..HEADER).map(|b| u16_at(b, 0)) else { return false };
+    let complete = dgram.len() >= HEADER + len && len >= 12;
+    complete && dgram[0] == CONTENT_HANDSHAKE && dgram[HEADER] == CLIENT_HELLO
 }
 
 /// True for a datagram whose first record carries only a fragment of a
@@ -97,8 +118,17 @@ mod tests {
         let plain = record(0, &[1; 2]);
         let dgram = [short.clone(), good.clone(), plain.clone(), vec![9, 9]].concat();
         let mut out = Vec::new();
-        copy_without_short_records(&dgram, 24, &mut out);
-        assert_eq!(out, [good, plain, vec![9, 9]].concat());
+        copy_without_short_records(&dgram, 24, 0xfefd, &mut out);
+        assert_eq!(out, [good.clone(), plain.clone()].concat());
+        // Behind a header OpenSSL frames differently, nothing goes through.
+        let mut bad_version = record(0, &[0]);
+        bad_version[1] = 0;
+        let dgram = [good.clone(), bad_version, short].concat();
+        copy_without_short_records(&dgram, 24, 0xfefd, &mut out);
+        assert_eq!(out, good);
+        // Before a cipher is negotiated everything goes through.
+        copy_without_short_records(&dgram, 0, 0, &mut out);
+        assert_eq!(out, dgram);
     }
 
     #[test]

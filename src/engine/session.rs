@@ -27,7 +27,7 @@ use super::error::{with_openssl_errors, DtlsError, LastError};
 use super::hooks::{set_hooks, timer_cb, Hooks};
 use super::ossl;
 use super::psk::PskCallback;
-use super::record::{is_fragmented_client_hello, min_protected_body};
+use super::record::{is_fragmented_client_hello, min_protected_body, starts_with_client_hello};
 use super::verify::{all_ignored, code, from_x509_error, host_name_matches, VerificationError};
 use super::{flush, HandshakeState, SslMode, Transport};
 
@@ -73,6 +73,8 @@ struct Conn {
     mtu_known: bool,
     /// Shortest protected record body with the negotiated cipher, known once complete.
     min_body: usize,
+    /// The negotiated record version (0xfefd for DTLS 1.2), known once complete.
+    version: u16,
     /// OpenSSL's record buffers were released while the session is idle.
     buffers_released: bool,
 }
@@ -314,6 +316,11 @@ impl Session {
             Err(msg) => return self.fail(TlsInitializationError, msg, false),
         };
         if mode == SslMode::Server {
+            if !starts_with_client_hello(dgram) {
+                // OpenSSL would drop it silently and wait, with no timer, for a
+                // ClientHello that may never come: one stuck session per forged datagram.
+                return self.fail(TlsFatalError, "The first datagram is not a ClientHello", false);
+            }
             c.bio.offer(dgram);
             if cookies && (is_fragmented_client_hello(dgram) || !listen(&mut c)) {
                 let msg = with_openssl_errors(
@@ -340,7 +347,9 @@ impl Session {
 
     fn drive_conn(&self, c: &mut Conn, t: &mut dyn Transport, dgram: Option<&[u8]>) -> bool {
         if let Some(d) = dgram {
-            c.bio.offer_protected(d, min_protected_body(&c.ssl));
+            // SAFETY: live SSL.
+            let version = unsafe { ossl::SSL_version(c.ssl.as_ptr()) } as u16;
+            c.bio.offer_protected(d, min_protected_body(&c.ssl), version);
         }
         // SAFETY: SSL_do_handshake on our live SSL.
         let (ret, err) = ssl_call(&c.ssl, |s| unsafe { sys::SSL_do_handshake(s) });
@@ -434,7 +443,7 @@ impl Session {
                 ssl.set_connect_state();
             }
         }
-        Ok(Conn { ssl, bio, peer, x509_errors, mtu_known, min_body: 0, buffers_released: false })
+        Ok(Conn { ssl, bio, peer, x509_errors, mtu_known, min_body: 0, version: 0, buffers_released: false })
     }
 
     /// OpenSSL finished the handshake: record what was negotiated, then verify
@@ -476,6 +485,8 @@ impl Session {
         info.error.clear();
         drop(info);
         c.min_body = min_protected_body(&c.ssl);
+        // SAFETY: live SSL.
+        c.version = unsafe { ossl::SSL_version(c.ssl.as_ptr()) } as u16;
         c.release_buffers();
     }
 
@@ -668,9 +679,9 @@ impl Session {
                     return self.fail(InvalidInputParameters, msg, -1);
                 }
                 Input::Separate([]) | Input::InPlace(0) => return self.succeed(0),
-                Input::Separate(dgram) => c.bio.offer_protected(dgram, min),
+                Input::Separate(dgram) => c.bio.offer_protected(dgram, min, c.version),
                 // The BIO takes a copy, so the plaintext may overwrite the datagram.
-                Input::InPlace(len) => c.bio.offer_protected(&out[..len], min),
+                Input::InPlace(len) => c.bio.offer_protected(&out[..len], min, c.version),
             }
             c.ensure_buffers();
             let (total, end) = read_records(c, out);
@@ -750,7 +761,12 @@ fn read_records(c: &mut Conn, out: &mut [u8]) -> (usize, ReadEnd) {
         return match err {
             e if is_retry(e) => (total, ReadEnd::Drained),
             sys::SSL_ERROR_ZERO_RETURN => (total, ReadEnd::Closed),
-            sys::SSL_ERROR_SSL => (total, ReadEnd::Fatal(with_openssl_errors("Error while reading"))),
+            // After SSLfatal OpenSSL is back "in init" for good: that
+            // connection is over, whatever SSL_get_error called it.
+            // SAFETY: live SSL.
+            e if e == sys::SSL_ERROR_SSL || unsafe { ossl::SSL_is_init_finished(c.ssl.as_ptr()) } == 0 => {
+                (total, ReadEnd::Fatal(with_openssl_errors("Error while reading")))
+            }
             _ => (total, ReadEnd::Failed(with_openssl_errors("Error while reading"))),
         };
     }

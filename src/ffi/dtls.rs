@@ -320,7 +320,9 @@ pub unsafe extern "C" fn qdtls_handshake_state(h: *const QDtls) -> i32 {
 
 /// QDtls::doHandshake: starts (client: `dgram` may be empty; server: the
 /// ClientHello, which with cookie verification on must carry a cookie the
-/// verifier issued) or continues the handshake with one received datagram.
+/// verifier issued; a first datagram that is not a ClientHello is refused
+/// with TlsFatalError, where OpenSSL would wait for one with no timer) or
+/// continues the handshake with one received datagram.
 /// True means no error so far; see `qdtls_handshake_state`.
 ///
 /// # Safety
@@ -359,7 +361,10 @@ pub unsafe extern "C" fn qdtls_next_timeout_ms(h: *const QDtls) -> i64 {
 }
 
 /// Sets the first retransmission timeout, 1..=60000 ms (default 1000, as in
-/// Qt; an extension). InvalidOperation once a handshake started.
+/// Qt; an extension). InvalidOperation once a handshake started. OpenSSL
+/// treats a timer with less than 15 ms left as expired, so below 15 ms the
+/// first flight is retransmitted within the same call until the doubling
+/// timer passes 15 ms: such values only make sense for tests.
 ///
 /// # Safety
 /// `h` is NULL or live.
