@@ -849,8 +849,9 @@ int32_t qdtls_handshake_state(const QDtls *h);
 /**
  * QDtls::doHandshake: starts (client: `dgram` may be empty; server: the
  * ClientHello, which with cookie verification on must carry a cookie the
- * verifier issued; a first datagram that is not a ClientHello is refused
- * with TlsFatalError, where OpenSSL would wait for one with no timer) or
+ * verifier issued; a first datagram that is not one complete ClientHello
+ * OpenSSL accepts is refused with TlsFatalError, where OpenSSL would wait
+ * with no timer) or
  * continues the handshake with one received datagram.
  * True means no error so far; see `qdtls_handshake_state`.
  *

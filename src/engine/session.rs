@@ -332,7 +332,21 @@ impl Session {
         self.info.write().state = InProgress;
         *conn = Some(c);
         // A server's ClientHello is already in the BIO; a client sends first.
-        self.drive(conn, t, None)
+        let ok = self.drive(conn, t, None);
+        if ok && mode == SslMode::Server && conn.as_ref().is_some_and(|c| ossl::dtls_get_timeout(&c.ssl).is_none()) {
+            // OpenSSL dropped the hello (a record version or message sequence
+            // it does not take, or a fragment) and waits with no timer: a
+            // session that would never end by itself. Qt requires a complete
+            // ClientHello in the first datagram with cookies; so do we always.
+            *conn = None;
+            self.reset();
+            return self.fail(
+                TlsFatalError,
+                "The first datagram did not start a handshake: not a complete ClientHello",
+                false,
+            );
+        }
+        ok
     }
 
     /// Continues the handshake with one datagram (or none, to start a client).
