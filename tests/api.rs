@@ -1516,7 +1516,7 @@ fn garbage_as_a_server_s_first_datagram() {
     assert_eq!(s.state(), QDTLS_HANDSHAKE_NOT_STARTED);
     assert!(!s.encrypted());
     while recv_within(&client, Duration::from_millis(50)).is_some() {} // an alert, if any
-    // ... and a real ClientHello afterwards completes the handshake.
+                                                                       // ... and a real ClientHello afterwards completes the handshake.
     let s = Dtls::server().with_config(&Cfg::psk()).with_psk(&sp);
     let c = Dtls::client().with_config(&Cfg::psk()).with_psk(&cp);
     let mut l = Link::with_sockets(c, client, s, ss);
