@@ -51,6 +51,7 @@ use std::time::{Duration, Instant};
 
 use common::certs::{Ca, KeyKind, LeafSpec, Pem};
 use common::harness::*;
+use common::rng::Rng;
 use qdtls::ffi::config::*;
 use qdtls::ffi::dtls::*;
 use qdtls::ffi::verifier::*;
@@ -70,38 +71,6 @@ fn env_count(name: &str, default: usize) -> usize {
 }
 
 // ---- helpers ----------------------------------------------------------------------
-
-/// xorshift64*: the fixed-seed PRNG of every case.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1)
-    }
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-    fn bytes(&mut self, n: usize) -> Vec<u8> {
-        (0..n).map(|_| self.next() as u8).collect()
-    }
-    fn pick<'a, T>(&mut self, v: &'a [T]) -> &'a T {
-        &v[self.below(v.len())]
-    }
-}
-
-fn nb_udp() -> UdpSocket {
-    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
-    s.set_nonblocking(true).unwrap();
-    s
-}
 
 /// One datagram already queued on `s`, without waiting (loopback delivers
 /// during the sender's sendto, so what a call sent is there when it returns).
@@ -211,10 +180,6 @@ fn state_name(s: i32) -> &'static str {
         QDTLS_HANDSHAKE_COMPLETE => "Complete",
         _ => "?",
     }
-}
-
-fn set_first_timeout(d: &Dtls, ms: u32) {
-    assert!(unsafe { qdtls_set_initial_timeout_ms(d.0, ms) }, "{}", d.error_string());
 }
 
 // ---- identities -------------------------------------------------------------------------

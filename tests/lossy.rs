@@ -20,45 +20,13 @@ use std::time::{Duration, Instant};
 
 use common::certs::{Ca, KeyKind, LeafSpec, Pem};
 use common::harness::*;
-use qdtls::ffi::dtls::*;
+use common::rng::Rng;
 use qdtls::ffi::*;
 
 const KEY: &[u8] = b"lossy network pre-shared key 0123";
 const FIRST_TIMEOUT_MS: u32 = 50;
 /// A handshake under loss that has not finished by then counts as failed.
 const HANDSHAKE_LIMIT: Duration = Duration::from_secs(60);
-
-/// xorshift64*: the fixed-seed PRNG of every impairment decision.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        // Never zero, and distinct seeds give distinct streams.
-        Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1)
-    }
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    /// True with probability `percent` / 100.
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-}
-
-/// Non-blocking UDP socket on loopback.
-fn nb_udp() -> UdpSocket {
-    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
-    s.set_nonblocking(true).unwrap();
-    s
-}
 
 fn try_recv(s: &UdpSocket) -> Option<(Vec<u8>, SocketAddr)> {
     let mut buf = vec![0u8; 65536];
@@ -134,7 +102,7 @@ impl Wire {
         let copies = if self.rng.chance(self.imp.dup) { 2 } else { 1 };
         self.stats.duplicated += copies - 1;
         for _ in 0..copies {
-            let mut delay = self.rng.below(self.imp.jitter_ms + 1);
+            let mut delay = self.rng.below(self.imp.jitter_ms as usize + 1) as u64;
             if self.rng.chance(self.imp.reorder) {
                 delay += self.imp.reorder_ms;
                 self.stats.reordered += 1;
@@ -222,10 +190,6 @@ fn server_config(kind: Kind) -> Cfg {
             c
         }
     }
-}
-
-fn set_first_timeout(d: &Dtls, ms: u32) {
-    assert!(unsafe { qdtls_set_initial_timeout_ms(d.0, ms) }, "{}", d.error_string());
 }
 
 /// Counts retransmissions made by handle_timeout.
@@ -477,7 +441,7 @@ fn reordered_and_duplicated_application_datagrams_are_delivered_once() {
         let mut rng = Rng::new(seed);
         for chunk in wire.chunks_mut(16) {
             for k in (1..chunk.len()).rev() {
-                chunk.swap(k, rng.below(k as u64 + 1) as usize);
+                chunk.swap(k, rng.below(k + 1));
             }
         }
         let mut delivery = Vec::new();
@@ -486,7 +450,7 @@ fn reordered_and_duplicated_application_datagrams_are_delivered_once() {
         for (pos, item) in wire.iter().enumerate() {
             delivery.push(item.clone());
             if rng.chance(20) {
-                pending.push((pos + 1 + rng.below(8) as usize, item.clone()));
+                pending.push((pos + 1 + rng.below(8), item.clone()));
                 dups += 1;
             }
             let (due, later): (Vec<_>, Vec<_>) = pending.drain(..).partition(|(at, _)| *at <= pos);

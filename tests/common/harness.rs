@@ -25,6 +25,18 @@ pub fn udp() -> UdpSocket {
     s
 }
 
+/// A non-blocking UDP socket on 127.0.0.1.
+pub fn nb_udp() -> UdpSocket {
+    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+    s.set_nonblocking(true).unwrap();
+    s
+}
+
+/// qdtls_set_initial_timeout_ms, which must succeed.
+pub fn set_first_timeout(d: &Dtls, ms: u32) {
+    assert!(unsafe { qdtls_set_initial_timeout_ms(d.0, ms) }, "{}", d.error_string());
+}
+
 pub fn udp6() -> UdpSocket {
     let s = UdpSocket::bind("[::1]:0").unwrap();
     s.set_read_timeout(Some(Duration::from_millis(5))).unwrap();
