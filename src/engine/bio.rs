@@ -101,6 +101,19 @@ static METHOD: Lazy<Method> = Lazy::new(|| {
     }
 });
 
+/// Gives `ssl` a new datagram BIO over `state` (both directions); `state`
+/// must outlive `ssl`. The error text is for the caller's error string.
+pub fn attach(ssl: &openssl::ssl::SslRef, state: &mut DgramState) -> Result<(), String> {
+    use foreign_types::ForeignTypeRef;
+    let b = new_bio(state);
+    if b.is_null() {
+        return Err(super::error::with_openssl_errors("BIO_new failed"));
+    }
+    // SAFETY: SSL_set_bio takes the one reference of b for both directions.
+    unsafe { sys::SSL_set_bio(ssl.as_ptr(), b, b) };
+    Ok(())
+}
+
 /// A new BIO reading from and writing to `state`. The caller hands it to an
 /// SSL (which then owns it) and keeps `state` alive longer than that SSL.
 pub fn new_bio(state: &mut DgramState) -> *mut sys::BIO {

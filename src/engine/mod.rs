@@ -47,6 +47,14 @@ pub enum HandshakeState {
     Complete = 3,
 }
 
+/// Qt refuses broadcast and multicast peers (setPeer, verifyClient).
+pub fn is_broadcast_or_multicast(a: std::net::IpAddr) -> bool {
+    match a {
+        std::net::IpAddr::V4(v4) => v4.is_broadcast() || v4.is_multicast(),
+        std::net::IpAddr::V6(v6) => v6.is_multicast(),
+    }
+}
+
 /// Sends every queued datagram of `bio`, stopping at the first failure.
 /// The queue is emptied either way: a datagram that could not be sent is
 /// reported, not kept for a later call.

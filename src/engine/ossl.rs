@@ -57,6 +57,18 @@ extern "C" {
     pub fn SSL_ctrl(s: *mut SSL, cmd: c_int, larg: c_long, parg: *mut c_void) -> c_long;
 }
 
+/// `DTLSv1_listen` on the datagram in the SSL's BIO: > 0 when it is a
+/// ClientHello with a valid cookie (it then stays in the BIO for SSL_accept).
+pub fn dtls_listen(ssl: &SslRef) -> c_int {
+    // SAFETY: BIO_ADDR_new/free pair around a call on a live SSL.
+    unsafe {
+        let addr = BIO_ADDR_new();
+        let r = DTLSv1_listen(ssl.as_ptr(), addr);
+        BIO_ADDR_free(addr);
+        r
+    }
+}
+
 /// `DTLSv1_get_timeout`: time left on the retransmission timer, if one runs.
 pub fn dtls_get_timeout(ssl: &SslRef) -> Option<std::time::Duration> {
     let mut tv = libc::timeval { tv_sec: 0, tv_usec: 0 };

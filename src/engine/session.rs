@@ -19,7 +19,7 @@ use openssl::x509::X509;
 use openssl_sys as sys;
 use parking_lot::{Mutex, ReentrantMutex, RwLock, RwLockReadGuard};
 
-use super::bio::{new_bio, DgramState};
+use super::bio::{attach, DgramState};
 use super::config::{default_config, protocol, Config, VerifyMode};
 use super::context::{context, requests_certificate};
 use super::cookie::CookieParams;
@@ -29,7 +29,7 @@ use super::ossl;
 use super::psk::PskCallback;
 use super::record::{is_fragmented_client_hello, min_protected_body, starts_with_client_hello};
 use super::verify::{all_ignored, code, from_x509_error, host_name_matches, VerificationError};
-use super::{flush, HandshakeState, SslMode, Transport};
+use super::{flush, is_broadcast_or_multicast, HandshakeState, SslMode, Transport};
 
 /// Largest plaintext of one DTLS record.
 pub const MAX_RECORD_PLAINTEXT: usize = 16384;
@@ -398,12 +398,7 @@ impl Session {
         let peer = SocketAddr::new(i.peer.ok_or("no peer")?, i.port);
         let mut ssl = Ssl::new(&ctx).map_err(|_| with_openssl_errors("SSL_new failed"))?;
         let mut bio = DgramState::new(peer.is_ipv6());
-        let b = new_bio(&mut bio);
-        if b.is_null() {
-            return Err(with_openssl_errors("BIO_new failed"));
-        }
-        // SAFETY: SSL_set_bio takes the one reference of b for both directions.
-        unsafe { sys::SSL_set_bio(ssl.as_ptr(), b, b) };
+        attach(&ssl, &mut bio)?;
         let (mtu, mtu_known) = match (i.mtu_hint, t.path_mtu()) {
             (h, _) if h > 0 => (u32::from(h), true),
             (_, Some(p)) => (p, true),
@@ -791,22 +786,9 @@ fn read_records(c: &mut Conn, out: &mut [u8]) -> (usize, ReadEnd) {
 /// HelloVerifyRequest it may have produced is dropped: issuing cookies is the
 /// verifier's job, and a server session stays stateless until verified.
 fn listen(c: &mut Conn) -> bool {
-    // SAFETY: BIO_ADDR_new/free pair; live SSL.
-    let ret = unsafe {
-        let addr = ossl::BIO_ADDR_new();
-        let r = ossl::DTLSv1_listen(c.ssl.as_ptr(), addr);
-        ossl::BIO_ADDR_free(addr);
-        r
-    };
+    let ret = ossl::dtls_listen(&c.ssl);
     c.bio.clear_outgoing();
     ret > 0
-}
-
-fn is_broadcast_or_multicast(a: IpAddr) -> bool {
-    match a {
-        IpAddr::V4(v4) => v4.is_broadcast() || v4.is_multicast(),
-        IpAddr::V6(v6) => v6.is_multicast(),
-    }
 }
 
 /// The peer's chain, leaf first (OpenSSL leaves the leaf out on the server side).

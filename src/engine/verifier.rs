@@ -4,18 +4,17 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use foreign_types::ForeignType;
 use once_cell::sync::Lazy;
 use openssl::ssl::{Ssl, SslContext, SslContextBuilder, SslMethod, SslVersion};
 use openssl_sys as sys;
 use parking_lot::Mutex;
 
-use super::bio::{new_bio, DgramState};
+use super::bio::{attach, DgramState};
 use super::cookie::{install_callbacks, CookieParams};
 use super::error::{with_openssl_errors, DtlsError, LastError};
 use super::hooks::{set_hooks, Hooks};
 use super::record::is_fragmented_client_hello;
-use super::{flush, ossl, Transport};
+use super::{flush, is_broadcast_or_multicast, ossl, Transport};
 
 /// Context for DTLSv1_listen only: any DTLS version, our cookie callbacks.
 static LISTEN_CTX: Lazy<Result<SslContext, String>> = Lazy::new(|| {
@@ -114,10 +113,7 @@ impl ClientVerifier {
             );
             return false;
         };
-        if match addr {
-            IpAddr::V4(a) => a.is_broadcast() || a.is_multicast(),
-            IpAddr::V6(a) => a.is_multicast(),
-        } {
+        if is_broadcast_or_multicast(addr) {
             s.error.set(DtlsError::InvalidInputParameters, "Multicast and broadcast addresses are not supported");
             return false;
         }
@@ -162,12 +158,7 @@ fn new_scratch() -> Result<Scratch, String> {
     let ctx = LISTEN_CTX.as_ref().map_err(Clone::clone)?;
     let ssl = Ssl::new(ctx).map_err(|_| with_openssl_errors("SSL_new failed"))?;
     let mut bio = DgramState::new(false);
-    let b = new_bio(&mut bio);
-    if b.is_null() {
-        return Err(with_openssl_errors("BIO_new failed"));
-    }
-    // SAFETY: SSL_set_bio takes the one reference of b for both directions.
-    unsafe { sys::SSL_set_bio(ssl.as_ptr(), b, b) };
+    attach(&ssl, &mut bio)?;
     Ok(Scratch { ssl, bio })
 }
 
@@ -182,13 +173,7 @@ fn listen(x: &mut Scratch, cookie: CookieParams, peer: SocketAddr, dgram: &[u8])
     );
     x.bio.clear_outgoing();
     x.bio.offer(dgram);
-    // SAFETY: BIO_ADDR_new/free pair; live SSL.
-    let ret = unsafe {
-        let addr = ossl::BIO_ADDR_new();
-        let r = ossl::DTLSv1_listen(x.ssl.as_ptr(), addr);
-        ossl::BIO_ADDR_free(addr);
-        r
-    };
+    let ret = ossl::dtls_listen(&x.ssl);
     x.bio.discard_incoming();
     // SAFETY: errors of a rejected hello are expected; do not leak them.
     unsafe { sys::ERR_clear_error() };
