@@ -351,7 +351,9 @@ typedef struct QDtlsClientVerifier QDtlsClientVerifier;
 
 /**
  * An opaque DTLS configuration. Create with `qdtls_configuration_new`,
- * release with `qdtls_configuration_free`.
+ * release with `qdtls_configuration_free`. Configurations with equal
+ * content share one OpenSSL context (built when a handshake first needs it,
+ * freed when no configuration uses it any more).
  */
 typedef struct QDtlsConfiguration QDtlsConfiguration;
 

@@ -183,7 +183,7 @@ private:
 };
 
 /// The DTLS part of QSslConfiguration. A value type: copies are independent;
-/// unmodified copies given to many QDtls objects share one OpenSSL context.
+/// configurations with equal content share one OpenSSL context.
 class DtlsConfiguration {
 public:
     /// A copy of the current default DTLS configuration.

@@ -4,9 +4,10 @@ use std::sync::Arc;
 
 use once_cell::sync::{Lazy, OnceCell};
 use openssl::pkey::{PKey, Private};
-use openssl::ssl::SslContext;
 use openssl::x509::X509;
 use parking_lot::Mutex;
+
+use super::context::Shared;
 
 /// QSsl::SslProtocol values that name DTLS versions.
 pub mod protocol {
@@ -67,19 +68,13 @@ impl Default for ConfigData {
     }
 }
 
-/// A configuration as sessions use it: immutable data plus the SSL_CTX built
-/// from it on first use, shared by every session holding the same `Arc`.
-#[derive(Default)]
+/// A configuration as sessions use it: immutable data plus, once a session
+/// has needed it, its SSL_CTX (shared with every configuration of equal
+/// content, see `context`).
+#[derive(Clone, Default)]
 pub struct Config {
     pub data: ConfigData,
-    pub(crate) context: OnceCell<Result<SslContext, String>>,
-}
-
-impl Clone for Config {
-    /// A copy gets its own (not yet built) context, since it is about to change.
-    fn clone(&self) -> Self {
-        Config { data: self.data.clone(), context: OnceCell::new() }
-    }
+    pub(crate) context: OnceCell<Result<Arc<Shared>, String>>,
 }
 
 impl Config {
@@ -88,7 +83,8 @@ impl Config {
     }
 
     /// Copy-on-write access for setters: sessions that share the old value
-    /// keep it (and its context) untouched.
+    /// keep it (and its context) untouched; the changed value looks its
+    /// context up again when a session needs it.
     pub fn make_mut(this: &mut Arc<Config>) -> &mut ConfigData {
         let cfg = Arc::make_mut(this);
         cfg.context = OnceCell::new();

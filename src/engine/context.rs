@@ -1,24 +1,126 @@
-//! The SSL_CTX of a configuration: built on first use and shared (it is
-//! reference counted) by every session that uses the same configuration,
-//! where Qt builds one per connection.
+//! The SSL_CTX of a configuration, shared by *content*: every configuration
+//! with equal settings uses one context, however it was made (C copies, the
+//! C++ shim, the Qt adapter's translation of a QSslConfiguration per
+//! connection), and a context is freed when no configuration uses it any
+//! more. Qt builds one per connection; building one costs more than a PSK
+//! handshake, so programs that make a configuration per connection (most Qt
+//! programs) would pay it every time.
 
+use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Arc, Weak};
 
+use once_cell::sync::Lazy;
 use openssl::error::ErrorStack;
+use openssl::sha::sha256;
 use openssl::ssl::{AlpnError, SslContext, SslContextBuilder, SslMethod, SslMode, SslOptions, SslRef, SslVersion};
+use openssl::x509::X509;
+use parking_lot::Mutex;
 
 use super::config::{protocol, Config, ConfigData, VerifyMode};
+use super::error::describe;
 use super::hooks::hooks;
 use super::psk::PskAuthenticator;
-use super::{cookie, error::with_openssl_errors};
+use super::{cookie, ossl, trust};
 
 /// OpenSSL's DTLS list without anonymous, null, export or weak suites;
 /// PSK suites stay in (OpenSSL's DEFAULT includes them).
 pub const DEFAULT_CIPHERS: &str = "DEFAULT:!aNULL:!eNULL:!LOW:!EXP:!MD5:!RC4:!3DES:!SRP";
 
+/// Everything a context is built from. Certificates and keys by digest:
+/// equal DER means equal certificate, and a public key identifies its
+/// private key (a key that does not match the certificate is refused).
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct Key {
+    protocol: i32,
+    verify_depth: i32,
+    /// Whether certificates may be verified at all (the system store is
+    /// attached only then).
+    verifies: bool,
+    ciphers: Option<String>,
+    server_cipher_preference: bool,
+    alpn: Vec<Vec<u8>>,
+    local_chain: Vec<[u8; 32]>,
+    public_key: Option<[u8; 32]>,
+    ca_certificates: Vec<[u8; 32]>,
+}
+
+/// A context and the registry entry it owns.
+pub struct Shared {
+    ctx: SslContext,
+    key: Option<Key>,
+}
+
+impl Drop for Shared {
+    /// The last configuration using this context is gone: forget it, unless
+    /// another thread has already put a new context under the same key.
+    fn drop(&mut self) {
+        if let Some(key) = self.key.take() {
+            let mut registry = REGISTRY.lock();
+            if registry.get(&key).is_some_and(|w| w.strong_count() == 0) {
+                registry.remove(&key);
+            }
+        }
+    }
+}
+
+/// Live contexts by content. Entries are weak: configurations own contexts.
+static REGISTRY: Lazy<Mutex<HashMap<Key, Weak<Shared>>>> = Lazy::new(Default::default);
+
 /// The configuration's context; the error text explains why it cannot be built.
 pub fn context(cfg: &Config) -> Result<SslContext, String> {
-    cfg.context.get_or_init(|| build(&cfg.data)).clone()
+    match cfg.context.get_or_init(|| shared(&cfg.data)) {
+        Ok(s) => Ok(s.ctx.clone()),
+        Err(e) => Err(e.clone()),
+    }
+}
+
+/// Number of contexts alive (for tests and diagnostics).
+#[doc(hidden)]
+pub fn live_contexts() -> usize {
+    REGISTRY.lock().values().filter(|w| w.strong_count() > 0).count()
+}
+
+/// The context for `d`: an existing one with the same content, or a new one.
+fn shared(d: &ConfigData) -> Result<Arc<Shared>, String> {
+    let Some(key) = key(d) else {
+        // Cannot be described (a certificate OpenSSL cannot encode): unshared.
+        return Ok(Arc::new(Shared { ctx: build(d)?, key: None }));
+    };
+    // Held while building, so that threads asking for the same content at
+    // once build it once. A failure is not cached here: the configuration
+    // keeps its own error.
+    let mut registry = REGISTRY.lock();
+    if let Some(live) = registry.get(&key).and_then(Weak::upgrade) {
+        return Ok(live);
+    }
+    let ctx = build(d)?;
+    let s = Arc::new(Shared { ctx, key: Some(key.clone()) });
+    registry.insert(key, Arc::downgrade(&s));
+    Ok(s)
+}
+
+fn digest(cert: &X509) -> Option<[u8; 32]> {
+    cert.to_der().ok().map(|der| sha256(&der))
+}
+
+fn key(d: &ConfigData) -> Option<Key> {
+    let digests = |certs: &[X509]| certs.iter().map(digest).collect::<Option<Vec<_>>>();
+    let public_key = match &d.private_key {
+        Some(k) => Some(sha256(&k.public_key_to_der().ok()?)),
+        None => None,
+    };
+    Some(Key {
+        protocol: d.protocol,
+        verify_depth: d.verify_depth,
+        verifies: requests_certificate(d.verify_mode),
+        ciphers: d.ciphers.clone(),
+        server_cipher_preference: d.server_cipher_preference,
+        alpn: d.alpn.clone(),
+        local_chain: digests(&d.local_chain)?,
+        public_key,
+        ca_certificates: digests(&d.ca_certificates)?,
+    })
 }
 
 fn versions(p: i32) -> Result<(SslVersion, Option<SslVersion>), String> {
@@ -32,11 +134,10 @@ fn versions(p: i32) -> Result<(SslVersion, Option<SslVersion>), String> {
 }
 
 fn build(d: &ConfigData) -> Result<SslContext, String> {
-    let fail = |what: &str| with_openssl_errors(what);
     let (min, max) = versions(d.protocol)?;
-    let mut b = SslContextBuilder::new(SslMethod::dtls()).map_err(|_| fail("SSL_CTX_new failed"))?;
-    b.set_min_proto_version(Some(min)).map_err(|_| fail("Cannot set the protocol version"))?;
-    b.set_max_proto_version(max).map_err(|_| fail("Cannot set the protocol version"))?;
+    let mut b = SslContextBuilder::new(SslMethod::dtls()).map_err(describe("SSL_CTX_new failed"))?;
+    b.set_min_proto_version(Some(min)).map_err(describe("Cannot set the protocol version"))?;
+    b.set_max_proto_version(max).map_err(describe("Cannot set the protocol version"))?;
     if min == SslVersion::DTLS1 {
         // DTLS 1.0 needs SHA-1 signatures, which the default security level forbids.
         b.set_security_level(0);
@@ -46,18 +147,11 @@ fn build(d: &ConfigData) -> Result<SslContext, String> {
         opts |= SslOptions::CIPHER_SERVER_PREFERENCE;
     }
     b.set_options(opts);
-    b.set_cipher_list(d.ciphers.as_deref().unwrap_or(DEFAULT_CIPHERS)).map_err(|_| fail("Invalid cipher list"))?;
+    b.set_cipher_list(d.ciphers.as_deref().unwrap_or(DEFAULT_CIPHERS)).map_err(describe("Invalid cipher list"))?;
     if d.verify_depth > 0 {
         b.set_verify_depth(d.verify_depth as u32);
     }
-    if d.ca_certificates.is_empty() {
-        // Like Qt: no explicit CAs means the system's trust store.
-        b.set_default_verify_paths().map_err(|_| fail("Cannot load the system CA certificates"))?;
-    } else {
-        for ca in &d.ca_certificates {
-            b.cert_store_mut().add_cert(ca.clone()).map_err(|_| fail("Cannot add a CA certificate"))?;
-        }
-    }
+    set_trust(&mut b, d)?;
     set_identity(&mut b, d)?;
     build_chain_once(&mut b, d);
     b.set_psk_client_callback(psk_client);
@@ -69,18 +163,52 @@ fn build(d: &ConfigData) -> Result<SslContext, String> {
     Ok(b.build())
 }
 
+/// Explicit CAs, or (like Qt, when there are none) the system's trust store,
+/// but only where a certificate may be verified or a lone leaf's chain
+/// completed: PSK-only and VerifyNone configurations never touch it.
+fn set_trust(b: &mut SslContextBuilder, d: &ConfigData) -> Result<(), String> {
+    if !d.ca_certificates.is_empty() {
+        for ca in &d.ca_certificates {
+            b.cert_store_mut().add_cert(ca.clone()).map_err(describe("Cannot add a CA certificate"))?;
+        }
+        return Ok(());
+    }
+    let needs_store = requests_certificate(d.verify_mode) || d.local_chain.len() == 1;
+    if needs_store && may_use_certificates(b) {
+        trust::attach_system_store(b)?;
+    }
+    Ok(())
+}
+
+/// Whether any cipher suite of the context authenticates with a certificate.
+fn may_use_certificates(b: &SslContextBuilder) -> bool {
+    const CERTIFICATE_AUTH: [libc::c_int; 5] = [1046, 1047, 1049, 1050, 1051]; // NID_auth_rsa, _ecdsa, _dss, _gost01, _gost12
+                                                                               // SAFETY: the context is live; the stack and its entries belong to it
+                                                                               // and are only read here.
+    unsafe {
+        let list = ossl::SSL_CTX_get_ciphers(b.as_ptr());
+        if list.is_null() {
+            return true;
+        }
+        let n = openssl_sys::OPENSSL_sk_num(list.cast());
+        (0..n).any(|i| {
+            let cipher = openssl_sys::OPENSSL_sk_value(list.cast(), i) as *const openssl_sys::SSL_CIPHER;
+            CERTIFICATE_AUTH.contains(&ossl::SSL_CIPHER_get_auth_nid(cipher))
+        })
+    }
+}
+
 fn set_identity(b: &mut SslContextBuilder, d: &ConfigData) -> Result<(), String> {
-    let fail = |what: &str| with_openssl_errors(what);
     if let Some((leaf, rest)) = d.local_chain.split_first() {
-        b.set_certificate(leaf).map_err(|_| fail("Cannot use the local certificate"))?;
+        b.set_certificate(leaf).map_err(describe("Cannot use the local certificate"))?;
         for c in rest {
-            b.add_extra_chain_cert(c.clone()).map_err(|_| fail("Cannot use the certificate chain"))?;
+            b.add_extra_chain_cert(c.clone()).map_err(describe("Cannot use the certificate chain"))?;
         }
     }
     match (&d.private_key, d.local_chain.is_empty()) {
         (Some(key), false) => {
-            b.set_private_key(key).map_err(|_| fail("Cannot use the private key"))?;
-            b.check_private_key().map_err(|_| fail("The private key does not match the local certificate"))
+            b.set_private_key(key).map_err(describe("Cannot use the private key"))?;
+            b.check_private_key().map_err(describe("The private key does not match the local certificate"))
         }
         (None, false) => Err("The local certificate has no private key".into()),
         (Some(_), true) => Err("A private key was set without a local certificate".into()),
@@ -109,7 +237,7 @@ fn alpn_wire(list: &[Vec<u8>]) -> Vec<u8> {
 
 fn set_alpn(b: &mut SslContextBuilder, list: &[Vec<u8>]) -> Result<(), String> {
     let wire = alpn_wire(list);
-    b.set_alpn_protos(&wire).map_err(|_| with_openssl_errors("Invalid ALPN protocol list"))?;
+    b.set_alpn_protos(&wire).map_err(describe("Invalid ALPN protocol list"))?;
     // Server side: our order wins, as with Qt.
     let ours = list.to_vec();
     b.set_alpn_select_callback(move |_, client| select_alpn(&ours, client).ok_or(AlpnError::NOACK));

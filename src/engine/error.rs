@@ -37,7 +37,11 @@ impl LastError {
 
 /// OpenSSL's error queue as text (drains it), for appending to messages.
 pub fn openssl_errors() -> String {
-    let stack = openssl::error::ErrorStack::get();
+    reasons(&openssl::error::ErrorStack::get())
+}
+
+/// The reasons in an error stack, as OpenSSL words them ("ee key too small").
+fn reasons(stack: &openssl::error::ErrorStack) -> String {
     stack
         .errors()
         .iter()
@@ -46,9 +50,19 @@ pub fn openssl_errors() -> String {
         .join("; ")
 }
 
-/// `what` plus OpenSSL's reasons, if any.
+/// For `map_err` on a call of the `openssl` crate, which has already taken
+/// OpenSSL's error queue into the `ErrorStack`: `what` plus its reasons.
+pub fn describe(what: &str) -> impl FnOnce(openssl::error::ErrorStack) -> String + '_ {
+    move |stack| join(what, reasons(&stack))
+}
+
+/// `what` plus the reasons left in OpenSSL's error queue, if any (after raw
+/// OpenSSL calls, which leave the queue alone).
 pub fn with_openssl_errors(what: &str) -> String {
-    let reasons = openssl_errors();
+    join(what, openssl_errors())
+}
+
+fn join(what: &str, reasons: String) -> String {
     if reasons.is_empty() {
         what.to_owned()
     } else {

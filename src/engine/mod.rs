@@ -2,6 +2,7 @@
 //! [`Transport`] the caller provides.
 
 pub mod bio;
+pub mod blacklist;
 pub mod config;
 pub mod context;
 pub mod cookie;
@@ -11,6 +12,7 @@ pub mod ossl;
 pub mod psk;
 pub mod record;
 pub mod session;
+pub mod trust;
 pub mod verifier;
 pub mod verify;
 

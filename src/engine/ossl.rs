@@ -55,6 +55,9 @@ extern "C" {
     pub fn SSL_free_buffers(s: *mut SSL) -> c_int;
     pub fn SSL_alloc_buffers(s: *mut SSL) -> c_int;
     pub fn SSL_ctrl(s: *mut SSL, cmd: c_int, larg: c_long, parg: *mut c_void) -> c_long;
+    pub fn SSL_CTX_set1_cert_store(ctx: *mut openssl_sys::SSL_CTX, store: *mut openssl_sys::X509_STORE);
+    pub fn SSL_CTX_get_ciphers(ctx: *const openssl_sys::SSL_CTX) -> *mut openssl_sys::stack_st_SSL_CIPHER;
+    pub fn SSL_CIPHER_get_auth_nid(c: *const openssl_sys::SSL_CIPHER) -> c_int;
 }
 
 /// `DTLSv1_listen` on the datagram in the SSL's BIO: > 0 when it is a

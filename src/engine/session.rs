@@ -23,12 +23,12 @@ use super::bio::{attach, DgramState};
 use super::config::{default_config, protocol, Config, VerifyMode};
 use super::context::{context, requests_certificate};
 use super::cookie::CookieParams;
-use super::error::{with_openssl_errors, DtlsError, LastError};
+use super::error::{describe, with_openssl_errors, DtlsError, LastError};
 use super::hooks::{set_hooks, timer_cb, Hooks};
 use super::ossl;
 use super::psk::PskCallback;
 use super::record::{is_fragmented_client_hello, min_protected_body, starts_with_client_hello};
-use super::verify::{all_ignored, code, from_x509_error, host_name_matches, VerificationError};
+use super::verify::{all_ignored, from_x509_error, peer_errors, VerificationError};
 use super::{flush, is_broadcast_or_multicast, HandshakeState, SslMode, Transport};
 
 /// Largest plaintext of one DTLS record.
@@ -396,7 +396,7 @@ impl Session {
         let i = self.info.read();
         let ctx = context(&i.config)?;
         let peer = SocketAddr::new(i.peer.ok_or("no peer")?, i.port);
-        let mut ssl = Ssl::new(&ctx).map_err(|_| with_openssl_errors("SSL_new failed"))?;
+        let mut ssl = Ssl::new(&ctx).map_err(describe("SSL_new failed"))?;
         let mut bio = DgramState::new(peer.is_ipv6());
         attach(&ssl, &mut bio)?;
         let (mtu, mtu_known) = match (i.mtu_hint, t.path_mtu()) {
@@ -804,24 +804,12 @@ fn peer_chain(ssl: &Ssl) -> Vec<X509> {
     chain
 }
 
-/// Qt's order: (blacklist), NoPeerCertificate, HostNameMismatch (client
-/// only), then OpenSSL's chain errors.
+/// The peer's verification errors as Qt reports them.
 fn verification_errors(info: &Info, x509: Vec<VerificationError>) -> Vec<VerificationError> {
-    let mut errors = Vec::new();
-    match info.peer_chain.first() {
-        None => errors.push(VerificationError { code: code::NO_PEER_CERTIFICATE, certificate: None }),
-        Some(leaf) if info.mode == SslMode::Client => {
-            let name = if info.verification_name.is_empty() {
-                info.peer.map(|a| a.to_string()).unwrap_or_default()
-            } else {
-                info.verification_name.clone()
-            };
-            if !host_name_matches(leaf, &name) {
-                errors.push(VerificationError { code: code::HOST_NAME_MISMATCH, certificate: Some(leaf.clone()) });
-            }
-        }
-        Some(_) => {}
-    }
-    errors.extend(x509);
-    errors
+    let name = match info.mode {
+        SslMode::Server => None,
+        _ if !info.verification_name.is_empty() => Some(info.verification_name.clone()),
+        _ => Some(info.peer.map(|a| a.to_string()).unwrap_or_default()),
+    };
+    peer_errors(&info.peer_chain, name.as_deref(), x509)
 }

@@ -11,15 +11,15 @@ use parking_lot::Mutex;
 
 use super::bio::{attach, DgramState};
 use super::cookie::{install_callbacks, CookieParams};
-use super::error::{with_openssl_errors, DtlsError, LastError};
+use super::error::{describe, DtlsError, LastError};
 use super::hooks::{set_hooks, Hooks};
 use super::record::is_fragmented_client_hello;
 use super::{flush, is_broadcast_or_multicast, ossl, Transport};
 
 /// Context for DTLSv1_listen only: any DTLS version, our cookie callbacks.
 static LISTEN_CTX: Lazy<Result<SslContext, String>> = Lazy::new(|| {
-    let mut b = SslContextBuilder::new(SslMethod::dtls()).map_err(|_| with_openssl_errors("SSL_CTX_new failed"))?;
-    b.set_min_proto_version(Some(SslVersion::DTLS1)).map_err(|_| with_openssl_errors("version"))?;
+    let mut b = SslContextBuilder::new(SslMethod::dtls()).map_err(describe("SSL_CTX_new failed"))?;
+    b.set_min_proto_version(Some(SslVersion::DTLS1)).map_err(describe("version"))?;
     install_callbacks(&mut b);
     Ok(b.build())
 });
@@ -156,7 +156,7 @@ impl ClientVerifier {
 
 fn new_scratch() -> Result<Scratch, String> {
     let ctx = LISTEN_CTX.as_ref().map_err(Clone::clone)?;
-    let ssl = Ssl::new(ctx).map_err(|_| with_openssl_errors("SSL_new failed"))?;
+    let ssl = Ssl::new(ctx).map_err(describe("SSL_new failed"))?;
     let mut bio = DgramState::new(false);
     attach(&ssl, &mut bio)?;
     Ok(Scratch { ssl, bio })

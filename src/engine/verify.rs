@@ -1,9 +1,12 @@
-//! Peer verification: QSslError codes, Qt's host-name rules, the ignore list.
+//! Peer verification: QSslError codes, Qt's order of errors and host-name
+//! rules, the ignore list.
 
 use std::net::IpAddr;
 
 use openssl::nid::Nid;
 use openssl::x509::{X509Ref, X509};
+
+use super::blacklist::is_blacklisted;
 
 /// QSslError::SslError values (Qt's qsslerror.h).
 pub mod code {
@@ -60,6 +63,26 @@ fn same_cert(a: &X509Ref, b: &X509Ref) -> bool {
 /// True when every error is matched by some entry of `ignored`.
 pub fn all_ignored(errors: &[VerificationError], ignored: &[VerificationError]) -> bool {
     errors.iter().all(|e| ignored.iter().any(|i| e.is_ignored_by(i)))
+}
+
+/// Qt's order: every blacklisted certificate of the peer's chain, then
+/// NoPeerCertificate or (client side, `host` given) HostNameMismatch, then
+/// OpenSSL's chain errors (`x509`).
+pub fn peer_errors(chain: &[X509], host: Option<&str>, x509: Vec<VerificationError>) -> Vec<VerificationError> {
+    let mut errors: Vec<VerificationError> = chain
+        .iter()
+        .filter(|c| is_blacklisted(c))
+        .map(|c| VerificationError { code: code::CERTIFICATE_BLACKLISTED, certificate: Some(c.clone()) })
+        .collect();
+    match (chain.first(), host) {
+        (None, _) => errors.push(VerificationError { code: code::NO_PEER_CERTIFICATE, certificate: None }),
+        (Some(leaf), Some(host)) if !host_name_matches(leaf, host) => {
+            errors.push(VerificationError { code: code::HOST_NAME_MISMATCH, certificate: Some(leaf.clone()) })
+        }
+        _ => {}
+    }
+    errors.extend(x509);
+    errors
 }
 
 /// OpenSSL's X509_V_ERR_* to QSslError, as Qt maps them.

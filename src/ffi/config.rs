@@ -1,8 +1,8 @@
 //! `QDtlsConfiguration`: the DTLS part of a QSslConfiguration.
 //!
 //! A configuration is a value: `qdtls_set_dtls_configuration` copies it into
-//! a QDtls. Copies that are not modified afterwards share one OpenSSL
-//! context, so give many sessions the same configuration object.
+//! a QDtls. Configurations with equal content share one OpenSSL context,
+//! however they were made, so a configuration per connection costs nothing.
 //! A configuration may be read from several threads at once; modifying it
 //! while another thread uses it is not allowed.
 
@@ -18,7 +18,9 @@ use crate::engine::config::{
 use crate::engine::context::DEFAULT_CIPHERS;
 
 /// An opaque DTLS configuration. Create with `qdtls_configuration_new`,
-/// release with `qdtls_configuration_free`.
+/// release with `qdtls_configuration_free`. Configurations with equal
+/// content share one OpenSSL context (built when a handshake first needs it,
+/// freed when no configuration uses it any more).
 pub struct QDtlsConfiguration {
     _private: [u8; 0],
 }
