@@ -1,33 +1,68 @@
 //! The DTLS configuration value (QSslConfiguration's DTLS part) and its defaults.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use once_cell::sync::{Lazy, OnceCell};
 use openssl::pkey::{PKey, Private};
+use openssl::ssl::{SslContextBuilder, SslMethod};
 use openssl::x509::X509;
 use parking_lot::Mutex;
 
 use super::context::Shared;
+use super::error::describe;
 
-/// QSsl::SslProtocol values that name DTLS versions.
-pub mod protocol {
-    pub const UNKNOWN: i32 = -1;
-    pub const DTLS_V1_0: i32 = 8;
-    pub const DTLS_V1_0_OR_LATER: i32 = 9;
-    pub const DTLS_V1_2: i32 = 10;
-    pub const DTLS_V1_2_OR_LATER: i32 = 11;
+/// `QSsl::SslProtocol`: the DTLS versions (Qt 6's values).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(i32)]
+pub enum Protocol {
+    /// Not known (no session yet, or not a DTLS protocol).
+    Unknown = -1,
+    /// DTLS 1.0 only (deprecated in Qt).
+    DtlsV1_0 = 8,
+    /// DTLS 1.0 or later (deprecated in Qt).
+    DtlsV1_0OrLater = 9,
+    /// DTLS 1.2 only.
+    DtlsV1_2 = 10,
+    /// DTLS 1.2 or later: the default.
+    DtlsV1_2OrLater = 11,
 }
 
-/// QSslSocket::PeerVerifyMode.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+impl Protocol {
+    /// The protocol with Qt's value `v`; `Unknown` for any other value.
+    pub fn from_i32(v: i32) -> Self {
+        use Protocol::*;
+        [DtlsV1_0, DtlsV1_0OrLater, DtlsV1_2, DtlsV1_2OrLater].into_iter().find(|p| *p as i32 == v).unwrap_or(Unknown)
+    }
+}
+
+/// The same values as plain integers (configurations store any value, as Qt does).
+pub(crate) mod protocol {
+    use super::Protocol as P;
+    pub const UNKNOWN: i32 = P::Unknown as i32;
+    pub const DTLS_V1_0: i32 = P::DtlsV1_0 as i32;
+    pub const DTLS_V1_0_OR_LATER: i32 = P::DtlsV1_0OrLater as i32;
+    pub const DTLS_V1_2: i32 = P::DtlsV1_2 as i32;
+    pub const DTLS_V1_2_OR_LATER: i32 = P::DtlsV1_2OrLater as i32;
+}
+
+/// `QSslSocket::PeerVerifyMode`: whether and how the peer's certificate is
+/// requested and verified.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(i32)]
 pub enum VerifyMode {
+    /// Do not request a certificate; a client does not verify the server.
     VerifyNone = 0,
+    /// Request a certificate but do not verify it.
     QueryPeer = 1,
+    /// Request a certificate and fail the handshake's verification without a valid one.
     VerifyPeer = 2,
+    /// VerifyPeer for clients, QueryPeer for servers: the default.
     AutoVerifyPeer = 3,
 }
 
 impl VerifyMode {
+    /// The mode with Qt's value `v`.
     pub fn from_i32(v: i32) -> Option<Self> {
         [Self::VerifyNone, Self::QueryPeer, Self::VerifyPeer, Self::AutoVerifyPeer].into_iter().find(|m| *m as i32 == v)
     }
@@ -66,6 +101,86 @@ impl Default for ConfigData {
             alpn: Vec::new(),
         }
     }
+}
+
+/// The setters' rules, shared by the C ABI and the Rust API: each refuses a
+/// value (with the reason) and then leaves the configuration unchanged.
+impl ConfigData {
+    /// QSslConfiguration::setPeerVerifyDepth: 0 means no limit; negative is refused.
+    pub fn set_peer_verify_depth(&mut self, depth: i32) -> Result<(), String> {
+        if depth < 0 {
+            return Err(format!("Invalid peer verify depth {depth}: must not be negative"));
+        }
+        self.verify_depth = depth;
+        Ok(())
+    }
+
+    /// The local certificate, then its chain, from PEM; empty input clears it.
+    pub fn set_local_certificate_chain_pem(&mut self, pem: &[u8]) -> Result<(), String> {
+        self.local_chain = if pem.is_empty() { Vec::new() } else { certs_from_pem(pem)? };
+        Ok(())
+    }
+
+    /// The private key from PEM (decrypted with `passphrase`); empty input clears it.
+    pub fn set_private_key_pem(&mut self, pem: &[u8], passphrase: Option<&[u8]>) -> Result<(), String> {
+        self.private_key = if pem.is_empty() { None } else { Some(key_from_pem(pem, passphrase)?) };
+        Ok(())
+    }
+
+    /// Adds the CA certificates of a PEM bundle (then only these are trusted).
+    pub fn add_ca_certificates_pem(&mut self, pem: &[u8]) -> Result<(), String> {
+        self.ca_certificates.extend(certs_from_pem(pem)?);
+        Ok(())
+    }
+
+    /// An OpenSSL cipher list, checked now (a list OpenSSL cannot use is
+    /// refused); None means the library's DTLS default.
+    pub fn set_ciphers(&mut self, list: Option<&str>) -> Result<(), String> {
+        if let Some(l) = list {
+            check_cipher_list(l)?;
+        }
+        self.ciphers = list.map(str::to_owned);
+        Ok(())
+    }
+
+    /// The PSK identity hint a server sends; empty means none. OpenSSL takes
+    /// it as a C string, so it cannot contain NUL.
+    pub fn set_psk_identity_hint(&mut self, hint: &[u8]) -> Result<(), String> {
+        if hint.contains(&0) {
+            return Err("Invalid PSK identity hint: contains a NUL byte".into());
+        }
+        self.psk_identity_hint = (!hint.is_empty()).then(|| hint.to_vec());
+        Ok(())
+    }
+
+    /// ALPN protocol names, most preferred first: each 1 to 255 bytes.
+    pub fn set_allowed_next_protocols(&mut self, names: Vec<Vec<u8>>) -> Result<(), String> {
+        if let Some(bad) = names.iter().find(|n| n.is_empty() || n.len() > 255) {
+            return Err(format!("Invalid ALPN protocol name of {} bytes: must be 1 to 255", bad.len()));
+        }
+        self.alpn = names;
+        Ok(())
+    }
+}
+
+/// Whether OpenSSL can use a cipher list, remembered per list: checking
+/// needs a throwaway SSL_CTX (about 150 us), and programs that make a
+/// configuration per connection set the same list every time.
+fn check_cipher_list(list: &str) -> Result<(), String> {
+    static CHECKED: Lazy<Mutex<HashMap<String, Result<(), String>>>> = Lazy::new(Default::default);
+    const REMEMBERED: usize = 64;
+    if let Some(known) = CHECKED.lock().get(list) {
+        return known.clone();
+    }
+    // A failure to make the context says nothing about the list: not remembered.
+    let mut b = SslContextBuilder::new(SslMethod::dtls()).map_err(describe("SSL_CTX_new failed"))?;
+    let result = b.set_cipher_list(list).map_err(describe(&format!("Invalid cipher list \"{list}\"")));
+    let mut checked = CHECKED.lock();
+    if checked.len() >= REMEMBERED {
+        checked.clear(); // many different lists: keep the memory bounded
+    }
+    checked.insert(list.to_owned(), result.clone());
+    result
 }
 
 /// A configuration as sessions use it: immutable data plus, once a session

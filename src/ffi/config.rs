@@ -9,12 +9,9 @@
 use std::sync::Arc;
 
 use libc::c_char;
-use openssl::ssl::{SslContextBuilder, SslMethod};
 
 use super::{bytes, guard, put_bytes, put_str, text};
-use crate::engine::config::{
-    certs_from_pem, default_config, key_from_pem, set_default_config, Config, ConfigData, VerifyMode,
-};
+use crate::engine::config::{default_config, set_default_config, Config, ConfigData, VerifyMode};
 use crate::engine::context::DEFAULT_CIPHERS;
 
 /// An opaque DTLS configuration. Create with `qdtls_configuration_new`,
@@ -163,10 +160,7 @@ pub unsafe extern "C" fn qdtls_configuration_peer_verify_mode(cfg: *const QDtlsC
 /// `cfg` is NULL or a live configuration.
 #[no_mangle]
 pub unsafe extern "C" fn qdtls_configuration_set_peer_verify_depth(cfg: *mut QDtlsConfiguration, depth: i32) -> bool {
-    update(cfg, |d| {
-        d.verify_depth = depth;
-        depth >= 0
-    })
+    update(cfg, |d| d.set_peer_verify_depth(depth).is_ok())
 }
 
 /// The peer verify depth; -1 for NULL.
@@ -193,19 +187,7 @@ pub unsafe extern "C" fn qdtls_configuration_set_local_certificate_chain(
     len: usize,
 ) -> bool {
     let Some(pem) = bytes(pem.cast(), len) else { return false };
-    update(cfg, |d| {
-        if pem.is_empty() {
-            d.local_chain.clear();
-            return true;
-        }
-        match certs_from_pem(pem) {
-            Ok(chain) => {
-                d.local_chain = chain;
-                true
-            }
-            Err(_) => false,
-        }
-    })
+    update(cfg, |d| d.set_local_certificate_chain_pem(pem).is_ok())
 }
 
 /// The local certificate chain as PEM text (see the buffer rules in the
@@ -241,19 +223,7 @@ pub unsafe extern "C" fn qdtls_configuration_set_private_key(
 ) -> bool {
     let Some(pem) = bytes(pem.cast(), len) else { return false };
     let pass = (!passphrase.is_null()).then(|| std::ffi::CStr::from_ptr(passphrase).to_bytes());
-    update(cfg, |d| {
-        if pem.is_empty() {
-            d.private_key = None;
-            return true;
-        }
-        match key_from_pem(pem, pass) {
-            Ok(k) => {
-                d.private_key = Some(k);
-                true
-            }
-            Err(_) => false,
-        }
-    })
+    update(cfg, |d| d.set_private_key_pem(pem, pass).is_ok())
 }
 
 /// Whether a private key is set (the key itself is never handed back).
@@ -278,13 +248,7 @@ pub unsafe extern "C" fn qdtls_configuration_add_ca_certificates(
     len: usize,
 ) -> bool {
     let Some(pem) = bytes(pem.cast(), len) else { return false };
-    update(cfg, |d| match certs_from_pem(pem) {
-        Ok(certs) => {
-            d.ca_certificates.extend(certs);
-            true
-        }
-        Err(_) => false,
-    })
+    update(cfg, |d| d.add_ca_certificates_pem(pem).is_ok())
 }
 
 /// Removes every added CA certificate (back to the system's trust store).
@@ -320,18 +284,7 @@ pub unsafe extern "C" fn qdtls_configuration_set_ciphers(cfg: *mut QDtlsConfigur
     if !ciphers.is_null() && list.is_none() {
         return false;
     }
-    update(cfg, |d| {
-        if let Some(l) = &list {
-            let usable = SslContextBuilder::new(SslMethod::dtls()).and_then(|mut b| b.set_cipher_list(l)).is_ok();
-            // Validation leaves errors on OpenSSL's queue; they are not ours to report later.
-            openssl::error::ErrorStack::get();
-            if !usable {
-                return false;
-            }
-        }
-        d.ciphers = list;
-        true
-    })
+    update(cfg, |d| d.set_ciphers(list.as_deref()).is_ok())
 }
 
 /// The cipher list (the default list when none was set).
@@ -384,10 +337,7 @@ pub unsafe extern "C" fn qdtls_configuration_set_pre_shared_key_identity_hint(
     len: usize,
 ) -> bool {
     let Some(hint) = bytes(hint, len) else { return false };
-    update(cfg, |d| {
-        d.psk_identity_hint = (!hint.is_empty()).then(|| hint.to_vec());
-        !hint.contains(&0)
-    })
+    update(cfg, |d| d.set_psk_identity_hint(hint).is_ok())
 }
 
 /// The PSK identity hint (bytes; see the buffer rules).
@@ -449,16 +399,9 @@ pub unsafe extern "C" fn qdtls_configuration_set_allowed_next_protocols(
         if p.is_null() {
             return false;
         }
-        let name = std::ffi::CStr::from_ptr(p).to_bytes();
-        if name.is_empty() || name.len() > 255 {
-            return false;
-        }
-        list.push(name.to_vec());
+        list.push(std::ffi::CStr::from_ptr(p).to_bytes().to_vec());
     }
-    update(cfg, |d| {
-        d.alpn = list;
-        true
-    })
+    update(cfg, |d| d.set_allowed_next_protocols(list).is_ok())
 }
 
 /// The number of allowed ALPN protocols; 0 for NULL.
