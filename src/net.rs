@@ -19,6 +19,11 @@ impl FdTransport {
     pub fn new(fd: RawFd) -> Option<FdTransport> {
         (fd >= 0).then_some(FdTransport { fd })
     }
+
+    /// The descriptor of a live socket object (never -1).
+    pub(crate) fn from_socket(fd: RawFd) -> FdTransport {
+        FdTransport { fd }
+    }
 }
 
 impl Transport for FdTransport {

@@ -14,7 +14,7 @@ use openssl::hash::MessageDigest;
 use openssl::pkey::PKey;
 use openssl::rsa::Rsa;
 use openssl::x509::{X509NameBuilder, X509};
-use qdtls::engine::context::live_contexts;
+use qdtls::__private::live_contexts;
 use qdtls::ffi::*;
 
 const LIMIT: Duration = Duration::from_secs(10);

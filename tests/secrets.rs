@@ -517,13 +517,11 @@ fn psk_copies_are_wiped_before_their_memory_is_freed() {
 fn the_authenticator_wipes_on_replacement_and_on_drop() {
     let _g = start();
     let hits = watch(&[&PSK, &WRONG_PSK], || {
-        let mut a = qdtls::engine::psk::PskAuthenticator::for_client(b"hint", 256, 512);
-        a.set_pre_shared_key(&WRONG_PSK);
-        a.set_pre_shared_key(&PSK);
-        assert_eq!(a.key_to_use(), &PSK[..]);
-        drop(a);
+        let key = qdtls::__private::psk_client_key(b"hint", &[&WRONG_PSK, &PSK]);
+        assert_eq!(key, &PSK[..]);
+        qdtls::__private::wipe(&mut { key });
         let mut buf = PSK.to_vec();
-        qdtls::engine::psk::wipe(&mut buf);
+        qdtls::__private::wipe(&mut buf);
         assert!(buf.iter().all(|&b| b == 0));
     });
     assert_eq!(hits[0].0, 0, "dropped authenticator");
@@ -598,7 +596,7 @@ fn private_keys_are_not_copied_by_the_library() {
     let mut scalar = pkey.ec_key().unwrap().private_key().to_vec_padded(32).unwrap();
     let mut d = [0u8; 32];
     d.copy_from_slice(&scalar);
-    qdtls::engine::psk::wipe(&mut scalar);
+    qdtls::__private::wipe(&mut scalar);
     drop(scalar);
     drop(pkey);
     let pem_line: Vec<u8> = id.key.lines().nth(2).unwrap().as_bytes().to_vec();

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::certs::*;
 use common::harness::*;
-use qdtls::engine::trust::system_store_loaded;
+use qdtls::__private::system_store_loaded;
 use qdtls::ffi::*;
 
 const LIMIT: Duration = Duration::from_secs(10);

@@ -11,18 +11,56 @@ use openssl::ssl::{SslContextBuilder, SslRef};
 use super::hooks::hooks;
 use super::ossl;
 
-/// QCryptographicHash::Algorithm values we accept for cookies.
-pub mod hash {
-    pub const MD5: i32 = 1;
-    pub const SHA1: i32 = 2;
-    pub const SHA224: i32 = 3;
-    pub const SHA256: i32 = 4;
-    pub const SHA384: i32 = 5;
-    pub const SHA512: i32 = 6;
-    pub const SHA3_224: i32 = 11;
-    pub const SHA3_256: i32 = 12;
-    pub const SHA3_384: i32 = 13;
-    pub const SHA3_512: i32 = 14;
+/// The hash of the cookie HMAC: the `QCryptographicHash::Algorithm` values
+/// this library accepts (Qt's numbers).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(i32)]
+pub enum CookieHash {
+    /// MD5.
+    Md5 = 1,
+    /// SHA-1.
+    Sha1 = 2,
+    /// SHA-224.
+    Sha224 = 3,
+    /// SHA-256, the default.
+    Sha256 = 4,
+    /// SHA-384.
+    Sha384 = 5,
+    /// SHA-512.
+    Sha512 = 6,
+    /// SHA3-224 (Qt's `RealSha3_224`).
+    Sha3_224 = 11,
+    /// SHA3-256 (Qt's `RealSha3_256`).
+    Sha3_256 = 12,
+    /// SHA3-384 (Qt's `RealSha3_384`).
+    Sha3_384 = 13,
+    /// SHA3-512 (Qt's `RealSha3_512`).
+    Sha3_512 = 14,
+}
+
+impl CookieHash {
+    /// The hash with Qt's value `v`, if this library offers it.
+    pub fn from_i32(v: i32) -> Option<Self> {
+        use CookieHash::*;
+        [Md5, Sha1, Sha224, Sha256, Sha384, Sha512, Sha3_224, Sha3_256, Sha3_384, Sha3_512]
+            .into_iter()
+            .find(|h| *h as i32 == v)
+    }
+}
+
+/// The same values as plain integers.
+pub(crate) mod hash {
+    use super::CookieHash as H;
+    pub const MD5: i32 = H::Md5 as i32;
+    pub const SHA1: i32 = H::Sha1 as i32;
+    pub const SHA224: i32 = H::Sha224 as i32;
+    pub const SHA256: i32 = H::Sha256 as i32;
+    pub const SHA384: i32 = H::Sha384 as i32;
+    pub const SHA512: i32 = H::Sha512 as i32;
+    pub const SHA3_224: i32 = H::Sha3_224 as i32;
+    pub const SHA3_256: i32 = H::Sha3_256 as i32;
+    pub const SHA3_384: i32 = H::Sha3_384 as i32;
+    pub const SHA3_512: i32 = H::Sha3_512 as i32;
 }
 
 /// QDtlsClientVerifier::GeneratorParameters.

@@ -32,20 +32,29 @@ pub trait Transport {
     }
 }
 
-/// QSslSocket::SslMode.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// `QSslSocket::SslMode`: which side of the handshake (Qt's values).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(i32)]
 pub enum SslMode {
+    /// The side that sends the ClientHello.
     Client = 1,
+    /// The side that answers it.
     Server = 2,
 }
 
-/// QDtls::HandshakeState.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+/// `QDtls::HandshakeState` (Qt's values).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+#[repr(i32)]
 pub enum HandshakeState {
+    /// Nothing happened yet, or the last handshake failed or was aborted.
     #[default]
     NotStarted = 0,
+    /// Handshake messages are being exchanged.
     InProgress = 1,
+    /// The handshake finished but the peer's certificate failed verification:
+    /// ignore the errors and resume, or abort.
     PeerVerificationFailed = 2,
+    /// The session is encrypted.
     Complete = 3,
 }
 

@@ -47,7 +47,6 @@ extern "C" {
     pub fn DTLS_get_data_mtu(s: *const SSL) -> size_t;
     pub fn DTLS_set_timer_cb(s: *mut SSL, cb: Option<DtlsTimerCb>);
     pub fn SSL_use_psk_identity_hint(s: *mut SSL, hint: *const c_char) -> c_int;
-    pub fn SSL_clear(s: *mut SSL) -> c_int;
     pub fn SSL_CTX_ctrl(ctx: *mut openssl_sys::SSL_CTX, cmd: c_int, larg: c_long, parg: *mut c_void) -> c_long;
     pub fn SSL_has_pending(s: *const SSL) -> c_int;
     pub fn SSL_is_init_finished(s: *const SSL) -> c_int;

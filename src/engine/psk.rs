@@ -6,8 +6,9 @@ use std::sync::atomic::{compiler_fence, Ordering};
 /// handshake, from inside OpenSSL.
 pub type PskCallback = dyn Fn(&mut PskAuthenticator) + Send + Sync;
 
-/// Identity hint, identity and key for one PSK negotiation. Valid only for
-/// the duration of the callback; the key is wiped when it is dropped.
+/// Identity hint, identity and key for one PSK negotiation
+/// (`QSslPreSharedKeyAuthenticator`), handed to the PSK callback. The key is
+/// wiped when it is replaced and when the authenticator is dropped.
 #[derive(Default)]
 pub struct PskAuthenticator {
     identity_hint: Vec<u8>,
@@ -42,25 +43,34 @@ impl PskAuthenticator {
         }
     }
 
+    /// The server's identity hint (client side), or the configured hint (server side).
     pub fn identity_hint(&self) -> &[u8] {
         &self.identity_hint
     }
+    /// The identity: the one the client set (client side), or the one the client sent (server side).
     pub fn identity(&self) -> &[u8] {
         &self.identity
     }
+    /// Client side: the identity to send (at most [`maximum_identity_length`](Self::maximum_identity_length)
+    /// bytes are sent). Ignored on the server side.
     pub fn set_identity(&mut self, identity: &[u8]) {
         self.identity = identity.to_vec();
     }
+    /// The key set so far.
     pub fn pre_shared_key(&self) -> &[u8] {
         &self.key
     }
+    /// The key (at most [`maximum_pre_shared_key_length`](Self::maximum_pre_shared_key_length)
+    /// bytes are used). No key fails the handshake. The previous key is wiped.
     pub fn set_pre_shared_key(&mut self, key: &[u8]) {
         wipe(&mut self.key);
         self.key = key.to_vec();
     }
+    /// The longest identity OpenSSL can send (0 on the server side).
     pub fn maximum_identity_length(&self) -> usize {
         self.max_identity
     }
+    /// The longest key OpenSSL can use.
     pub fn maximum_pre_shared_key_length(&self) -> usize {
         self.max_key
     }

@@ -8,30 +8,121 @@ use openssl::x509::{X509Ref, X509};
 
 use super::blacklist::is_blacklisted;
 
-/// QSslError::SslError values (Qt's qsslerror.h).
-pub mod code {
-    pub const UNABLE_TO_GET_ISSUER_CERTIFICATE: i32 = 1;
-    pub const UNABLE_TO_DECRYPT_CERTIFICATE_SIGNATURE: i32 = 2;
-    pub const UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY: i32 = 3;
-    pub const CERTIFICATE_SIGNATURE_FAILED: i32 = 4;
-    pub const CERTIFICATE_NOT_YET_VALID: i32 = 5;
-    pub const CERTIFICATE_EXPIRED: i32 = 6;
-    pub const INVALID_NOT_BEFORE_FIELD: i32 = 7;
-    pub const INVALID_NOT_AFTER_FIELD: i32 = 8;
-    pub const SELF_SIGNED_CERTIFICATE: i32 = 9;
-    pub const SELF_SIGNED_CERTIFICATE_IN_CHAIN: i32 = 10;
-    pub const UNABLE_TO_GET_LOCAL_ISSUER_CERTIFICATE: i32 = 11;
-    pub const UNABLE_TO_VERIFY_FIRST_CERTIFICATE: i32 = 12;
-    pub const CERTIFICATE_REVOKED: i32 = 13;
-    pub const INVALID_CA_CERTIFICATE: i32 = 14;
-    pub const PATH_LENGTH_EXCEEDED: i32 = 15;
-    pub const INVALID_PURPOSE: i32 = 16;
-    pub const CERTIFICATE_UNTRUSTED: i32 = 17;
-    pub const CERTIFICATE_REJECTED: i32 = 18;
-    pub const NO_PEER_CERTIFICATE: i32 = 21;
-    pub const HOST_NAME_MISMATCH: i32 = 22;
-    pub const CERTIFICATE_BLACKLISTED: i32 = 24;
-    pub const UNSPECIFIED_ERROR: i32 = -1;
+/// `QSslError::SslError`: why a peer failed verification, with Qt's values
+/// (those this library reports).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(i32)]
+#[non_exhaustive]
+pub enum SslErrorCode {
+    /// No error.
+    NoError = 0,
+    /// The issuer certificate of a looked-up certificate could not be found.
+    UnableToGetIssuerCertificate = 1,
+    /// The certificate signature could not be decrypted.
+    UnableToDecryptCertificateSignature = 2,
+    /// The public key in the certificate could not be read.
+    UnableToDecodeIssuerPublicKey = 3,
+    /// The signature of the certificate is invalid.
+    CertificateSignatureFailed = 4,
+    /// The certificate is not yet valid.
+    CertificateNotYetValid = 5,
+    /// The certificate has expired.
+    CertificateExpired = 6,
+    /// The certificate's notBefore field contains an invalid time.
+    InvalidNotBeforeField = 7,
+    /// The certificate's notAfter field contains an invalid time.
+    InvalidNotAfterField = 8,
+    /// The certificate is self-signed, and untrusted.
+    SelfSignedCertificate = 9,
+    /// The root certificate of the chain is self-signed, and untrusted.
+    SelfSignedCertificateInChain = 10,
+    /// The issuer certificate of a locally looked-up certificate could not be found.
+    UnableToGetLocalIssuerCertificate = 11,
+    /// No certificates could be verified.
+    UnableToVerifyFirstCertificate = 12,
+    /// The certificate has been revoked.
+    CertificateRevoked = 13,
+    /// A CA certificate is invalid.
+    InvalidCaCertificate = 14,
+    /// The basicConstraints path length was exceeded.
+    PathLengthExceeded = 15,
+    /// The certificate may not be used for this purpose.
+    InvalidPurpose = 16,
+    /// The root CA is not trusted for this purpose.
+    CertificateUntrusted = 17,
+    /// The root CA rejects this purpose.
+    CertificateRejected = 18,
+    /// The peer did not present any certificate.
+    NoPeerCertificate = 21,
+    /// The certificate is not valid for the peer's verification name.
+    HostNameMismatch = 22,
+    /// The certificate is on Qt's blacklist of fraudulent certificates.
+    CertificateBlacklisted = 24,
+    /// Any other verification error.
+    UnspecifiedError = -1,
+}
+
+impl SslErrorCode {
+    const ALL: [SslErrorCode; 23] = {
+        use SslErrorCode::*;
+        [
+            NoError,
+            UnableToGetIssuerCertificate,
+            UnableToDecryptCertificateSignature,
+            UnableToDecodeIssuerPublicKey,
+            CertificateSignatureFailed,
+            CertificateNotYetValid,
+            CertificateExpired,
+            InvalidNotBeforeField,
+            InvalidNotAfterField,
+            SelfSignedCertificate,
+            SelfSignedCertificateInChain,
+            UnableToGetLocalIssuerCertificate,
+            UnableToVerifyFirstCertificate,
+            CertificateRevoked,
+            InvalidCaCertificate,
+            PathLengthExceeded,
+            InvalidPurpose,
+            CertificateUntrusted,
+            CertificateRejected,
+            NoPeerCertificate,
+            HostNameMismatch,
+            CertificateBlacklisted,
+            UnspecifiedError,
+        ]
+    };
+
+    /// The code with Qt's value `v`, if this library knows it.
+    pub fn from_i32(v: i32) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| *c as i32 == v)
+    }
+}
+
+/// The same values as plain integers, for the engine's error lists.
+pub(crate) mod code {
+    use super::SslErrorCode as E;
+    pub const UNABLE_TO_GET_ISSUER_CERTIFICATE: i32 = E::UnableToGetIssuerCertificate as i32;
+    pub const UNABLE_TO_DECRYPT_CERTIFICATE_SIGNATURE: i32 = E::UnableToDecryptCertificateSignature as i32;
+    pub const UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY: i32 = E::UnableToDecodeIssuerPublicKey as i32;
+    pub const CERTIFICATE_SIGNATURE_FAILED: i32 = E::CertificateSignatureFailed as i32;
+    pub const CERTIFICATE_NOT_YET_VALID: i32 = E::CertificateNotYetValid as i32;
+    pub const CERTIFICATE_EXPIRED: i32 = E::CertificateExpired as i32;
+    pub const INVALID_NOT_BEFORE_FIELD: i32 = E::InvalidNotBeforeField as i32;
+    pub const INVALID_NOT_AFTER_FIELD: i32 = E::InvalidNotAfterField as i32;
+    pub const SELF_SIGNED_CERTIFICATE: i32 = E::SelfSignedCertificate as i32;
+    pub const SELF_SIGNED_CERTIFICATE_IN_CHAIN: i32 = E::SelfSignedCertificateInChain as i32;
+    pub const UNABLE_TO_GET_LOCAL_ISSUER_CERTIFICATE: i32 = E::UnableToGetLocalIssuerCertificate as i32;
+    pub const UNABLE_TO_VERIFY_FIRST_CERTIFICATE: i32 = E::UnableToVerifyFirstCertificate as i32;
+    pub const CERTIFICATE_REVOKED: i32 = E::CertificateRevoked as i32;
+    pub const INVALID_CA_CERTIFICATE: i32 = E::InvalidCaCertificate as i32;
+    pub const PATH_LENGTH_EXCEEDED: i32 = E::PathLengthExceeded as i32;
+    pub const INVALID_PURPOSE: i32 = E::InvalidPurpose as i32;
+    pub const CERTIFICATE_UNTRUSTED: i32 = E::CertificateUntrusted as i32;
+    pub const CERTIFICATE_REJECTED: i32 = E::CertificateRejected as i32;
+    pub const NO_PEER_CERTIFICATE: i32 = E::NoPeerCertificate as i32;
+    pub const HOST_NAME_MISMATCH: i32 = E::HostNameMismatch as i32;
+    pub const CERTIFICATE_BLACKLISTED: i32 = E::CertificateBlacklisted as i32;
+    pub const UNSPECIFIED_ERROR: i32 = E::UnspecifiedError as i32;
 }
 
 /// One QSslError: a code and the certificate it concerns (if any).
