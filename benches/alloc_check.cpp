@@ -1,14 +1,15 @@
-// qdtls_alloc_check [IMPL...]: allocation calls per datagram on the encrypt
+// qdtls_alloc_check_IMPL: allocation calls per datagram on the encrypt
 // path (write: encrypt + send) and the decrypt path (read: recv + decrypt),
 // counted by count_malloc.cpp over 20,000 datagrams after 2,000 of warm-up.
-// Prints "RESULT alloc_write|alloc_read <impl> <allocations per datagram>".
-// The target for qdtls is 0; raw OpenSSL and Qt are shown for reference (Qt
-// returns every plaintext in a new QByteArray, which shows the counter works).
+// Prints "RESULT alloc_write|alloc_read <impl> <allocations per datagram>"
+// for the implementation the executable was built with (one per
+// implementation, as qdtls_bench_IMPL). The target for qdtls is 0; raw
+// OpenSSL and Qt are shown for reference (Qt returns every plaintext in a new
+// QByteArray, which shows the counter works).
 #include "bench.hpp"
 
 #include <atomic>
 #include <string>
-#include <vector>
 
 namespace countmalloc {
 extern std::atomic<unsigned long> allocations;
@@ -18,22 +19,14 @@ using namespace bench;
 
 int main(int argc, char **argv) {
     constexpr long kWarmup = 2000, kCount = 20000;
-    std::vector<std::string> impls;
-    for (int i = 1; i < argc; ++i)
-        impls.emplace_back(argv[i]);
-    if (impls.empty())
-        impls = {"qdtls", "openssl", "qt"};
     int status = 0;
-    for (const std::string &which : impls) {
-        std::unique_ptr<Impl> impl = which == "qdtls"     ? make_qdtls()
-                                     : which == "openssl" ? make_openssl()
-                                     : which == "qt"      ? make_qt(argc, argv)
-                                                          : nullptr;
+    {
+        std::unique_ptr<Impl> impl = make_impl(argc, argv);
+        std::string which = impl->name();
         Options o;
-        if (!impl || !impl->data_setup(o)) {
+        if (!impl->data_setup(o)) {
             std::fprintf(stderr, "qdtls_alloc_check: %s: setup failed\n", which.c_str());
-            status = 1;
-            continue;
+            return 1;
         }
         bool ok = true;
         for (long i = 0; i < kWarmup && ok; ++i)
@@ -50,8 +43,7 @@ int main(int argc, char **argv) {
         }
         if (!ok) {
             std::fprintf(stderr, "qdtls_alloc_check: %s: datagram failed\n", which.c_str());
-            status = 1;
-            continue;
+            return 1;
         }
         std::printf("RESULT alloc_write %s %.3f alloc/dgram\n", impl->name(), double(writes) / kCount);
         std::printf("RESULT alloc_read %s %.3f alloc/dgram\n", impl->name(), double(reads) / kCount);
@@ -66,8 +58,8 @@ int main(int argc, char **argv) {
         }
         // Scenario 3b's calls, when the library has them.
         Options batch_options;
-        auto batch = which == "qdtls" ? make_qdtls() : nullptr;
-        if (batch && batch->data_batch_setup(batch_options)) {
+        auto batch = make_impl(argc, argv);
+        if (batch->data_batch_setup(batch_options)) {
             constexpr int kBatch = 32;
             for (long i = 0; i < kWarmup / kBatch && ok; ++i)
                 ok = batch->data_batch(kBatch);

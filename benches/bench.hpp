@@ -49,6 +49,15 @@ inline double since(Clock::time_point t0) {
     return std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
+// CLOCK_MONOTONIC in nanoseconds: one clock for every process on the machine
+// (the first-handshake launcher and its children compare readings).
+std::int64_t monotonic_ns();
+
+// Every implementation calls this the moment a handshake's both sides are
+// encrypted, before anything is freed; the first-handshake scenario reads it.
+void handshake_completed();
+std::int64_t last_handshake_completed_ns(); // 0: none yet
+
 // CPU time of this process (user + system, softirq work done on its behalf
 // included), in seconds.
 double cpu_seconds();
@@ -130,7 +139,9 @@ public:
 
     // Scenarios 1 and 2: configurations are made once (shared by every
     // session); each call is one complete handshake on a fresh socket pair
-    // with fresh client and server sessions.
+    // with fresh client and server sessions. handshake_setup builds the
+    // configuration(s) of both roles from scratch and frees the previous
+    // ones.
     virtual bool handshake_setup(Kind kind, const Options &o) = 0;
     virtual bool handshake_once() = 0;
 
@@ -161,9 +172,13 @@ public:
     virtual bool cookie_verify(const std::uint8_t *hello, std::size_t len) = 0;
 };
 
-std::unique_ptr<Impl> make_qdtls();
-std::unique_ptr<Impl> make_openssl();
-std::unique_ptr<Impl> make_qt(int &argc, char **argv);
+// The implementation this executable was built with: every executable
+// (qdtls_bench_qdtls, _openssl, _qt, _qt_adapter) links exactly one impl_*.cpp,
+// so a process loads only the libraries of the implementation it measures,
+// and the Qt adapter never shares a process with Qt's own QDtls. Qt's impls
+// create the QCoreApplication on their first call; a second call returns a
+// new Impl in the same application.
+std::unique_ptr<Impl> make_impl(int &argc, char **argv);
 
 // A ClientHello source for scenario 5: a plain OpenSSL DTLS 1.2 client (the
 // same bytes for every verifier, apart from the cookie).

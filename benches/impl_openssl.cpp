@@ -93,6 +93,8 @@ public:
     bool handshake_setup(Kind kind, const Options &o) override {
         mem_ = o.raw_bio != "dgram";
         kind_ = kind;
+        SSL_CTX_free(client_ctx_);
+        SSL_CTX_free(server_ctx_);
         client_ctx_ = SSL_CTX_new(DTLS_client_method());
         server_ctx_ = SSL_CTX_new(DTLS_server_method());
         for (SSL_CTX *c : {client_ctx_, server_ctx_}) {
@@ -334,6 +336,7 @@ private:
                 }
             }
         }
+        handshake_completed();
         return true;
     }
 
@@ -390,6 +393,6 @@ private:
 
 } // namespace
 
-std::unique_ptr<Impl> make_openssl() { return std::make_unique<OpensslImpl>(); }
+std::unique_ptr<Impl> make_impl(int &, char **) { return std::make_unique<OpensslImpl>(); }
 
 } // namespace bench

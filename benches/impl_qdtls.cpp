@@ -40,6 +40,8 @@ public:
 
     bool handshake_setup(Kind kind, const Options &o) override {
         kind_ = kind;
+        qdtls_configuration_free(client_cfg_);
+        qdtls_configuration_free(server_cfg_);
         client_cfg_ = qdtls_configuration_new();
         server_cfg_ = qdtls_configuration_new();
         for (QDtlsConfiguration *c : {client_cfg_, server_cfg_}) {
@@ -220,6 +222,7 @@ private:
                 qdtls_handle_timeout(s, sfd);
             }
         }
+        handshake_completed();
         return true;
     }
 
@@ -242,6 +245,6 @@ private:
 
 } // namespace
 
-std::unique_ptr<Impl> make_qdtls() { return std::make_unique<QdtlsImpl>(); }
+std::unique_ptr<Impl> make_impl(int &, char **) { return std::make_unique<QdtlsImpl>(); }
 
 } // namespace bench

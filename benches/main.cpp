@@ -1,6 +1,8 @@
-// qdtls_bench SCENARIO IMPL [options]: runs one scenario for one
-// implementation and prints "RESULT <metric> <impl> <value> <unit>" lines
-// (run.sh runs every pair, each in its own process, and makes the table).
+// qdtls_bench_IMPL SCENARIO [options]: runs one scenario for the
+// implementation IMPL this executable was built with (qdtls_bench_qdtls,
+// qdtls_bench_openssl, qdtls_bench_qt, qdtls_bench_qt_adapter: one impl_*.cpp
+// each) and prints "RESULT <metric> <impl> <value> <unit>" lines (run.sh runs
+// every pair, each in its own process, and makes the table).
 // Rates are per CPU-second of this process (see rate() in bench.hpp); WALL
 // lines give the same per elapsed second, CPUSHARE the share of a core the
 // process got.
@@ -12,7 +14,6 @@
 //                   (scenario 3b; "n/a" for the others)
 //           memory  heap and RSS per established server session
 //           cookie  verified ClientHellos per second and HelloVerifyRequests per second
-// IMPL      qdtls | openssl | qt
 // options   --seconds S (measured time per metric, default 1.25)
 //           --certs DIR (ca.pem, server.pem, server.key; ecdsa)
 //           --sessions N (memory, default 10000)
@@ -49,7 +50,7 @@ bool report(const char *metric, const Impl &impl, const Rate &r, const char *uni
 }
 
 int usage() {
-    std::fprintf(stderr, "usage: qdtls_bench psk|ecdsa|data|batch|memory|cookie qdtls|openssl|qt [--seconds S] "
+    std::fprintf(stderr, "usage: qdtls_bench_IMPL psk|ecdsa|data|batch|memory|cookie [--seconds S] "
                          "[--certs DIR] [--sessions N] [--raw-bio mem|dgram] [-v]\n");
     return 2;
 }
@@ -135,11 +136,11 @@ bool run_cookie(Impl &impl, const Options &o) {
 } // namespace
 
 int main(int argc, char **argv) {
-    if (argc < 3)
+    if (argc < 2)
         return usage();
-    std::string scenario = argv[1], which = argv[2];
+    std::string scenario = argv[1];
     Options o;
-    for (int i = 3; i < argc; ++i) {
+    for (int i = 2; i < argc; ++i) {
         std::string a = argv[i];
         auto value = [&]() -> const char * { return i + 1 < argc ? argv[++i] : ""; };
         if (a == "--seconds")
@@ -155,16 +156,8 @@ int main(int argc, char **argv) {
         else
             return usage();
     }
-    std::unique_ptr<Impl> impl;
-    if (which == "qdtls")
-        impl = make_qdtls();
-    else if (which == "openssl")
-        impl = make_openssl();
-    else if (which == "qt")
-        impl = make_qt(argc, argv);
-    else
-        return usage();
-
+    std::unique_ptr<Impl> impl = make_impl(argc, argv);
+    std::string which = impl->name();
     g_label = which == "openssl" && o.raw_bio == "dgram" ? "openssl-dgram" : which;
     bool ok = false;
     if (scenario == "psk")

@@ -1,8 +1,10 @@
 #!/bin/sh
 # benches/run.sh PREFIX: builds the benchmarks against the qdtls installed in
-# PREFIX, runs every scenario for qdtls, raw OpenSSL and Qt's QDtls (each
-# scenario and implementation in its own process) and prints one table with
-# absolute figures and ratios, then the issue's targets as met / not met.
+# PREFIX (with its Qt adapter, QDtls::qdtls_qt), runs every scenario for qdtls's
+# C ABI, raw OpenSSL, Qt's QDtls and the same Qt code on the qdtls Qt adapter
+# (each scenario and implementation in its own process, from an executable
+# that links only that implementation) and prints one table with absolute
+# figures and ratios, then the issues' targets as met / not met.
 #
 #   cmake -S . -B /tmp/b -DCMAKE_BUILD_TYPE=Release && cmake --build /tmp/b -j2 &&
 #   cmake --install /tmp/b --prefix /tmp/p && benches/run.sh /tmp/p
@@ -75,19 +77,25 @@ system_default = system_default_sect
 Groups = P-256
 EOF
 
+# The executable of an implementation: qdtls_bench_qdtls, _openssl, _qt, _qt_adapter.
+exe() { # prefix impl
+    case $2 in
+    openssl-dgram) echo "$build/$1_openssl" ;;
+    *) echo "$build/$1_$(echo "$2" | tr - _)" ;;
+    esac
+}
+
 # One scenario for one implementation, in its own process.
 bench() { # scenario impl [options]
     scenario=$1
     impl=$2
     shift 2
-    case $impl in
-    openssl-dgram) set -- openssl --raw-bio dgram "$@" ;;
-    *) set -- "$impl" "$@" ;;
-    esac
+    bin=$(exe qdtls_bench "$impl")
+    [ "$impl" = openssl-dgram ] && set -- --raw-bio dgram "$@"
     if [ "$scenario" = ecdsa ]; then
-        OPENSSL_CONF=$certs/groups.cnf "$build/qdtls_bench" ecdsa "$@" --certs "$certs" >>"$results" 2>"$tmp/err"
+        OPENSSL_CONF=$certs/groups.cnf "$bin" ecdsa "$@" --certs "$certs" >>"$results" 2>"$tmp/err"
     else
-        "$build/qdtls_bench" "$scenario" "$@" >>"$results" 2>"$tmp/err"
+        "$bin" "$scenario" "$@" >>"$results" 2>"$tmp/err"
     fi
     status=$?
     if [ $status -ne 0 ]; then
@@ -103,8 +111,8 @@ echo "== library: $(sed -n 's/^QDtls_DIR:PATH=//p' "$build/CMakeCache.txt")"
 echo "== load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "== $rounds round(s) of ${seconds} s per scenario and implementation"
 
-impls="qdtls openssl openssl-dgram qt"
-reversed="qt openssl-dgram openssl qdtls"
+impls="qdtls openssl openssl-dgram qt qt-adapter"
+reversed="qt-adapter qt openssl-dgram openssl qdtls"
 round=1
 while [ "$round" -le "$rounds" ]; do
     order=$impls
@@ -127,11 +135,13 @@ for impl in $impls; do
 done
 
 echo "-- allocations per datagram"
-if ! "$build/qdtls_alloc_check" >>"$results" 2>"$tmp/err"; then
-    echo "FAILED: qdtls_alloc_check:" >&2
-    cat "$tmp/err" "$results" | grep -v '^RESULT' >&2
-    failures=$((failures + 1))
-fi
+for impl in qdtls openssl qt qt-adapter; do
+    if ! "$(exe qdtls_alloc_check "$impl")" >>"$results" 2>"$tmp/err"; then
+        echo "FAILED: qdtls_alloc_check $impl:" >&2
+        cat "$tmp/err" >&2
+        failures=$((failures + 1))
+    fi
+done
 grep '^CHECK' "$results"
 echo "== load after: $(cut -d' ' -f1-3 /proc/loadavg); $(($(date +%s) - started)) s in all"
 # Rates are per CPU-second of the benchmark process; the share of a core it
@@ -149,40 +159,49 @@ function commas(x,   s, neg, out) {
 }
 function fmt(m, x) { return (m ~ /^alloc/) ? sprintf("%.3f", x) : commas(x) }
 function has(m, i) { return (m SUBSEP i) in v }
+function val(m, i) { return has(m, i) ? v[m SUBSEP i] : -1 }
+# Lower is better for these metrics (memory); higher for the rest (rates).
+function lower(m) { return m ~ /^memory/ }
 # Best of the rounds: highest rate, lowest memory.
 $1 == "RESULT" && $4 != "n/a" {
     k = $2 SUBSEP $3; x = $4 + 0
     if (!(k in v)) v[k] = x
-    else if ($2 ~ /^memory/) { if (x < v[k]) v[k] = x }
+    else if (lower($2)) { if (x < v[k]) v[k] = x }
     else if (x > v[k]) v[k] = x
 }
 # The raw OpenSSL column: the better transport variant.
 function raw(m,   a, b) {
     a = has(m, "openssl"); b = has(m, "openssl-dgram")
     if (a && b) {
-        if ((m ~ /^memory/) ? v[m SUBSEP "openssl-dgram"] < v[m SUBSEP "openssl"] : v[m SUBSEP "openssl-dgram"] > v[m SUBSEP "openssl"]) { rawvar = "dgram"; return v[m SUBSEP "openssl-dgram"] }
+        if (lower(m) ? v[m SUBSEP "openssl-dgram"] < v[m SUBSEP "openssl"] : v[m SUBSEP "openssl-dgram"] > v[m SUBSEP "openssl"]) { rawvar = "dgram"; return v[m SUBSEP "openssl-dgram"] }
         rawvar = "mem"; return v[m SUBSEP "openssl"]
     }
     if (a) { rawvar = "mem"; return v[m SUBSEP "openssl"] }
     if (b) { rawvar = "dgram"; return v[m SUBSEP "openssl-dgram"] }
     rawvar = ""; return -1
 }
-function ratio(a, b) { return (a > 0 && b > 0) ? sprintf("%.2f", a / b) : "-" }
-function row(label, m, rm, qm,   q, r, t, rc, tc) {
-    # rm / qm: the metrics shown in the OpenSSL / Qt columns (scenario 3b
-    # compares with their single-datagram throughput).
-    q = has(m, "qdtls") ? v[m SUBSEP "qdtls"] : -1
-    r = raw(rm); t = has(qm, "qt") ? v[qm SUBSEP "qt"] : -1
+function ratio(a, b) { return (a > 0 && b > 0) ? sprintf(a / b < 0.095 ? "%.3f" : "%.2f", a / b) : "-" }
+function line(a, b, c, d, e, f, g, h, i) {
+    printf "| %-46s | %12s | %24s | %18s | %18s | %9s | %7s | %10s | %15s |\n", a, b, c, d, e, f, g, h, i
+}
+# One row: m is the metric of the C ABI column; rm / qm the metrics shown in
+# the OpenSSL / Qt and adapter columns (scenario 3b compares with their
+# single-datagram throughput). Keeps the values in Q (C ABI), R (raw), T (Qt),
+# A (adapter), by metric.
+function row(label, m, rm, qm,   q, r, t, a, rc, tc, ac, al) {
+    q = val(m, "qdtls"); r = raw(rm); t = val(qm, "qt"); a = val(qm, "qt-adapter")
     rc = (r < 0) ? "n/a" : fmt(rm, r) " (" rawvar (rm != m ? ", single" : "") ")"
     tc = (t < 0) ? "n/a" : fmt(qm, t) (qm != m ? " (single)" : "")
-    printf "| %-36s | %12s | %24s | %18s | %13s | %8s |\n", label, (q < 0 ? "n/a" : fmt(m, q)), rc, tc,
-        (m ~ /^alloc/ ? "-" : ratio(q, r)), (m ~ /^alloc/ ? "-" : ratio(q, t))
-    Q[m] = q; R[m] = r; T[m] = t
+    ac = (a < 0) ? "n/a" : fmt(qm, a) (qm != m ? " (single)" : "")
+    al = m ~ /^alloc/
+    line(label, (q < 0 ? "n/a" : fmt(m, q)), rc, tc, ac, al ? "-" : ratio(q, r), al ? "-" : ratio(q, t),
+         al ? "-" : ratio(a, t), al ? "-" : ratio(a, r))
+    Q[m] = q; R[m] = r; T[m] = t; A[m] = a
 }
-function target(text, ok) { printf "%-62s %s\n", text, ok ? "met" : "NOT met"; }
+function target(text, ok) { printf "%-72s %s\n", text, ok ? "met" : "NOT met"; }
 END {
-    printf "| %-36s | %12s | %24s | %18s | %13s | %8s |\n", "scenario", "qdtls", "raw OpenSSL", "Qt QDtls", "qdtls/OpenSSL", "qdtls/Qt"
-    printf "|%s|%s|%s|%s|%s|%s|\n", "--------------------------------------", "-------------:", "-------------------------:", "-------------------:", "--------------:", "---------:"
+    line("scenario", "qdtls C ABI", "raw OpenSSL", "Qt QDtls", "qdtls Qt adapter", "C/OpenSSL", "C/Qt", "adapter/Qt", "adapter/OpenSSL")
+    printf "|%s|%s|%s|%s|%s|%s|%s|%s|%s|\n", "------------------------------------------------", "-------------:", "-------------------------:", "-------------------:", "-------------------:", "----------:", "--------:", "-----------:", "----------------:"
     row("1. PSK handshakes/s", "psk_handshakes", "psk_handshakes", "psk_handshakes")
     row("2. ECDHE-ECDSA P-256 handshakes/s", "ecdsa_handshakes", "ecdsa_handshakes", "ecdsa_handshakes")
     row("3. 1200-byte datagrams/s", "datagrams", "datagrams", "datagrams")
@@ -196,9 +215,10 @@ END {
     row("allocations per datagram, batch", "alloc_batch", "alloc_batch", "alloc_batch")
     print ""
     print "Rates: higher is better; memory: lower is better. Raw OpenSSL: the faster of"
-    print "memory BIOs (mem) and BIO_s_datagram (dgram). Best of " rounds " round(s)."
+    print "memory BIOs (mem) and BIO_s_datagram (dgram). Qt adapter: the same source as"
+    print "the Qt column, compiled against qdtls::qt::QDtls. Best of " rounds " round(s)."
     print ""
-    print "Targets (issue 6):"
+    print "Targets (issue 6, C ABI):"
     d = "datagrams"
     target("throughput >= 0.95x raw OpenSSL (" ratio(Q[d], R[d]) "x)", Q[d] >= 0.95 * R[d] && R[d] > 0)
     target("throughput >= 1.6x Qt (" ratio(Q[d], T[d]) "x)", Q[d] >= 1.6 * T[d] && T[d] > 0)
