@@ -7,7 +7,10 @@
 // lines give the same per elapsed second, CPUSHARE the share of a core the
 // process got.
 //
-// SCENARIO  psk     PSK handshakes per second (fresh sockets and sessions each time)
+// SCENARIO  psk     PSK handshakes per second (fresh sockets and sessions each time,
+//                   one configuration per role shared by all)
+//           newconf PSK handshakes per second, each building the configuration
+//                   of both roles from scratch first (scenario 1b)
 //           ecdsa   ECDHE-ECDSA P-256 certificate handshakes per second
 //           data    1200-byte datagrams per second: encrypt+send, recv, decrypt
 //           batch   the same through qdtls's batch calls, 32 datagrams per call
@@ -50,7 +53,7 @@ bool report(const char *metric, const Impl &impl, const Rate &r, const char *uni
 }
 
 int usage() {
-    std::fprintf(stderr, "usage: qdtls_bench_IMPL psk|ecdsa|data|batch|memory|cookie [--seconds S] "
+    std::fprintf(stderr, "usage: qdtls_bench_IMPL psk|newconf|ecdsa|data|batch|memory|cookie [--seconds S] "
                          "[--certs DIR] [--sessions N] [--raw-bio mem|dgram] [-v]\n");
     return 2;
 }
@@ -60,6 +63,18 @@ bool run_handshakes(Impl &impl, Kind kind, const Options &o) {
         return false;
     Rate r = rate(o.seconds, [&] { return impl.handshake_once(); });
     return report(kind == Kind::Psk ? "psk_handshakes" : "ecdsa_handshakes", impl, r, "hs/s");
+}
+
+// Scenario 1b: what a program pays that gives every connection its own
+// configuration: each operation builds the client's and the server's
+// configuration from scratch (handshake_setup: C ABI qdtls_configuration_new
+// and setters; raw OpenSSL SSL_CTX_new and setters; Qt and the adapter a
+// QSslConfiguration from defaultDtlsConfiguration() with the PSK settings),
+// then does the handshake of scenario 1 with them (new sockets and sessions);
+// the previous connection's configurations are freed by the next setup.
+bool run_handshakes_new_config(Impl &impl, const Options &o) {
+    Rate r = rate(o.seconds, [&] { return impl.handshake_setup(Kind::Psk, o) && impl.handshake_once(); });
+    return report("psk_handshakes_newconf", impl, r, "hs/s");
 }
 
 bool run_data(Impl &impl, const Options &o) {
@@ -162,6 +177,8 @@ int main(int argc, char **argv) {
     bool ok = false;
     if (scenario == "psk")
         ok = run_handshakes(*impl, Kind::Psk, o);
+    else if (scenario == "newconf")
+        ok = run_handshakes_new_config(*impl, o);
     else if (scenario == "ecdsa")
         ok = run_handshakes(*impl, Kind::Ecdsa, o);
     else if (scenario == "data")

@@ -117,8 +117,8 @@ round=1
 while [ "$round" -le "$rounds" ]; do
     order=$impls
     [ $((round % 2)) -eq 0 ] && order=$reversed
-    echo "-- round $round: psk ecdsa data cookie batch"
-    for scenario in psk ecdsa data cookie; do
+    echo "-- round $round: psk newconf ecdsa data cookie batch"
+    for scenario in psk newconf ecdsa data cookie; do
         for impl in $order; do
             # The verifier scenario has no transport variant.
             [ "$scenario" = cookie ] && [ "$impl" = openssl-dgram ] && continue
@@ -202,7 +202,8 @@ function target(text, ok) { printf "%-72s %s\n", text, ok ? "met" : "NOT met"; }
 END {
     line("scenario", "qdtls C ABI", "raw OpenSSL", "Qt QDtls", "qdtls Qt adapter", "C/OpenSSL", "C/Qt", "adapter/Qt", "adapter/OpenSSL")
     printf "|%s|%s|%s|%s|%s|%s|%s|%s|%s|\n", "------------------------------------------------", "-------------:", "-------------------------:", "-------------------:", "-------------------:", "----------:", "--------:", "-----------:", "----------------:"
-    row("1. PSK handshakes/s", "psk_handshakes", "psk_handshakes", "psk_handshakes")
+    row("1. PSK handshakes/s, one shared configuration", "psk_handshakes", "psk_handshakes", "psk_handshakes")
+    row("1b. PSK handshakes/s, new configuration each", "psk_handshakes_newconf", "psk_handshakes_newconf", "psk_handshakes_newconf")
     row("2. ECDHE-ECDSA P-256 handshakes/s", "ecdsa_handshakes", "ecdsa_handshakes", "ecdsa_handshakes")
     row("3. 1200-byte datagrams/s", "datagrams", "datagrams", "datagrams")
     row("3b. batch of 32 (qdtls), datagrams/s", "datagrams_batch", "datagrams", "datagrams")
