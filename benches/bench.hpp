@@ -35,6 +35,8 @@ struct Options {
     double seconds = 1.25;   // measured time of one scenario run
     std::string cert_dir;    // ca.pem, server.pem, server.key (scenario 2)
     int sessions = 10000;    // scenario 4
+    double max_seconds = 0;  // scenario 4: stop adding sessions after this long (0: never)
+    bool keep_clients = false; // scenario 4b: keep each client too (client+server pairs)
     bool verbose = false;
     // Raw OpenSSL reference: "mem" (memory BIOs; the application does the
     // socket I/O, as with qdtls and Qt) or "dgram" (BIO_s_datagram on the socket).
@@ -160,7 +162,10 @@ public:
     virtual bool provoke_allocation() { return false; }
 
     // Scenario 4: server-side sessions established one after another (the
-    // client of each is freed once its handshake completes).
+    // client of each is freed once its handshake completes, unless
+    // o.keep_clients: scenario 4b keeps client+server pairs). memory_setup
+    // establishes (and frees) one session or pair first, so one-time costs
+    // are not counted.
     virtual bool memory_setup(const Options &o) = 0;
     virtual bool memory_add_session() = 0;
 

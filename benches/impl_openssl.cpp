@@ -80,6 +80,7 @@ public:
         data_client_.reset();
         data_server_.reset();
         servers_.clear();
+        clients_.clear();
         SSL_free(listen_ssl_);
         BIO_ADDR_free(listen_addr_);
         EVP_MAC_CTX_free(cookie_mac_);
@@ -170,19 +171,25 @@ public:
             return false;
         mcs_ = std::make_unique<UdpSocket>();
         mss_ = std::make_unique<UdpSocket>();
+        keep_clients_ = o.keep_clients;
         bool ok = memory_add_session();
         servers_.clear();
+        clients_.clear();
         servers_.reserve(static_cast<std::size_t>(o.sessions));
+        if (keep_clients_)
+            clients_.reserve(static_cast<std::size_t>(o.sessions));
         return ok;
     }
 
     bool memory_add_session() override {
-        Endpoint c;
+        auto c = std::make_unique<Endpoint>();
         auto s = std::make_unique<Endpoint>();
-        open(c, true, *mcs_, *mss_);
+        open(*c, true, *mcs_, *mss_);
         open(*s, false, *mss_, *mcs_);
-        bool ok = handshake(c, *s);
+        bool ok = handshake(*c, *s);
         servers_.push_back(std::move(s));
+        if (keep_clients_)
+            clients_.push_back(std::move(c));
         return ok;
     }
 
@@ -383,7 +390,8 @@ private:
     std::vector<std::uint8_t> flight_;
     std::unique_ptr<UdpSocket> dcs_, dss_, mcs_, mss_, vs_;
     std::unique_ptr<Endpoint> data_client_, data_server_;
-    std::vector<std::unique_ptr<Endpoint>> servers_;
+    std::vector<std::unique_ptr<Endpoint>> servers_, clients_;
+    bool keep_clients_ = false;
     SSL *listen_ssl_ = nullptr;
     BIO_ADDR *listen_addr_ = nullptr;
     EVP_MAC *hmac_ = nullptr;

@@ -32,6 +32,8 @@ public:
         qdtls_free(data_server_);
         for (QDtls *s : servers_)
             qdtls_free(s);
+        for (QDtls *c : clients_)
+            qdtls_free(c);
         qdtls_client_verifier_free(verifier_);
         qdtls_configuration_free(client_cfg_);
         qdtls_configuration_free(server_cfg_);
@@ -151,12 +153,19 @@ public:
             return false;
         mcs_ = std::make_unique<UdpSocket>();
         mss_ = std::make_unique<UdpSocket>();
+        keep_clients_ = o.keep_clients;
         // One session first, so one-time costs (the SSL_CTX, lazy statics)
         // are not counted per session.
         bool ok = memory_add_session();
-        qdtls_free(servers_.back());
+        for (QDtls *h : servers_)
+            qdtls_free(h);
+        for (QDtls *h : clients_)
+            qdtls_free(h);
         servers_.clear();
+        clients_.clear();
         servers_.reserve(static_cast<std::size_t>(o.sessions));
+        if (keep_clients_)
+            clients_.reserve(static_cast<std::size_t>(o.sessions));
         return ok;
     }
 
@@ -164,7 +173,10 @@ public:
         QDtls *c = make(QDTLS_SSL_CLIENT_MODE, *mss_);
         QDtls *s = make(QDTLS_SSL_SERVER_MODE, *mcs_);
         bool ok = handshake(c, mcs_->fd, s, mss_->fd);
-        qdtls_free(c);
+        if (keep_clients_)
+            clients_.push_back(c);
+        else
+            qdtls_free(c);
         servers_.push_back(s);
         return ok;
     }
@@ -238,7 +250,8 @@ private:
     std::uint8_t batch_buf_[kMaxBatch][2048];
     std::unique_ptr<UdpSocket> dcs_, dss_, mcs_, mss_, vs_;
     QDtls *data_client_ = nullptr, *data_server_ = nullptr;
-    std::vector<QDtls *> servers_;
+    std::vector<QDtls *> servers_, clients_;
+    bool keep_clients_ = false;
     QDtlsClientVerifier *verifier_ = nullptr;
     sockaddr_in client_{};
 };

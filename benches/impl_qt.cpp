@@ -127,9 +127,13 @@ public:
         mcs_ = std::make_unique<QUdpSocket>();
         mss_ = std::make_unique<QUdpSocket>();
         BENCH_CHECK(bind_local(*mcs_) && bind_local(*mss_), "bind");
+        keep_clients_ = o.keep_clients;
         bool ok = memory_add_session();
         servers_.clear();
+        clients_.clear();
         servers_.reserve(static_cast<std::size_t>(o.sessions));
+        if (keep_clients_)
+            clients_.reserve(static_cast<std::size_t>(o.sessions));
         return ok;
     }
 
@@ -138,6 +142,8 @@ public:
         auto s = make(QSslSocket::SslServerMode, *mcs_);
         bool ok = handshake(*c, *mcs_, *s, *mss_);
         servers_.push_back(std::move(s));
+        if (keep_clients_)
+            clients_.push_back(std::move(c));
         return ok;
     }
 
@@ -205,7 +211,8 @@ private:
     QByteArray payload_;
     std::unique_ptr<QUdpSocket> dcs_, dss_, mcs_, mss_, vs_;
     std::unique_ptr<QDtls> dc_, ds_;
-    std::vector<std::unique_ptr<QDtls>> servers_;
+    std::vector<std::unique_ptr<QDtls>> servers_, clients_;
+    bool keep_clients_ = false;
     QDtlsClientVerifier verifier_;
     quint16 client_port_ = 0;
 };

@@ -15,11 +15,13 @@
 //           data    1200-byte datagrams per second: encrypt+send, recv, decrypt
 //           batch   the same through qdtls's batch calls, 32 datagrams per call
 //                   (scenario 3b; "n/a" for the others)
-//           memory  heap and RSS per established server session
+//           memory  heap and RSS per established server session (scenario 4)
+//           pairs   heap and RSS per established client+server pair (scenario 4b)
 //           cookie  verified ClientHellos per second and HelloVerifyRequests per second
 // options   --seconds S (measured time per metric, default 1.25)
 //           --certs DIR (ca.pem, server.pem, server.key; ecdsa)
-//           --sessions N (memory, default 10000)
+//           --sessions N (memory, pairs: default 10000)
+//           --max-seconds S (memory, pairs: stop adding sessions after S seconds)
 //           --raw-bio mem|dgram (openssl's transport, default mem)
 //           -v (details on stderr)
 #include "bench.hpp"
@@ -53,8 +55,8 @@ bool report(const char *metric, const Impl &impl, const Rate &r, const char *uni
 }
 
 int usage() {
-    std::fprintf(stderr, "usage: qdtls_bench_IMPL psk|newconf|ecdsa|data|batch|memory|cookie [--seconds S] "
-                         "[--certs DIR] [--sessions N] [--raw-bio mem|dgram] [-v]\n");
+    std::fprintf(stderr, "usage: qdtls_bench_IMPL psk|newconf|ecdsa|data|batch|memory|pairs|cookie [--seconds S] "
+                         "[--certs DIR] [--sessions N] [--max-seconds S] [--raw-bio mem|dgram] [-v]\n");
     return 2;
 }
 
@@ -96,20 +98,37 @@ bool run_batch(Impl &impl, const Options &o) {
     return report("datagrams_batch", impl, r, "dgram/s", kBatch);
 }
 
+// Scenario 4 (server sessions) and 4b (client+server pairs): o.sessions
+// sessions, or as many as o.max_seconds allows; per session = growth of heap
+// and RSS divided by the sessions actually added (a SESSIONS line says how
+// many, and whether the time cap stopped it).
 bool run_memory(Impl &impl, const Options &o) {
     if (!impl.memory_setup(o))
         return false;
     MemSample before = mem_sample();
     auto t0 = Clock::now();
-    for (int i = 0; i < o.sessions; ++i)
+    int n = 0;
+    bool capped = false;
+    for (; n < o.sessions; ++n) {
+        if (o.max_seconds > 0 && since(t0) >= o.max_seconds) {
+            capped = true;
+            break;
+        }
         if (!impl.memory_add_session())
             return false;
+    }
     MemSample after = mem_sample();
+    BENCH_CHECK(n > 0, "no session within %.1f s", o.max_seconds);
     if (o.verbose)
-        std::fprintf(stderr, "%s: %d sessions in %.2f s; heap %lld -> %lld, RSS %lld -> %lld\n", impl.name(),
-                     o.sessions, since(t0), before.heap, after.heap, before.rss, after.rss);
-    result("memory_heap", impl, double(after.heap - before.heap) / o.sessions, "B/session");
-    result("memory_rss", impl, double(after.rss - before.rss) / o.sessions, "B/session");
+        std::fprintf(stderr, "%s: %d %s in %.2f s; heap %lld -> %lld, RSS %lld -> %lld\n", impl.name(), n,
+                     o.keep_clients ? "pairs" : "sessions", since(t0), before.heap, after.heap, before.rss,
+                     after.rss);
+    const char *prefix = o.keep_clients ? "memory_pair" : "memory";
+    std::printf("SESSIONS %s %s %d %s\n", prefix, g_label.c_str(), n, capped ? "capped" : "all");
+    result((std::string(prefix) + "_heap").c_str(), impl, double(after.heap - before.heap) / n,
+           o.keep_clients ? "B/pair" : "B/session");
+    result((std::string(prefix) + "_rss").c_str(), impl, double(after.rss - before.rss) / n,
+           o.keep_clients ? "B/pair" : "B/session");
     return true;
 }
 
@@ -164,6 +183,8 @@ int main(int argc, char **argv) {
             o.cert_dir = value();
         else if (a == "--sessions")
             o.sessions = std::atoi(value());
+        else if (a == "--max-seconds")
+            o.max_seconds = std::atof(value());
         else if (a == "--raw-bio")
             o.raw_bio = value();
         else if (a == "-v")
@@ -187,6 +208,10 @@ int main(int argc, char **argv) {
         ok = run_batch(*impl, o);
     else if (scenario == "memory")
         ok = run_memory(*impl, o);
+    else if (scenario == "pairs") {
+        o.keep_clients = true;
+        ok = run_memory(*impl, o);
+    }
     else if (scenario == "cookie")
         ok = run_cookie(*impl, o);
     else

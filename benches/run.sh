@@ -16,6 +16,8 @@
 # Environment: BENCH_SECONDS (measured seconds per run, default 1.25),
 # BENCH_ROUNDS (default 2; rounds alternate the order of the implementations
 # and the best round counts), BENCH_SESSIONS (scenario 4, default 10000),
+# BENCH_PAIRS (scenario 4b, default 5000), BENCH_MEMORY_SECONDS (4 and 4b stop
+# adding sessions after this long, default 20; the table notes who stopped),
 # QDTLS_BENCH_BUILD_DIR (default /tmp/qdtls-bench-build), BENCH_RESULTS (keep
 # the raw RESULT lines in this file).
 # Benchmarks report; they never fail on speed: the exit status is 0 unless a
@@ -32,6 +34,8 @@ build=${QDTLS_BENCH_BUILD_DIR:-/tmp/qdtls-bench-build}
 seconds=${BENCH_SECONDS:-1.25}
 rounds=${BENCH_ROUNDS:-2}
 sessions=${BENCH_SESSIONS:-10000}
+pairs=${BENCH_PAIRS:-5000}
+memory_seconds=${BENCH_MEMORY_SECONDS:-20}
 started=$(date +%s)
 
 echo "== building the benchmarks in $build against $prefix"
@@ -129,9 +133,12 @@ while [ "$round" -le "$rounds" ]; do
     round=$((round + 1))
 done
 
-echo "-- memory: $sessions sessions per implementation"
+echo "-- memory: $sessions server sessions, then $pairs client+server pairs per implementation (at most ${memory_seconds} s each)"
 for impl in $impls; do
-    bench memory "$impl" --sessions "$sessions"
+    bench memory "$impl" --sessions "$sessions" --max-seconds "$memory_seconds"
+done
+for impl in $impls; do
+    bench pairs "$impl" --sessions "$pairs" --max-seconds "$memory_seconds"
 done
 
 echo "-- allocations per datagram"
@@ -150,7 +157,7 @@ awk '$1 == "CPUSHARE" { n++; s += $4; if (min == "" || $4 < min) min = $4 }
      END { if (n) printf "== CPU share of the measured runs: mean %.2f, lowest %.2f\n", s / n, min }' "$results"
 echo
 
-awk -v rounds="$rounds" '
+awk -v rounds="$rounds" -v memory_seconds="$memory_seconds" '
 function commas(x,   s, neg, out) {
     neg = x < 0; if (neg) x = -x
     s = sprintf("%.0f", x); out = ""
@@ -162,6 +169,8 @@ function has(m, i) { return (m SUBSEP i) in v }
 function val(m, i) { return has(m, i) ? v[m SUBSEP i] : -1 }
 # Lower is better for these metrics (memory); higher for the rest (rates).
 function lower(m) { return m ~ /^memory/ }
+# Memory runs the time cap stopped.
+$1 == "SESSIONS" && $5 == "capped" { capped = capped sprintf("\n  %s, %s: %s %s", $3, ($2 == "memory" ? "4" : "4b"), commas($4), ($2 == "memory" ? "sessions" : "pairs")) }
 # Best of the rounds: highest rate, lowest memory.
 $1 == "RESULT" && $4 != "n/a" {
     k = $2 SUBSEP $3; x = $4 + 0
@@ -209,6 +218,8 @@ END {
     row("3b. batch of 32 (qdtls), datagrams/s", "datagrams_batch", "datagrams", "datagrams")
     row("4. heap per session, bytes", "memory_heap", "memory_heap", "memory_heap")
     row("4. RSS per session, bytes", "memory_rss", "memory_rss", "memory_rss")
+    row("4b. heap per client+server pair, bytes", "memory_pair_heap", "memory_pair_heap", "memory_pair_heap")
+    row("4b. RSS per client+server pair, bytes", "memory_pair_rss", "memory_pair_rss", "memory_pair_rss")
     row("5. verified ClientHellos/s", "cookie_verified", "cookie_verified", "cookie_verified")
     row("5. HelloVerifyRequests/s", "cookie_hvr", "cookie_hvr", "cookie_hvr")
     row("allocations per datagram, encrypt", "alloc_write", "alloc_write", "alloc_write")
@@ -218,6 +229,8 @@ END {
     print "Rates: higher is better; memory: lower is better. Raw OpenSSL: the faster of"
     print "memory BIOs (mem) and BIO_s_datagram (dgram). Qt adapter: the same source as"
     print "the Qt column, compiled against qdtls::qt::QDtls. Best of " rounds " round(s)."
+    if (capped != "")
+        print "Memory runs stopped by the " memory_seconds " s cap (per-session figures over the sessions made):" capped
     print ""
     print "Targets (issue 6, C ABI):"
     d = "datagrams"
