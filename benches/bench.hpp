@@ -59,6 +59,10 @@ std::int64_t monotonic_ns();
 // encrypted, before anything is freed; the first-handshake scenario reads it.
 void handshake_completed();
 std::int64_t last_handshake_completed_ns(); // 0: none yet
+// With this on, handshake_completed() also reads the process's CPU time
+// (a system call: only the first-handshake scenario turns it on).
+void record_cpu_at_handshake(bool on);
+std::int64_t last_handshake_completed_cpu_ns();
 
 // CPU time of this process (user + system, softirq work done on its behalf
 // included), in seconds.

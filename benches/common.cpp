@@ -23,11 +23,21 @@ std::int64_t monotonic_ns() {
 }
 
 namespace {
-std::int64_t g_handshake_completed_ns = 0;
-}
+std::int64_t g_handshake_completed_ns = 0, g_handshake_completed_cpu_ns = 0;
+bool g_record_cpu = false;
+} // namespace
 
-void handshake_completed() { g_handshake_completed_ns = monotonic_ns(); }
+void handshake_completed() {
+    g_handshake_completed_ns = monotonic_ns();
+    if (g_record_cpu) {
+        timespec ts{};
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+        g_handshake_completed_cpu_ns = static_cast<std::int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+    }
+}
 std::int64_t last_handshake_completed_ns() { return g_handshake_completed_ns; }
+void record_cpu_at_handshake(bool on) { g_record_cpu = on; }
+std::int64_t last_handshake_completed_cpu_ns() { return g_handshake_completed_cpu_ns; }
 
 double cpu_seconds() {
     timespec ts{};

@@ -18,6 +18,9 @@
 //           memory  heap and RSS per established server session (scenario 4)
 //           pairs   heap and RSS per established client+server pair (scenario 4b)
 //           cookie  verified ClientHellos per second and HelloVerifyRequests per second
+//           first   the first handshake of this process, set-up included (scenario
+//                   1c): prints one FIRST line for qdtls_first_handshake, which
+//                   starts this executable many times and reports the medians
 // options   --seconds S (measured time per metric, default 1.25)
 //           --certs DIR (ca.pem, server.pem, server.key; ecdsa)
 //           --sessions N (memory, pairs: default 10000)
@@ -55,7 +58,7 @@ bool report(const char *metric, const Impl &impl, const Rate &r, const char *uni
 }
 
 int usage() {
-    std::fprintf(stderr, "usage: qdtls_bench_IMPL psk|newconf|ecdsa|data|batch|memory|pairs|cookie [--seconds S] "
+    std::fprintf(stderr, "usage: qdtls_bench_IMPL psk|newconf|ecdsa|data|batch|memory|pairs|cookie|first [--seconds S] "
                          "[--certs DIR] [--sessions N] [--max-seconds S] [--raw-bio mem|dgram] [-v]\n");
     return 2;
 }
@@ -169,7 +172,32 @@ bool run_cookie(Impl &impl, const Options &o) {
 
 } // namespace
 
+// Scenario 1c, in a process started for it: everything a program does to make
+// its first connection, in the order it would: the implementation's global
+// set-up (Qt: the QCoreApplication), configurations for both roles, sockets,
+// client and server, one PSK handshake (handshake_setup + handshake_once, the
+// operation of scenario 1b). Prints
+//   FIRST <impl> <spawn> <main entry> <handshake complete> <CPU at complete>
+// (CLOCK_MONOTONIC ns; spawn is the launcher's reading just before it started
+// this process, from QDTLS_BENCH_SPAWN_NS, -1 without; CPU time of this
+// process in ns).
+bool run_first(std::int64_t main_ns, int &argc, char **argv, const Options &o) {
+    record_cpu_at_handshake(true);
+    std::unique_ptr<Impl> impl = make_impl(argc, argv);
+    std::string which = impl->name();
+    g_label = which == "openssl" && o.raw_bio == "dgram" ? "openssl-dgram" : which;
+    if (!impl->handshake_setup(Kind::Psk, o) || !impl->handshake_once())
+        return false;
+    const char *spawn = std::getenv("QDTLS_BENCH_SPAWN_NS");
+    std::printf("FIRST %s %lld %lld %lld %lld\n", g_label.c_str(), spawn ? std::atoll(spawn) : -1LL,
+                static_cast<long long>(main_ns), static_cast<long long>(last_handshake_completed_ns()),
+                static_cast<long long>(last_handshake_completed_cpu_ns()));
+    std::fflush(stdout);
+    return true;
+}
+
 int main(int argc, char **argv) {
+    const std::int64_t main_ns = monotonic_ns();
     if (argc < 2)
         return usage();
     std::string scenario = argv[1];
@@ -191,6 +219,12 @@ int main(int argc, char **argv) {
             o.verbose = true;
         else
             return usage();
+    }
+    if (scenario == "first") {
+        if (run_first(main_ns, argc, argv, o))
+            return 0;
+        std::fprintf(stderr, "qdtls_bench: first/%s failed\n", g_label.c_str());
+        return 1;
     }
     std::unique_ptr<Impl> impl = make_impl(argc, argv);
     std::string which = impl->name();

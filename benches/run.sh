@@ -16,7 +16,8 @@
 # Environment: BENCH_SECONDS (measured seconds per run, default 1.25),
 # BENCH_ROUNDS (default 2; rounds alternate the order of the implementations
 # and the best round counts), BENCH_SESSIONS (scenario 4, default 10000),
-# BENCH_PAIRS (scenario 4b, default 5000), BENCH_MEMORY_SECONDS (4 and 4b stop
+# BENCH_PAIRS (scenario 4b, default 5000), BENCH_FIRST_RUNS (scenario 1c:
+# processes per implementation, default 20; the median counts), BENCH_MEMORY_SECONDS (4 and 4b stop
 # adding sessions after this long, default 20; the table notes who stopped),
 # QDTLS_BENCH_BUILD_DIR (default /tmp/qdtls-bench-build), BENCH_RESULTS (keep
 # the raw RESULT lines in this file).
@@ -36,6 +37,7 @@ rounds=${BENCH_ROUNDS:-2}
 sessions=${BENCH_SESSIONS:-10000}
 pairs=${BENCH_PAIRS:-5000}
 memory_seconds=${BENCH_MEMORY_SECONDS:-20}
+first_runs=${BENCH_FIRST_RUNS:-20}
 started=$(date +%s)
 
 echo "== building the benchmarks in $build against $prefix"
@@ -133,6 +135,15 @@ while [ "$round" -le "$rounds" ]; do
     round=$((round + 1))
 done
 
+# Scenario 1c: the launcher starts qdtls_bench_IMPL first for every
+# implementation in turn, $first_runs times (after one untimed start each).
+echo "-- first handshake of a process: $first_runs processes per implementation, interleaved"
+if ! "$build/qdtls_first_handshake" --runs "$first_runs" --dir "$build" $impls >>"$results" 2>"$tmp/err"; then
+    echo "FAILED: qdtls_first_handshake:" >&2
+    cat "$tmp/err" >&2
+    failures=$((failures + 1))
+fi
+
 echo "-- memory: $sessions server sessions, then $pairs client+server pairs per implementation (at most ${memory_seconds} s each)"
 for impl in $impls; do
     bench memory "$impl" --sessions "$sessions" --max-seconds "$memory_seconds"
@@ -164,11 +175,13 @@ function commas(x,   s, neg, out) {
     while (length(s) > 3) { out = "," substr(s, length(s) - 2) out; s = substr(s, 1, length(s) - 3) }
     return (neg ? "-" : "") s out
 }
-function fmt(m, x) { return (m ~ /^alloc/) ? sprintf("%.3f", x) : commas(x) }
+function fmt(m, x) { return (m ~ /^alloc/) ? sprintf("%.3f", x) : (m ~ /^first/) ? sprintf("%.2f", x) : commas(x) }
 function has(m, i) { return (m SUBSEP i) in v }
 function val(m, i) { return has(m, i) ? v[m SUBSEP i] : -1 }
-# Lower is better for these metrics (memory); higher for the rest (rates).
-function lower(m) { return m ~ /^memory/ }
+# Lower is better for these metrics (memory, times); higher for the rest (rates).
+function lower(m) { return m ~ /^(memory|first)/ }
+# Scenario 1c: the parts of the first handshake (medians).
+$1 == "FIRSTDETAIL" { firstruns = $4; first = first sprintf("\n  %-14s %6.2f + %6.2f ms (exit %5.2f ms later; fastest %6.2f, slowest %6.2f)", $2, $6, $8, $10, $12, $14) }
 # Memory runs the time cap stopped.
 $1 == "SESSIONS" && $5 == "capped" { capped = capped sprintf("\n  %s, %s: %s %s", $3, ($2 == "memory" ? "4" : "4b"), commas($4), ($2 == "memory" ? "sessions" : "pairs")) }
 # Best of the rounds: highest rate, lowest memory.
@@ -213,6 +226,8 @@ END {
     printf "|%s|%s|%s|%s|%s|%s|%s|%s|%s|\n", "------------------------------------------------", "-------------:", "-------------------------:", "-------------------:", "-------------------:", "----------:", "--------:", "-----------:", "----------------:"
     row("1. PSK handshakes/s, one shared configuration", "psk_handshakes", "psk_handshakes", "psk_handshakes")
     row("1b. PSK handshakes/s, new configuration each", "psk_handshakes_newconf", "psk_handshakes_newconf", "psk_handshakes_newconf")
+    row("1c. first handshake of a process, ms", "first_handshake", "first_handshake", "first_handshake")
+    row("1c. first handshake of a process, CPU ms", "first_handshake_cpu", "first_handshake_cpu", "first_handshake_cpu")
     row("2. ECDHE-ECDSA P-256 handshakes/s", "ecdsa_handshakes", "ecdsa_handshakes", "ecdsa_handshakes")
     row("3. 1200-byte datagrams/s", "datagrams", "datagrams", "datagrams")
     row("3b. batch of 32 (qdtls), datagrams/s", "datagrams_batch", "datagrams", "datagrams")
@@ -226,9 +241,12 @@ END {
     row("allocations per datagram, decrypt", "alloc_read", "alloc_read", "alloc_read")
     row("allocations per datagram, batch", "alloc_batch", "alloc_batch", "alloc_batch")
     print ""
-    print "Rates: higher is better; memory: lower is better. Raw OpenSSL: the faster of"
-    print "memory BIOs (mem) and BIO_s_datagram (dgram). Qt adapter: the same source as"
-    print "the Qt column, compiled against qdtls::qt::QDtls. Best of " rounds " round(s)."
+    print "Rates: higher is better; memory and times: lower is better. Raw OpenSSL: the"
+    print "better of memory BIOs (mem) and BIO_s_datagram (dgram). Qt adapter: the same"
+    print "source as the Qt column, compiled against qdtls::qt::QDtls. Best of " rounds " round(s)."
+    if (first != "")
+        print "1c: median of " firstruns " processes each, from posix_spawn to both sides encrypted (wall);" \
+              "\nCPU: CPU time of that process at that moment. Parts: spawn -> main() + main() -> complete:" first
     if (capped != "")
         print "Memory runs stopped by the " memory_seconds " s cap (per-session figures over the sessions made):" capped
     print ""
