@@ -11,16 +11,17 @@
 #
 # Rates are operations per CPU-second of the benchmark process (equal to per
 # elapsed second on an idle core; see rate() in bench.hpp), which keeps them
-# comparable when other jobs compete for the cores.
+# comparable when other jobs compete for the cores. The first handshake of a
+# process (1c) is wall time from posix_spawn, with CPU time beside it.
 #
 # Environment: BENCH_SECONDS (measured seconds per run, default 1.25),
 # BENCH_ROUNDS (default 2; rounds alternate the order of the implementations
 # and the best round counts), BENCH_SESSIONS (scenario 4, default 10000),
-# BENCH_PAIRS (scenario 4b, default 5000), BENCH_FIRST_RUNS (scenario 1c:
-# processes per implementation, default 20; the median counts), BENCH_MEMORY_SECONDS (4 and 4b stop
+# BENCH_PAIRS (scenario 4b, default 5000), BENCH_MEMORY_SECONDS (4 and 4b stop
 # adding sessions after this long, default 20; the table notes who stopped),
-# QDTLS_BENCH_BUILD_DIR (default /tmp/qdtls-bench-build), BENCH_RESULTS (keep
-# the raw RESULT lines in this file).
+# BENCH_FIRST_RUNS (scenario 1c: processes per implementation, default 20;
+# the median counts), QDTLS_BENCH_BUILD_DIR (default /tmp/qdtls-bench-build),
+# BENCH_RESULTS (keep the raw RESULT lines in this file).
 # Benchmarks report; they never fail on speed: the exit status is 0 unless a
 # build or a scenario breaks.
 set -u
