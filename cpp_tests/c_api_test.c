@@ -1206,6 +1206,22 @@ static void test_set_peer_validation(void) {
     sin.sin_family = AF_UNIX;
     CHECK(!qdtls_set_peer_sockaddr(h, &sin, sizeof sin, NULL));
     CHECK_ERR(h, QDTLS_ERROR_INVALID_INPUT_PARAMETERS);
+    {
+        /* Only the family in a buffer of exactly that size: the library may
+           read those bytes and no more (valgrind and ASan see an overrun). */
+        sa_family_t *family_only = malloc(sizeof *family_only);
+        CHECK(family_only != NULL);
+        *family_only = AF_INET;
+        CHECK(!qdtls_set_peer_sockaddr(h, family_only, sizeof *family_only, NULL));
+        CHECK_ERR(h, QDTLS_ERROR_INVALID_INPUT_PARAMETERS);
+        QDtlsClientVerifier *v = qdtls_client_verifier_new();
+        static const uint8_t hello[] = {22, 0xfe, 0xff};
+        CHECK(!qdtls_client_verifier_verify_client_sockaddr(v, s.fd, hello, sizeof hello, family_only,
+                                                            sizeof *family_only));
+        CHECK_INT(qdtls_client_verifier_dtls_error(v), QDTLS_ERROR_INVALID_INPUT_PARAMETERS);
+        qdtls_client_verifier_free(v);
+        free(family_only);
+    }
     sin.sin_family = AF_INET;
     sin.sin_addr.s_addr = htonl(0xe0000001); /* 224.0.0.1 */
     CHECK(!qdtls_set_peer_sockaddr(h, &sin, sizeof sin, NULL));

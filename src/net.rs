@@ -329,15 +329,20 @@ pub unsafe fn from_sockaddr(sa: *const libc::sockaddr, len: usize) -> Option<Soc
     if sa.is_null() || len < size_of::<libc::sa_family_t>() {
         return None;
     }
-    let family = libc::c_int::from(std::ptr::read_unaligned(sa).sa_family);
+    // Only the family field is known to be there yet (Linux has no sa_len:
+    // the family comes first); reading a whole sockaddr could overrun `len`.
+    // SAFETY: `sa` is valid for `len` >= size_of::<sa_family_t>() bytes.
+    let family = libc::c_int::from(unsafe { std::ptr::read_unaligned(sa.cast::<libc::sa_family_t>()) });
     match family {
         libc::AF_INET if len >= size_of::<libc::sockaddr_in>() => {
-            let sin = std::ptr::read_unaligned(sa.cast::<libc::sockaddr_in>());
+            // SAFETY: valid for a whole sockaddr_in (length checked).
+            let sin = unsafe { std::ptr::read_unaligned(sa.cast::<libc::sockaddr_in>()) };
             let ip = Ipv4Addr::from(sin.sin_addr.s_addr.to_ne_bytes());
             Some(SocketAddr::V4(SocketAddrV4::new(ip, u16::from_be(sin.sin_port))))
         }
         libc::AF_INET6 if len >= size_of::<libc::sockaddr_in6>() => {
-            let sin6 = std::ptr::read_unaligned(sa.cast::<libc::sockaddr_in6>());
+            // SAFETY: valid for a whole sockaddr_in6 (length checked).
+            let sin6 = unsafe { std::ptr::read_unaligned(sa.cast::<libc::sockaddr_in6>()) };
             let ip = Ipv6Addr::from(sin6.sin6_addr.s6_addr);
             Some(SocketAddr::V6(SocketAddrV6::new(
                 ip,

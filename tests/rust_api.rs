@@ -157,3 +157,52 @@ fn errors_carry_qt_kinds_and_messages() {
     assert_eq!(e.kind(), DtlsError::InvalidInputParameters);
     assert_eq!(v.verify_client(&mut s, b"garbage", "127.0.0.1:1".parse().unwrap()), Ok(false));
 }
+
+/// A panic in the application's PSK callback, which runs inside OpenSSL,
+/// must not unwind into C (that aborts the process) and must not let the
+/// handshake go on with whatever the callback set before it panicked.
+#[test]
+fn a_panicking_psk_callback_fails_the_handshake() {
+    let (mut cs, mut ss) = (socket(), socket());
+    let mut cfg = Configuration::new();
+    cfg.set_peer_verify_mode(PeerVerifyMode::VerifyNone);
+    cfg.set_dtls_cookie_verification_enabled(false);
+    let client = Dtls::new(SslMode::Client);
+    let server = Dtls::new(SslMode::Server);
+    for (d, peer) in [(&client, ss.local_addr().unwrap()), (&server, cs.local_addr().unwrap())] {
+        d.set_dtls_configuration(&cfg).unwrap();
+        d.set_peer(peer, "").unwrap();
+    }
+    client.set_psk_callback(|a| {
+        a.set_identity(b"client");
+        a.set_pre_shared_key(b"key");
+        panic!("a bug in the application's callback");
+    });
+    server.set_psk_callback(|a| a.set_pre_shared_key(b"key"));
+    let quiet = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    client.do_handshake(&mut cs, &[]).unwrap();
+    pump(&client, &mut cs, &server, &mut ss);
+    std::panic::set_hook(quiet);
+    assert_eq!(client.handshake_state(), HandshakeState::NotStarted);
+    assert!(!client.is_connection_encrypted() && !server.is_connection_encrypted());
+
+    // The same objects still work afterwards.
+    client.set_psk_callback(|a| {
+        a.set_identity(b"client");
+        a.set_pre_shared_key(b"key");
+    });
+    let server = Dtls::new(SslMode::Server);
+    server.set_dtls_configuration(&cfg).unwrap();
+    server.set_peer(cs.local_addr().unwrap(), "").unwrap();
+    server.set_psk_callback(|a| a.set_pre_shared_key(b"key"));
+    while let Ok(n) = {
+        ss.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+        ss.recv(&mut [0u8; 2048])
+    } {
+        let _ = n; // drain what the failed attempt left
+    }
+    client.do_handshake(&mut cs, &[]).unwrap();
+    pump(&client, &mut cs, &server, &mut ss);
+    assert!(client.is_connection_encrypted());
+}

@@ -5,17 +5,20 @@
 //! datagram controls the DTLS record layer and `DTLSv1_listen` ask for
 //! (MTU overhead, fallback MTU, peek mode), which a memory BIO would not.
 
-use std::ptr;
+use std::mem::ManuallyDrop;
+use std::ops::Deref;
+use std::ptr::{self, NonNull};
 
+use foreign_types::ForeignTypeRef;
 use libc::{c_char, c_int, c_long, c_void};
 use once_cell::sync::Lazy;
+use openssl::ssl::{Ssl, SslRef};
 use openssl_sys as sys;
 
+use super::hooks::no_unwind;
 use super::ossl::*;
 
-/// Per-connection BIO state. Owned by the Rust side (boxed, so its address is
-/// stable); the BIO only borrows it, and the SSL that owns the BIO is always
-/// dropped first.
+/// Per-connection BIO state, owned by a [`Wired`] SSL.
 #[derive(Default)]
 pub struct DgramState {
     incoming: Vec<u8>,
@@ -101,64 +104,126 @@ static METHOD: Lazy<Method> = Lazy::new(|| {
     }
 });
 
-/// Gives `ssl` a new datagram BIO over `state` (both directions); `state`
-/// must outlive `ssl`. The error text is for the caller's error string.
-pub fn attach(ssl: &openssl::ssl::SslRef, state: &mut DgramState) -> Result<(), String> {
-    use foreign_types::ForeignTypeRef;
-    let b = new_bio(state);
-    if b.is_null() {
-        return Err(super::error::with_openssl_errors("BIO_new failed"));
-    }
-    // SAFETY: SSL_set_bio takes the one reference of b for both directions.
-    unsafe { sys::SSL_set_bio(ssl.as_ptr(), b, b) };
-    Ok(())
+/// An SSL wired to its own datagram BIO. The BIO's state is shared between
+/// this side and OpenSSL's BIO callbacks through one raw pointer (never a
+/// `Box` or a long-lived `&mut`, whose uniqueness the other side's accesses
+/// would violate): `bio()` lends it out only while `&mut self` is held, when
+/// no OpenSSL call on this SSL can be running. Dropping frees the SSL (and
+/// with it the BIO) before the state, whatever the field order.
+pub struct Wired {
+    ssl: ManuallyDrop<Ssl>,
+    state: NonNull<DgramState>,
 }
 
-/// A new BIO reading from and writing to `state`. The caller hands it to an
-/// SSL (which then owns it) and keeps `state` alive longer than that SSL.
-pub fn new_bio(state: &mut DgramState) -> *mut sys::BIO {
-    // SAFETY: METHOD is a valid method table; the data pointer outlives the BIO
-    // per this function's contract.
-    unsafe {
-        let bio = sys::BIO_new(METHOD.0);
-        if !bio.is_null() {
-            sys::BIO_set_data(bio, state as *mut DgramState as *mut c_void);
+// SAFETY: the state is only reached through `&mut self` or by OpenSSL inside
+// calls on the SSL, which `Ssl: Send` allows to move between threads as a whole.
+unsafe impl Send for Wired {}
+
+impl Wired {
+    /// Gives `ssl` a new datagram BIO for a peer of the given family. The
+    /// error text is for the caller's error string.
+    pub fn new(ssl: Ssl, ipv6: bool) -> Result<Wired, String> {
+        let state = NonNull::from(Box::leak(DgramState::new(ipv6)));
+        // SAFETY: METHOD is a valid method table.
+        let bio = unsafe { sys::BIO_new(METHOD.0) };
+        if bio.is_null() {
+            // SAFETY: the state came from Box::leak above and nothing else points to it.
+            drop(unsafe { Box::from_raw(state.as_ptr()) });
+            return Err(super::error::with_openssl_errors("BIO_new failed"));
         }
-        bio
+        // SAFETY: live BIO and SSL; SSL_set_bio takes the one reference of
+        // `bio` for both directions. The state outlives the SSL (see Drop).
+        unsafe {
+            sys::BIO_set_data(bio, state.as_ptr().cast());
+            sys::SSL_set_bio(ssl.as_ptr(), bio, bio);
+        }
+        Ok(Wired { ssl: ManuallyDrop::new(ssl), state })
+    }
+
+    /// The BIO's state: incoming datagram and outgoing queue.
+    pub fn bio(&mut self) -> &mut DgramState {
+        // SAFETY: valid until drop; `&mut self` excludes OpenSSL calls on this
+        // SSL (they need `&self`), so this is the only reference for its lifetime.
+        unsafe { self.state.as_mut() }
+    }
+
+    /// Mutable access to the SSL's settings (ex_data, verify callback).
+    pub fn ssl_mut(&mut self) -> &mut SslRef {
+        &mut self.ssl
     }
 }
 
+impl Deref for Wired {
+    type Target = Ssl;
+    fn deref(&self) -> &Ssl {
+        &self.ssl
+    }
+}
+
+impl Drop for Wired {
+    fn drop(&mut self) {
+        // SAFETY: the SSL goes first (freeing the BIO, whose destroy callback
+        // forgets the pointer), then the state nothing points to any more.
+        unsafe {
+            ManuallyDrop::drop(&mut self.ssl);
+            drop(Box::from_raw(self.state.as_ptr()));
+        }
+    }
+}
+
+/// The state behind a BIO of ours.
+///
+/// # Safety
+/// `b` is a live BIO made by [`Wired::new`], called from inside an OpenSSL
+/// call on its SSL (so no other reference to the state exists).
 unsafe fn state<'a>(b: *mut sys::BIO) -> Option<&'a mut DgramState> {
-    (sys::BIO_get_data(b) as *mut DgramState).as_mut()
+    // SAFETY: per the contract, the data pointer is null or our live state.
+    unsafe { (sys::BIO_get_data(b) as *mut DgramState).as_mut() }
 }
 
 unsafe extern "C" fn bcreate(b: *mut sys::BIO) -> c_int {
-    sys::BIO_set_init(b, 1);
+    // SAFETY: OpenSSL passes the BIO it is creating.
+    unsafe { sys::BIO_set_init(b, 1) };
     1
 }
 
 unsafe extern "C" fn bdestroy(b: *mut sys::BIO) -> c_int {
-    // The state belongs to the Rust side; just forget it.
-    sys::BIO_set_data(b, ptr::null_mut());
+    // The state belongs to the Wired SSL; just forget it.
+    // SAFETY: OpenSSL passes the BIO it is freeing.
+    unsafe { sys::BIO_set_data(b, ptr::null_mut()) };
     1
 }
 
 unsafe extern "C" fn bwrite(b: *mut sys::BIO, buf: *const c_char, len: c_int) -> c_int {
-    sys::BIO_clear_retry_flags(b);
-    let Some(st) = state(b) else { return -1 };
+    // SAFETY: OpenSSL calls with one of our BIOs, inside a call on its SSL.
+    let Some(st) = (unsafe {
+        sys::BIO_clear_retry_flags(b);
+        state(b)
+    }) else {
+        return -1;
+    };
     if len < 0 || (len > 0 && buf.is_null()) {
         return -1;
     }
-    let data = if len == 0 { &[][..] } else { std::slice::from_raw_parts(buf as *const u8, len as usize) };
-    st.push_out(data);
-    len
+    // SAFETY: OpenSSL's buffer is valid for `len` bytes (checked non-null above).
+    let data = if len == 0 { &[][..] } else { unsafe { std::slice::from_raw_parts(buf as *const u8, len as usize) } };
+    no_unwind(-1, || {
+        st.push_out(data);
+        len
+    })
 }
 
 unsafe extern "C" fn bread(b: *mut sys::BIO, buf: *mut c_char, len: c_int) -> c_int {
-    sys::BIO_clear_retry_flags(b);
-    let Some(st) = state(b) else { return -1 };
+    // SAFETY: OpenSSL calls with one of our BIOs, inside a call on its SSL.
+    let Some(st) = (unsafe {
+        sys::BIO_clear_retry_flags(b);
+        state(b)
+    }) else {
+        return -1;
+    };
     if !st.has_incoming {
-        sys::BIO_set_retry_read(b);
+        // SAFETY: live BIO.
+        unsafe { sys::BIO_set_retry_read(b) };
         return -1;
     }
     if len <= 0 || buf.is_null() {
@@ -166,7 +231,8 @@ unsafe extern "C" fn bread(b: *mut sys::BIO, buf: *mut c_char, len: c_int) -> c_
     }
     // Datagram semantics: one read returns one datagram, truncated like recv().
     let n = st.incoming.len().min(len as usize);
-    ptr::copy_nonoverlapping(st.incoming.as_ptr(), buf as *mut u8, n);
+    // SAFETY: OpenSSL's buffer has room for `len` >= n bytes; ours holds n.
+    unsafe { ptr::copy_nonoverlapping(st.incoming.as_ptr(), buf as *mut u8, n) };
     if !st.peek {
         st.has_incoming = false;
     }
@@ -174,7 +240,12 @@ unsafe extern "C" fn bread(b: *mut sys::BIO, buf: *mut c_char, len: c_int) -> c_
 }
 
 unsafe extern "C" fn bctrl(b: *mut sys::BIO, cmd: c_int, larg: c_long, _parg: *mut c_void) -> c_long {
-    let Some(st) = state(b) else { return 0 };
+    // SAFETY: OpenSSL calls with one of our BIOs, inside a call on its SSL.
+    let Some(st) = (unsafe { state(b) }) else { return 0 };
+    no_unwind(0, || ctrl(st, cmd, larg))
+}
+
+fn ctrl(st: &mut DgramState, cmd: c_int, larg: c_long) -> c_long {
     match cmd {
         BIO_CTRL_FLUSH | BIO_CTRL_RESET | BIO_CTRL_PUSH | BIO_CTRL_POP => 1,
         BIO_CTRL_PENDING if st.has_incoming => st.incoming.len() as c_long,

@@ -19,7 +19,7 @@ use parking_lot::Mutex;
 
 use super::config::{protocol, Config, ConfigData, VerifyMode};
 use super::error::describe;
-use super::hooks::hooks;
+use super::hooks::{hooks, no_unwind};
 use super::psk::PskAuthenticator;
 use super::{cookie, ossl, trust};
 
@@ -240,7 +240,7 @@ fn set_alpn(b: &mut SslContextBuilder, list: &[Vec<u8>]) -> Result<(), String> {
     b.set_alpn_protos(&wire).map_err(describe("Invalid ALPN protocol list"))?;
     // Server side: our order wins, as with Qt.
     let ours = list.to_vec();
-    b.set_alpn_select_callback(move |_, client| select_alpn(&ours, client).ok_or(AlpnError::NOACK));
+    b.set_alpn_select_callback(move |_, client| no_unwind(None, || select_alpn(&ours, client)).ok_or(AlpnError::NOACK));
     Ok(())
 }
 
@@ -256,33 +256,44 @@ fn select_alpn<'a>(ours: &[Vec<u8>], client: &'a [u8]) -> Option<&'a [u8]> {
     ours.iter().find_map(|o| offered.iter().copied().find(|p| *p == o.as_slice()))
 }
 
-/// Calls the connection's PSK handler, if any; a panic counts as "no key".
-fn run_psk_callback(ssl: &SslRef, auth: &mut PskAuthenticator) {
-    if let Some(cb) = hooks(ssl).and_then(|h| h.psk.clone()) {
-        let _ = catch_unwind(AssertUnwindSafe(|| cb(auth)));
+/// Calls the connection's PSK handler, if any. False when it panicked: then
+/// whatever it set is not used and the handshake fails (no key).
+fn run_psk_callback(ssl: &SslRef, auth: &mut PskAuthenticator) -> bool {
+    match hooks(ssl).and_then(|h| h.psk.clone()) {
+        Some(cb) => catch_unwind(AssertUnwindSafe(|| cb(auth))).is_ok(),
+        None => true,
     }
 }
 
+// Returning 0 (no key) makes OpenSSL fail the handshake with an alert.
 fn psk_client(ssl: &mut SslRef, hint: Option<&[u8]>, identity: &mut [u8], psk: &mut [u8]) -> Result<usize, ErrorStack> {
-    let mut auth = PskAuthenticator::for_client(hint.unwrap_or_default(), identity.len(), psk.len());
-    run_psk_callback(ssl, &mut auth);
-    let (id, key) = (auth.identity_to_send(), auth.key_to_use());
-    if key.is_empty() {
-        return Ok(0); // no key: OpenSSL fails the handshake
-    }
-    identity[..id.len()].copy_from_slice(id);
-    identity[id.len()] = 0;
-    psk[..key.len()].copy_from_slice(key);
-    Ok(key.len())
+    Ok(no_unwind(0, || {
+        let mut auth = PskAuthenticator::for_client(hint.unwrap_or_default(), identity.len(), psk.len());
+        if !run_psk_callback(ssl, &mut auth) {
+            return 0;
+        }
+        let (id, key) = (auth.identity_to_send(), auth.key_to_use());
+        if key.is_empty() || id.len() >= identity.len() {
+            return 0;
+        }
+        identity[..id.len()].copy_from_slice(id);
+        identity[id.len()] = 0;
+        psk[..key.len()].copy_from_slice(key);
+        key.len()
+    }))
 }
 
 fn psk_server(ssl: &mut SslRef, identity: Option<&[u8]>, psk: &mut [u8]) -> Result<usize, ErrorStack> {
-    let hint = hooks(ssl).map(|h| h.psk_hint.clone()).unwrap_or_default();
-    let mut auth = PskAuthenticator::for_server(identity.unwrap_or_default(), &hint, psk.len());
-    run_psk_callback(ssl, &mut auth);
-    let key = auth.key_to_use();
-    psk[..key.len()].copy_from_slice(key);
-    Ok(key.len())
+    Ok(no_unwind(0, || {
+        let hint = hooks(ssl).map(|h| h.psk_hint.clone()).unwrap_or_default();
+        let mut auth = PskAuthenticator::for_server(identity.unwrap_or_default(), &hint, psk.len());
+        if !run_psk_callback(ssl, &mut auth) {
+            return 0;
+        }
+        let key = auth.key_to_use();
+        psk[..key.len()].copy_from_slice(key);
+        key.len()
+    }))
 }
 
 /// Whether a verify mode asks OpenSSL for the peer's certificate at all.

@@ -8,7 +8,7 @@ use once_cell::sync::Lazy;
 use openssl::hash::MessageDigest;
 use openssl::ssl::{SslContextBuilder, SslRef};
 
-use super::hooks::hooks;
+use super::hooks::{hooks, no_unwind};
 use super::ossl;
 
 /// The hash of the cookie HMAC: the `QCryptographicHash::Algorithm` values
@@ -161,19 +161,21 @@ pub fn make_cookie(params: &CookieParams, peer: &SocketAddr, out: &mut [u8]) -> 
     Some(n)
 }
 
+fn cookie_for(ssl: &SslRef, out: &mut [u8]) -> Option<usize> {
+    let h = hooks(ssl)?;
+    make_cookie(&h.cookie, &h.peer?, out)
+}
+
 fn generate(ssl: &mut SslRef, out: &mut [u8]) -> Result<usize, openssl::error::ErrorStack> {
-    let h = hooks(ssl).ok_or_else(openssl::error::ErrorStack::get)?;
-    let peer = h.peer.ok_or_else(openssl::error::ErrorStack::get)?;
-    make_cookie(&h.cookie, &peer, out).ok_or_else(openssl::error::ErrorStack::get)
+    no_unwind(None, || cookie_for(ssl, out)).ok_or_else(openssl::error::ErrorStack::get)
 }
 
 fn verify(ssl: &mut SslRef, cookie: &[u8]) -> bool {
-    let mut expected = [0u8; 64];
-    match generate(ssl, &mut expected) {
+    no_unwind(false, || {
+        let mut expected = [0u8; 64];
         // Constant time, so the compare does not leak how much of a forged cookie was right.
-        Ok(n) => n == cookie.len() && openssl::memcmp::eq(&expected[..n], cookie),
-        Err(_) => false,
-    }
+        matches!(cookie_for(ssl, &mut expected), Some(n) if n == cookie.len() && openssl::memcmp::eq(&expected[..n], cookie))
+    })
 }
 
 /// Lets OpenSSL make and check cookies from the SSL's hooks.

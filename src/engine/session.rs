@@ -19,12 +19,12 @@ use openssl::x509::X509;
 use openssl_sys as sys;
 use parking_lot::{Mutex, ReentrantMutex, RwLock, RwLockReadGuard};
 
-use super::bio::{attach, DgramState};
+use super::bio::Wired;
 use super::config::{default_config, protocol, Config, VerifyMode};
 use super::context::{context, requests_certificate};
 use super::cookie::CookieParams;
 use super::error::{describe, with_openssl_errors, DtlsError, LastError};
-use super::hooks::{set_hooks, timer_cb, Hooks};
+use super::hooks::{no_unwind, set_hooks, timer_cb, Hooks};
 use super::ossl;
 use super::psk::PskCallback;
 use super::record::{is_fragmented_client_hello, min_protected_body, starts_with_client_hello};
@@ -61,11 +61,9 @@ pub struct Info {
     pub max_payload: usize,
 }
 
-/// One OpenSSL connection. Field order matters: `ssl` owns the BIO that
-/// points into `bio`, so it must be dropped first.
+/// One OpenSSL connection.
 struct Conn {
-    ssl: Ssl,
-    bio: Box<DgramState>,
+    ssl: Wired,
     peer: SocketAddr,
     /// Errors OpenSSL's chain verification reported, collected by the verify callback.
     x509_errors: Arc<Mutex<Vec<VerificationError>>>,
@@ -321,7 +319,7 @@ impl Session {
                 // ClientHello that may never come: one stuck session per forged datagram.
                 return self.fail(TlsFatalError, "The first datagram is not a ClientHello", false);
             }
-            c.bio.offer(dgram);
+            c.ssl.bio().offer(dgram);
             if cookies && (is_fragmented_client_hello(dgram) || !listen(&mut c)) {
                 let msg = with_openssl_errors(
                     "Cookie verification failed: the first datagram is not a ClientHello with a valid cookie",
@@ -363,14 +361,15 @@ impl Session {
         if let Some(d) = dgram {
             // SAFETY: live SSL.
             let version = unsafe { ossl::SSL_version(c.ssl.as_ptr()) } as u16;
-            c.bio.offer_protected(d, min_protected_body(&c.ssl), version);
+            let min = min_protected_body(&c.ssl);
+            c.ssl.bio().offer_protected(d, min, version);
         }
         // SAFETY: SSL_do_handshake on our live SSL.
         let (ret, err) = ssl_call(&c.ssl, |s| unsafe { sys::SSL_do_handshake(s) });
-        c.bio.discard_incoming();
+        c.ssl.bio().discard_incoming();
         let reason = if ret == 1 || is_retry(err) { String::new() } else { with_openssl_errors("") };
         // Whatever OpenSSL produced goes out, alerts of a failed handshake included.
-        let sent = flush(&mut c.bio, t, c.peer);
+        let sent = flush(c.ssl.bio(), t, c.peer);
         if ret == 1 {
             if let Err(e) = sent {
                 // The final flight did not leave; the peer will retransmit and we answer then.
@@ -397,8 +396,6 @@ impl Session {
         let ctx = context(&i.config)?;
         let peer = SocketAddr::new(i.peer.ok_or("no peer")?, i.port);
         let mut ssl = Ssl::new(&ctx).map_err(describe("SSL_new failed"))?;
-        let mut bio = DgramState::new(peer.is_ipv6());
-        attach(&ssl, &mut bio)?;
         let (mtu, mtu_known) = match (i.mtu_hint, t.path_mtu()) {
             (h, _) if h > 0 => (u32::from(h), true),
             (_, Some(p)) => (p, true),
@@ -431,13 +428,16 @@ impl Session {
             let sink = x509_errors.clone();
             // Collect every chain error and go on: Qt decides after the handshake.
             ssl.set_verify_callback(SslVerifyMode::PEER, move |ok, store| {
-                if !ok {
-                    sink.lock().push(VerificationError {
-                        code: from_x509_error(store.error().as_raw()),
-                        certificate: store.current_cert().map(|c| c.to_owned()),
-                    });
-                }
-                true
+                // A panic must not unwind into OpenSSL: it fails verification instead.
+                no_unwind(false, || {
+                    if !ok {
+                        sink.lock().push(VerificationError {
+                            code: from_x509_error(store.error().as_raw()),
+                            certificate: store.current_cert().map(|c| c.to_owned()),
+                        });
+                    }
+                    true
+                })
             });
         } else {
             ssl.set_verify(SslVerifyMode::NONE);
@@ -452,7 +452,8 @@ impl Session {
                 ssl.set_connect_state();
             }
         }
-        Ok(Conn { ssl, bio, peer, x509_errors, mtu_known, min_body: 0, version: 0, buffers_released: false })
+        let ssl = Wired::new(ssl, peer.is_ipv6())?;
+        Ok(Conn { ssl, peer, x509_errors, mtu_known, min_body: 0, version: 0, buffers_released: false })
     }
 
     /// OpenSSL finished the handshake: record what was negotiated, then verify
@@ -523,12 +524,12 @@ impl Session {
                 let why = with_openssl_errors(
                     "Handshake timed out: no answer from the peer after the maximum number of retransmissions",
                 );
-                let _ = flush(&mut c.bio, t, c.peer);
+                let _ = flush(c.ssl.bio(), t, c.peer);
                 *conn = None;
                 self.reset();
                 return self.fail(TlsFatalError, why, false);
             }
-            match flush(&mut c.bio, t, c.peer) {
+            match flush(c.ssl.bio(), t, c.peer) {
                 Err(e) => self.fail(UnderlyingSocketError, e.to_string(), false),
                 Ok(()) => self.succeed(r > 0),
             }
@@ -583,7 +584,7 @@ impl Session {
                 c.ensure_buffers();
                 // SAFETY: live SSL.
                 ssl_call(&c.ssl, |s| unsafe { sys::SSL_shutdown(s) });
-                sent = flush(&mut c.bio, t, c.peer);
+                sent = flush(c.ssl.bio(), t, c.peer);
             }
             *conn = None;
             self.reset();
@@ -605,7 +606,7 @@ impl Session {
             c.ensure_buffers();
             // SAFETY: live SSL.
             ssl_call(&c.ssl, |s| unsafe { sys::SSL_shutdown(s) });
-            let sent = flush(&mut c.bio, t, c.peer);
+            let sent = flush(c.ssl.bio(), t, c.peer);
             *conn = None;
             self.reset();
             match sent {
@@ -648,11 +649,11 @@ impl Session {
                     ssl_call(&c.ssl, |s| unsafe { sys::SSL_write(s, data.as_ptr().cast(), data.len() as i32) });
                 if ret <= 0 {
                     // Whatever was encrypted before still goes out, in order.
-                    let _ = flush(&mut c.bio, t, c.peer);
+                    let _ = flush(c.ssl.bio(), t, c.peer);
                     return self.fail(TlsFatalError, with_openssl_errors("Error while writing"), -1);
                 }
             }
-            match flush(&mut c.bio, t, c.peer) {
+            match flush(c.ssl.bio(), t, c.peer) {
                 Ok(()) => self.succeed(datagrams.len() as i64),
                 Err(e) => self.fail(UnderlyingSocketError, e.to_string(), -1),
             }
@@ -688,15 +689,15 @@ impl Session {
                     return self.fail(InvalidInputParameters, msg, -1);
                 }
                 Input::Separate([]) | Input::InPlace(0) => return self.succeed(0),
-                Input::Separate(dgram) => c.bio.offer_protected(dgram, min, c.version),
+                Input::Separate(dgram) => c.ssl.bio().offer_protected(dgram, min, c.version),
                 // The BIO takes a copy, so the plaintext may overwrite the datagram.
-                Input::InPlace(len) => c.bio.offer_protected(&out[..len], min, c.version),
+                Input::InPlace(len) => c.ssl.bio().offer_protected(&out[..len], min, c.version),
             }
             c.ensure_buffers();
             let (total, end) = read_records(c, out);
-            c.bio.discard_incoming();
+            c.ssl.bio().discard_incoming();
             // Reading may have produced retransmissions of our last flight.
-            let sent = flush(&mut c.bio, t, c.peer);
+            let sent = flush(c.ssl.bio(), t, c.peer);
             match end {
                 ReadEnd::Closed => {
                     *conn = None;
@@ -762,7 +763,7 @@ fn read_records(c: &mut Conn, out: &mut [u8]) -> (usize, ReadEnd) {
             // Datagram consumed and nothing buffered: no second SSL_read
             // just to hear "want read".
             // SAFETY: live SSL.
-            if !c.bio.has_incoming() && unsafe { ossl::SSL_has_pending(c.ssl.as_ptr()) } == 0 {
+            if !c.ssl.bio().has_incoming() && unsafe { ossl::SSL_has_pending(c.ssl.as_ptr()) } == 0 {
                 return (total, ReadEnd::Drained);
             }
             continue;
@@ -787,7 +788,7 @@ fn read_records(c: &mut Conn, out: &mut [u8]) -> (usize, ReadEnd) {
 /// verifier's job, and a server session stays stateless until verified.
 fn listen(c: &mut Conn) -> bool {
     let ret = ossl::dtls_listen(&c.ssl);
-    c.bio.clear_outgoing();
+    c.ssl.bio().clear_outgoing();
     ret > 0
 }
 

@@ -9,7 +9,7 @@ use openssl::ssl::{Ssl, SslContext, SslContextBuilder, SslMethod, SslVersion};
 use openssl_sys as sys;
 use parking_lot::Mutex;
 
-use super::bio::{attach, DgramState};
+use super::bio::Wired;
 use super::cookie::{install_callbacks, CookieParams};
 use super::error::{describe, DtlsError, LastError};
 use super::hooks::{set_hooks, Hooks};
@@ -25,8 +25,7 @@ static LISTEN_CTX: Lazy<Result<SslContext, String>> = Lazy::new(|| {
 });
 
 struct Scratch {
-    ssl: Ssl, // dropped before `bio`, which its BIO points into
-    bio: Box<DgramState>,
+    ssl: Wired,
 }
 
 struct State {
@@ -134,7 +133,7 @@ impl ClientVerifier {
         let verified = !is_fragmented_client_hello(dgram) && listen(&mut scratch, params, peer, dgram);
         // A cookie-less or wrongly cookied hello gets a HelloVerifyRequest;
         // garbage and fragments get nothing (OpenSSL writes nothing for them).
-        let sent = flush(&mut scratch.bio, t, peer);
+        let sent = flush(scratch.ssl.bio(), t, peer);
         s.scratch = Some(scratch);
         match (verified, sent) {
             (true, _) => {
@@ -157,9 +156,7 @@ impl ClientVerifier {
 fn new_scratch() -> Result<Scratch, String> {
     let ctx = LISTEN_CTX.as_ref().map_err(Clone::clone)?;
     let ssl = Ssl::new(ctx).map_err(describe("SSL_new failed"))?;
-    let mut bio = DgramState::new(false);
-    attach(&ssl, &mut bio)?;
-    Ok(Scratch { ssl, bio })
+    Ok(Scratch { ssl: Wired::new(ssl, false)? })
 }
 
 /// One DTLSv1_listen pass over `dgram` on a cleared SSL.
@@ -168,13 +165,13 @@ fn listen(x: &mut Scratch, cookie: CookieParams, peer: SocketAddr, dgram: &[u8])
     // SAFETY: no stale errors may be blamed on this hello.
     unsafe { sys::ERR_clear_error() };
     set_hooks(
-        &mut x.ssl,
+        x.ssl.ssl_mut(),
         Hooks { peer: Some(peer), cookie, psk: None, psk_hint: Vec::new(), initial_timeout_us: 1_000_000 },
     );
-    x.bio.clear_outgoing();
-    x.bio.offer(dgram);
+    x.ssl.bio().clear_outgoing();
+    x.ssl.bio().offer(dgram);
     let ret = ossl::dtls_listen(&x.ssl);
-    x.bio.discard_incoming();
+    x.ssl.bio().discard_incoming();
     // SAFETY: errors of a rejected hello are expected; do not leak them.
     unsafe { sys::ERR_clear_error() };
     ret > 0
