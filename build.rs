@@ -45,6 +45,8 @@ const HEADER_DOC: &str = r#"/*
 fn main() {
     // Only the shared library gets a soname; the rlib and staticlib ignore this.
     println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libqdtls.so.{}", env!("CARGO_PKG_VERSION_MAJOR"));
+    // Test executables export their gettimeofday (tests/common/clock.rs) so libssl's DTLS timer reads virtual time.
+    println!("cargo:rustc-link-arg-tests=-Wl,--export-dynamic-symbol=gettimeofday");
     println!("cargo:rerun-if-changed=src/ffi");
     println!("cargo:rerun-if-changed=build.rs");
 

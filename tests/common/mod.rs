@@ -1,4 +1,6 @@
 #![allow(dead_code)]
 pub mod certs;
+pub mod clock;
 pub mod harness;
+pub mod pipe;
 pub mod rng;
