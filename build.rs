@@ -42,12 +42,78 @@ const HEADER_DOC: &str = r#"/*
  *   left-most label (Qt also accepts "f*.example.com").
  */"#;
 
+/// One C enum of qdtls.h, from src/values.rs.
+struct CEnum {
+    docs: Vec<String>,
+    c_name: &'static str,
+    /// (docs, C constant, value)
+    constants: Vec<(Vec<String>, &'static str, i32)>,
+}
+
+/// The doc lines among an item's attributes: a `///` line stringifies as
+/// `doc = r" text"` (or `r#"..."#` when it holds a quote; a long one with a
+/// line break after `=`).
+fn docs(attrs: &[&str]) -> Vec<String> {
+    attrs
+        .iter()
+        .filter_map(|a| a.strip_prefix("doc")?.trim_start().strip_prefix('=')?.trim_start().strip_prefix('r'))
+        .map(|d| d.trim_matches('#').trim_matches('"').trim().to_owned())
+        .collect()
+}
+
+/// Expands src/values.rs (the crate expands the same file into Rust enums).
+macro_rules! qt_values {
+    ($(
+        $(#[$meta:meta])*
+        pub enum $name:ident as $c_name:ident {
+            $( $(#[$vmeta:meta])* $variant:ident = $value:literal => $c_const:ident, )*
+        }
+    )*) => {
+        vec![$(
+            CEnum {
+                docs: docs(&[$(stringify!($meta)),*]),
+                c_name: stringify!($c_name),
+                constants: vec![$( (docs(&[$(stringify!($vmeta)),*]), stringify!($c_const), $value) ),*],
+            }
+        ),*]
+    };
+}
+
+fn qt_enums() -> Vec<CEnum> {
+    include!("src/values.rs")
+}
+
+fn comment(lines: &[String], indent: &str) -> String {
+    let mut out = format!("{indent}/**\n");
+    for l in lines {
+        out += &format!("{indent} *{}{l}\n", if l.is_empty() { "" } else { " " });
+    }
+    out + &format!("{indent} */\n")
+}
+
+/// The C enums, as cbindgen would write them (the functions take and
+/// return them as int32_t, the size of every enum here).
+fn c_enums() -> String {
+    let mut out = String::new();
+    for e in qt_enums() {
+        out += &comment(&e.docs, "");
+        out += &format!("typedef enum {} {{\n", e.c_name);
+        for (docs, name, value) in &e.constants {
+            out += &comment(docs, "  ");
+            out += &format!("  {name} = {value},\n");
+        }
+        out += &format!("}} {};\n\n", e.c_name);
+    }
+    out
+}
+
 fn main() {
     // Only the shared library gets a soname; the rlib and staticlib ignore this.
     println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libqdtls.so.{}", env!("CARGO_PKG_VERSION_MAJOR"));
     // Test executables export their gettimeofday (tests/common/clock.rs) so libssl's DTLS timer reads virtual time.
     println!("cargo:rustc-link-arg-tests=-Wl,--export-dynamic-symbol=gettimeofday");
     println!("cargo:rerun-if-changed=src/ffi");
+    println!("cargo:rerun-if-changed=src/values.rs");
     println!("cargo:rerun-if-changed=build.rs");
 
     let version = format!(
@@ -64,7 +130,7 @@ fn main() {
         // Not QDTLS_H: that is the guard of Qt's own qdtls.h.
         include_guard: Some("QDTLS_C_API_H".into()),
         cpp_compat: true,
-        after_includes: Some(version),
+        after_includes: Some(format!("{version}\n\n{}", c_enums().trim_end())),
         documentation: true,
         sys_includes: vec!["stdbool.h".into(), "stddef.h".into(), "stdint.h".into()],
         no_includes: true,

@@ -49,294 +49,283 @@
 #define QDTLS_VERSION_STRING "0.1.0"
 
 /**
- * QDtlsError::NoError.
+ * Qt's `QDtlsError`: why a call failed.
  */
-#define QDTLS_ERROR_NO_ERROR 0
+typedef enum qdtls_error {
+  /**
+   * No error.
+   */
+  QDTLS_ERROR_NO_ERROR = 0,
+  /**
+   * A bad argument: no socket, an empty datagram, an unusable address, a bad value.
+   */
+  QDTLS_ERROR_INVALID_INPUT_PARAMETERS = 1,
+  /**
+   * Not allowed in the current state (e.g. writing before the handshake completed).
+   */
+  QDTLS_ERROR_INVALID_OPERATION = 2,
+  /**
+   * The socket refused to send a datagram.
+   */
+  QDTLS_ERROR_UNDERLYING_SOCKET_ERROR = 3,
+  /**
+   * The peer closed the session (close_notify).
+   */
+  QDTLS_ERROR_REMOTE_CLOSED_CONNECTION_ERROR = 4,
+  /**
+   * The peer's certificate failed verification.
+   */
+  QDTLS_ERROR_PEER_VERIFICATION_ERROR = 5,
+  /**
+   * The configuration cannot be used (bad certificate, key, ciphers or protocol).
+   */
+  QDTLS_ERROR_TLS_INITIALIZATION_ERROR = 6,
+  /**
+   * The handshake or session failed for good (fatal alert, retransmission limit).
+   */
+  QDTLS_ERROR_TLS_FATAL_ERROR = 7,
+  /**
+   * A recoverable TLS error.
+   */
+  QDTLS_ERROR_TLS_NON_FATAL_ERROR = 8,
+} qdtls_error;
 
 /**
- * QDtlsError::InvalidInputParameters: a NULL or invalid argument.
+ * `QDtls::HandshakeState`: where the handshake is.
  */
-#define QDTLS_ERROR_INVALID_INPUT_PARAMETERS 1
+typedef enum qdtls_handshake_state {
+  /**
+   * Nothing happened yet, or the last handshake failed or was aborted.
+   */
+  QDTLS_HANDSHAKE_NOT_STARTED = 0,
+  /**
+   * Handshake messages are being exchanged.
+   */
+  QDTLS_HANDSHAKE_IN_PROGRESS = 1,
+  /**
+   * The handshake finished but the peer's certificate failed
+   * verification: ignore the errors and resume, or abort.
+   */
+  QDTLS_PEER_VERIFICATION_FAILED = 2,
+  /**
+   * The session is encrypted.
+   */
+  QDTLS_HANDSHAKE_COMPLETE = 3,
+} qdtls_handshake_state;
 
 /**
- * QDtlsError::InvalidOperation: not allowed in the current state.
+ * `QSslSocket::SslMode`: which side of the handshake.
  */
-#define QDTLS_ERROR_INVALID_OPERATION 2
+typedef enum qdtls_ssl_mode {
+  /**
+   * The side that sends the ClientHello.
+   */
+  QDTLS_SSL_CLIENT_MODE = 1,
+  /**
+   * The side that answers it.
+   */
+  QDTLS_SSL_SERVER_MODE = 2,
+} qdtls_ssl_mode;
 
 /**
- * QDtlsError::UnderlyingSocketError: a datagram could not be sent.
+ * `QSslSocket::PeerVerifyMode`: whether and how the peer's certificate is
+ * requested and verified.
  */
-#define QDTLS_ERROR_UNDERLYING_SOCKET_ERROR 3
+typedef enum qdtls_peer_verify_mode {
+  /**
+   * Do not request a certificate; a client does not verify the server.
+   */
+  QDTLS_VERIFY_NONE = 0,
+  /**
+   * Request a certificate but do not verify it.
+   */
+  QDTLS_QUERY_PEER = 1,
+  /**
+   * Request a certificate; the handshake fails verification without a valid one.
+   */
+  QDTLS_VERIFY_PEER = 2,
+  /**
+   * VerifyPeer for clients, QueryPeer for servers: the default.
+   */
+  QDTLS_AUTO_VERIFY_PEER = 3,
+} qdtls_peer_verify_mode;
 
 /**
- * QDtlsError::RemoteClosedConnectionError: the peer sent close_notify.
+ * `QSsl::SslProtocol`: the DTLS versions (Qt 6's values).
  */
-#define QDTLS_ERROR_REMOTE_CLOSED_CONNECTION_ERROR 4
+typedef enum qdtls_protocol {
+  /**
+   * Not known (no session yet, or not a DTLS protocol).
+   */
+  QDTLS_PROTOCOL_UNKNOWN = -1,
+  /**
+   * DTLS 1.0 only (deprecated in Qt).
+   */
+  QDTLS_PROTOCOL_DTLS_V1_0 = 8,
+  /**
+   * DTLS 1.0 or later (deprecated in Qt).
+   */
+  QDTLS_PROTOCOL_DTLS_V1_0_OR_LATER = 9,
+  /**
+   * DTLS 1.2 only.
+   */
+  QDTLS_PROTOCOL_DTLS_V1_2 = 10,
+  /**
+   * DTLS 1.2 or later: the default.
+   */
+  QDTLS_PROTOCOL_DTLS_V1_2_OR_LATER = 11,
+} qdtls_protocol;
 
 /**
- * QDtlsError::PeerVerificationError.
+ * The hash of the cookie HMAC: the `QCryptographicHash::Algorithm`
+ * values this library accepts.
  */
-#define QDTLS_ERROR_PEER_VERIFICATION_ERROR 5
+typedef enum qdtls_hash {
+  /**
+   * MD5.
+   */
+  QDTLS_HASH_MD5 = 1,
+  /**
+   * SHA-1.
+   */
+  QDTLS_HASH_SHA1 = 2,
+  /**
+   * SHA-224.
+   */
+  QDTLS_HASH_SHA224 = 3,
+  /**
+   * SHA-256, the default.
+   */
+  QDTLS_HASH_SHA256 = 4,
+  /**
+   * SHA-384.
+   */
+  QDTLS_HASH_SHA384 = 5,
+  /**
+   * SHA-512.
+   */
+  QDTLS_HASH_SHA512 = 6,
+  /**
+   * SHA3-224 (Qt's `RealSha3_224`).
+   */
+  QDTLS_HASH_SHA3_224 = 11,
+  /**
+   * SHA3-256 (Qt's `RealSha3_256`).
+   */
+  QDTLS_HASH_SHA3_256 = 12,
+  /**
+   * SHA3-384 (Qt's `RealSha3_384`).
+   */
+  QDTLS_HASH_SHA3_384 = 13,
+  /**
+   * SHA3-512 (Qt's `RealSha3_512`).
+   */
+  QDTLS_HASH_SHA3_512 = 14,
+} qdtls_hash;
 
 /**
- * QDtlsError::TlsInitializationError: the configuration cannot be used.
+ * `QSslError::SslError`: why a peer failed verification (the codes this
+ * library reports).
  */
-#define QDTLS_ERROR_TLS_INITIALIZATION_ERROR 6
+typedef enum qdtls_ssl_error_code {
+  /**
+   * No error.
+   */
+  QDTLS_SSL_ERROR_NO_ERROR = 0,
+  /**
+   * The issuer certificate of a looked-up certificate could not be found.
+   */
+  QDTLS_SSL_ERROR_UNABLE_TO_GET_ISSUER_CERTIFICATE = 1,
+  /**
+   * The certificate signature could not be decrypted.
+   */
+  QDTLS_SSL_ERROR_UNABLE_TO_DECRYPT_CERTIFICATE_SIGNATURE = 2,
+  /**
+   * The public key in the certificate could not be read.
+   */
+  QDTLS_SSL_ERROR_UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY = 3,
+  /**
+   * The signature of the certificate is invalid.
+   */
+  QDTLS_SSL_ERROR_CERTIFICATE_SIGNATURE_FAILED = 4,
+  /**
+   * The certificate is not yet valid.
+   */
+  QDTLS_SSL_ERROR_CERTIFICATE_NOT_YET_VALID = 5,
+  /**
+   * The certificate has expired.
+   */
+  QDTLS_SSL_ERROR_CERTIFICATE_EXPIRED = 6,
+  /**
+   * The certificate's notBefore field contains an invalid time.
+   */
+  QDTLS_SSL_ERROR_INVALID_NOT_BEFORE_FIELD = 7,
+  /**
+   * The certificate's notAfter field contains an invalid time.
+   */
+  QDTLS_SSL_ERROR_INVALID_NOT_AFTER_FIELD = 8,
+  /**
+   * The certificate is self-signed, and untrusted.
+   */
+  QDTLS_SSL_ERROR_SELF_SIGNED_CERTIFICATE = 9,
+  /**
+   * The root certificate of the chain is self-signed, and untrusted.
+   */
+  QDTLS_SSL_ERROR_SELF_SIGNED_CERTIFICATE_IN_CHAIN = 10,
+  /**
+   * The issuer certificate of a locally looked-up certificate could not be found.
+   */
+  QDTLS_SSL_ERROR_UNABLE_TO_GET_LOCAL_ISSUER_CERTIFICATE = 11,
+  /**
+   * No certificates could be verified.
+   */
+  QDTLS_SSL_ERROR_UNABLE_TO_VERIFY_FIRST_CERTIFICATE = 12,
+  /**
+   * The certificate has been revoked.
+   */
+  QDTLS_SSL_ERROR_CERTIFICATE_REVOKED = 13,
+  /**
+   * A CA certificate is invalid.
+   */
+  QDTLS_SSL_ERROR_INVALID_CA_CERTIFICATE = 14,
+  /**
+   * The basicConstraints path length was exceeded.
+   */
+  QDTLS_SSL_ERROR_PATH_LENGTH_EXCEEDED = 15,
+  /**
+   * The certificate may not be used for this purpose.
+   */
+  QDTLS_SSL_ERROR_INVALID_PURPOSE = 16,
+  /**
+   * The root CA is not trusted for this purpose.
+   */
+  QDTLS_SSL_ERROR_CERTIFICATE_UNTRUSTED = 17,
+  /**
+   * The root CA rejects this purpose.
+   */
+  QDTLS_SSL_ERROR_CERTIFICATE_REJECTED = 18,
+  /**
+   * The peer did not present any certificate.
+   */
+  QDTLS_SSL_ERROR_NO_PEER_CERTIFICATE = 21,
+  /**
+   * The certificate is not valid for the peer's verification name.
+   */
+  QDTLS_SSL_ERROR_HOST_NAME_MISMATCH = 22,
+  /**
+   * The certificate is on Qt's blacklist of fraudulent certificates.
+   */
+  QDTLS_SSL_ERROR_CERTIFICATE_BLACKLISTED = 24,
+  /**
+   * Any other verification error.
+   */
+  QDTLS_SSL_ERROR_UNSPECIFIED_ERROR = -1,
+} qdtls_ssl_error_code;
 
 /**
- * QDtlsError::TlsFatalError.
- */
-#define QDTLS_ERROR_TLS_FATAL_ERROR 7
-
-/**
- * QDtlsError::TlsNonFatalError.
- */
-#define QDTLS_ERROR_TLS_NON_FATAL_ERROR 8
-
-/**
- * QDtls::HandshakeNotStarted.
- */
-#define QDTLS_HANDSHAKE_NOT_STARTED 0
-
-/**
- * QDtls::HandshakeInProgress.
- */
-#define QDTLS_HANDSHAKE_IN_PROGRESS 1
-
-/**
- * QDtls::PeerVerificationFailed.
- */
-#define QDTLS_PEER_VERIFICATION_FAILED 2
-
-/**
- * QDtls::HandshakeComplete.
- */
-#define QDTLS_HANDSHAKE_COMPLETE 3
-
-/**
- * QSslSocket::UnencryptedMode (not accepted by `qdtls_new`).
+ * QSslSocket::UnencryptedMode: not a DTLS mode (`qdtls_new` refuses it).
  */
 #define QDTLS_UNENCRYPTED_MODE 0
-
-/**
- * QSslSocket::SslClientMode.
- */
-#define QDTLS_SSL_CLIENT_MODE 1
-
-/**
- * QSslSocket::SslServerMode.
- */
-#define QDTLS_SSL_SERVER_MODE 2
-
-/**
- * QSslSocket::VerifyNone.
- */
-#define QDTLS_VERIFY_NONE 0
-
-/**
- * QSslSocket::QueryPeer.
- */
-#define QDTLS_QUERY_PEER 1
-
-/**
- * QSslSocket::VerifyPeer.
- */
-#define QDTLS_VERIFY_PEER 2
-
-/**
- * QSslSocket::AutoVerifyPeer (the default): VerifyPeer for clients, QueryPeer for servers.
- */
-#define QDTLS_AUTO_VERIFY_PEER 3
-
-/**
- * QSsl::UnknownProtocol.
- */
-#define QDTLS_PROTOCOL_UNKNOWN -1
-
-/**
- * QSsl::DtlsV1_0.
- */
-#define QDTLS_PROTOCOL_DTLS_V1_0 8
-
-/**
- * QSsl::DtlsV1_0OrLater.
- */
-#define QDTLS_PROTOCOL_DTLS_V1_0_OR_LATER 9
-
-/**
- * QSsl::DtlsV1_2.
- */
-#define QDTLS_PROTOCOL_DTLS_V1_2 10
-
-/**
- * QSsl::DtlsV1_2OrLater (the default).
- */
-#define QDTLS_PROTOCOL_DTLS_V1_2_OR_LATER 11
-
-/**
- * QCryptographicHash::Md5.
- */
-#define QDTLS_HASH_MD5 1
-
-/**
- * QCryptographicHash::Sha1.
- */
-#define QDTLS_HASH_SHA1 2
-
-/**
- * QCryptographicHash::Sha224.
- */
-#define QDTLS_HASH_SHA224 3
-
-/**
- * QCryptographicHash::Sha256 (the default).
- */
-#define QDTLS_HASH_SHA256 4
-
-/**
- * QCryptographicHash::Sha384.
- */
-#define QDTLS_HASH_SHA384 5
-
-/**
- * QCryptographicHash::Sha512.
- */
-#define QDTLS_HASH_SHA512 6
-
-/**
- * QCryptographicHash::Sha3_224.
- */
-#define QDTLS_HASH_SHA3_224 11
-
-/**
- * QCryptographicHash::Sha3_256.
- */
-#define QDTLS_HASH_SHA3_256 12
-
-/**
- * QCryptographicHash::Sha3_384.
- */
-#define QDTLS_HASH_SHA3_384 13
-
-/**
- * QCryptographicHash::Sha3_512.
- */
-#define QDTLS_HASH_SHA3_512 14
-
-/**
- * QSslError::NoError.
- */
-#define QDTLS_SSL_ERROR_NO_ERROR 0
-
-/**
- * QSslError::UnableToGetIssuerCertificate.
- */
-#define QDTLS_SSL_ERROR_UNABLE_TO_GET_ISSUER_CERTIFICATE 1
-
-/**
- * QSslError::UnableToDecryptCertificateSignature.
- */
-#define QDTLS_SSL_ERROR_UNABLE_TO_DECRYPT_CERTIFICATE_SIGNATURE 2
-
-/**
- * QSslError::UnableToDecodeIssuerPublicKey.
- */
-#define QDTLS_SSL_ERROR_UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY 3
-
-/**
- * QSslError::CertificateSignatureFailed.
- */
-#define QDTLS_SSL_ERROR_CERTIFICATE_SIGNATURE_FAILED 4
-
-/**
- * QSslError::CertificateNotYetValid.
- */
-#define QDTLS_SSL_ERROR_CERTIFICATE_NOT_YET_VALID 5
-
-/**
- * QSslError::CertificateExpired.
- */
-#define QDTLS_SSL_ERROR_CERTIFICATE_EXPIRED 6
-
-/**
- * QSslError::InvalidNotBeforeField.
- */
-#define QDTLS_SSL_ERROR_INVALID_NOT_BEFORE_FIELD 7
-
-/**
- * QSslError::InvalidNotAfterField.
- */
-#define QDTLS_SSL_ERROR_INVALID_NOT_AFTER_FIELD 8
-
-/**
- * QSslError::SelfSignedCertificate.
- */
-#define QDTLS_SSL_ERROR_SELF_SIGNED_CERTIFICATE 9
-
-/**
- * QSslError::SelfSignedCertificateInChain.
- */
-#define QDTLS_SSL_ERROR_SELF_SIGNED_CERTIFICATE_IN_CHAIN 10
-
-/**
- * QSslError::UnableToGetLocalIssuerCertificate.
- */
-#define QDTLS_SSL_ERROR_UNABLE_TO_GET_LOCAL_ISSUER_CERTIFICATE 11
-
-/**
- * QSslError::UnableToVerifyFirstCertificate.
- */
-#define QDTLS_SSL_ERROR_UNABLE_TO_VERIFY_FIRST_CERTIFICATE 12
-
-/**
- * QSslError::CertificateRevoked.
- */
-#define QDTLS_SSL_ERROR_CERTIFICATE_REVOKED 13
-
-/**
- * QSslError::InvalidCaCertificate.
- */
-#define QDTLS_SSL_ERROR_INVALID_CA_CERTIFICATE 14
-
-/**
- * QSslError::PathLengthExceeded.
- */
-#define QDTLS_SSL_ERROR_PATH_LENGTH_EXCEEDED 15
-
-/**
- * QSslError::InvalidPurpose.
- */
-#define QDTLS_SSL_ERROR_INVALID_PURPOSE 16
-
-/**
- * QSslError::CertificateUntrusted.
- */
-#define QDTLS_SSL_ERROR_CERTIFICATE_UNTRUSTED 17
-
-/**
- * QSslError::CertificateRejected.
- */
-#define QDTLS_SSL_ERROR_CERTIFICATE_REJECTED 18
-
-/**
- * QSslError::NoPeerCertificate.
- */
-#define QDTLS_SSL_ERROR_NO_PEER_CERTIFICATE 21
-
-/**
- * QSslError::HostNameMismatch.
- */
-#define QDTLS_SSL_ERROR_HOST_NAME_MISMATCH 22
-
-/**
- * QSslError::CertificateBlacklisted.
- */
-#define QDTLS_SSL_ERROR_CERTIFICATE_BLACKLISTED 24
-
-/**
- * QSslError::UnspecifiedError.
- */
-#define QDTLS_SSL_ERROR_UNSPECIFIED_ERROR -1
 
 /**
  * An opaque DTLS connection. Create with `qdtls_new`, release with `qdtls_free`.

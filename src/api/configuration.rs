@@ -68,7 +68,7 @@ impl Configuration {
 
     /// The protocol versions allowed.
     pub fn protocol(&self) -> Protocol {
-        Protocol::from_i32(self.data().protocol)
+        Protocol::from_i32(self.data().protocol).unwrap_or(Protocol::Unknown)
     }
 
     /// Sets the protocol versions allowed. `Protocol::Unknown` is stored, as

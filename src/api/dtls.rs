@@ -255,7 +255,7 @@ impl Dtls {
 
     /// The negotiated protocol version, once encrypted.
     pub fn session_protocol(&self) -> Protocol {
-        Protocol::from_i32(self.session.info().protocol)
+        Protocol::from_i32(self.session.info().protocol).unwrap_or(Protocol::Unknown)
     }
 
     /// The largest plaintext one datagram can carry (0 unless encrypted).

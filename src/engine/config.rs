@@ -12,29 +12,7 @@ use parking_lot::Mutex;
 use super::context::Shared;
 use super::error::describe;
 
-/// `QSsl::SslProtocol`: the DTLS versions (Qt 6's values).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[repr(i32)]
-pub enum Protocol {
-    /// Not known (no session yet, or not a DTLS protocol).
-    Unknown = -1,
-    /// DTLS 1.0 only (deprecated in Qt).
-    DtlsV1_0 = 8,
-    /// DTLS 1.0 or later (deprecated in Qt).
-    DtlsV1_0OrLater = 9,
-    /// DTLS 1.2 only.
-    DtlsV1_2 = 10,
-    /// DTLS 1.2 or later: the default.
-    DtlsV1_2OrLater = 11,
-}
-
-impl Protocol {
-    /// The protocol with Qt's value `v`; `Unknown` for any other value.
-    pub fn from_i32(v: i32) -> Self {
-        use Protocol::*;
-        [DtlsV1_0, DtlsV1_0OrLater, DtlsV1_2, DtlsV1_2OrLater].into_iter().find(|p| *p as i32 == v).unwrap_or(Unknown)
-    }
-}
+pub use super::values::{Protocol, VerifyMode};
 
 /// The same values as plain integers (configurations store any value, as Qt does).
 pub(crate) mod protocol {
@@ -44,28 +22,6 @@ pub(crate) mod protocol {
     pub const DTLS_V1_0_OR_LATER: i32 = P::DtlsV1_0OrLater as i32;
     pub const DTLS_V1_2: i32 = P::DtlsV1_2 as i32;
     pub const DTLS_V1_2_OR_LATER: i32 = P::DtlsV1_2OrLater as i32;
-}
-
-/// `QSslSocket::PeerVerifyMode`: whether and how the peer's certificate is
-/// requested and verified.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[repr(i32)]
-pub enum VerifyMode {
-    /// Do not request a certificate; a client does not verify the server.
-    VerifyNone = 0,
-    /// Request a certificate but do not verify it.
-    QueryPeer = 1,
-    /// Request a certificate and fail the handshake's verification without a valid one.
-    VerifyPeer = 2,
-    /// VerifyPeer for clients, QueryPeer for servers: the default.
-    AutoVerifyPeer = 3,
-}
-
-impl VerifyMode {
-    /// The mode with Qt's value `v`.
-    pub fn from_i32(v: i32) -> Option<Self> {
-        [Self::VerifyNone, Self::QueryPeer, Self::VerifyPeer, Self::AutoVerifyPeer].into_iter().find(|m| *m as i32 == v)
-    }
 }
 
 /// Everything a configuration holds. Plain data; cloning is cheap enough

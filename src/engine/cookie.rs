@@ -11,42 +11,7 @@ use openssl::ssl::{SslContextBuilder, SslRef};
 use super::hooks::{hooks, no_unwind};
 use super::ossl;
 
-/// The hash of the cookie HMAC: the `QCryptographicHash::Algorithm` values
-/// this library accepts (Qt's numbers).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[repr(i32)]
-pub enum CookieHash {
-    /// MD5.
-    Md5 = 1,
-    /// SHA-1.
-    Sha1 = 2,
-    /// SHA-224.
-    Sha224 = 3,
-    /// SHA-256, the default.
-    Sha256 = 4,
-    /// SHA-384.
-    Sha384 = 5,
-    /// SHA-512.
-    Sha512 = 6,
-    /// SHA3-224 (Qt's `RealSha3_224`).
-    Sha3_224 = 11,
-    /// SHA3-256 (Qt's `RealSha3_256`).
-    Sha3_256 = 12,
-    /// SHA3-384 (Qt's `RealSha3_384`).
-    Sha3_384 = 13,
-    /// SHA3-512 (Qt's `RealSha3_512`).
-    Sha3_512 = 14,
-}
-
-impl CookieHash {
-    /// The hash with Qt's value `v`, if this library offers it.
-    pub fn from_i32(v: i32) -> Option<Self> {
-        use CookieHash::*;
-        [Md5, Sha1, Sha224, Sha256, Sha384, Sha512, Sha3_224, Sha3_256, Sha3_384, Sha3_512]
-            .into_iter()
-            .find(|h| *h as i32 == v)
-    }
-}
+pub use super::values::CookieHash;
 
 /// The same values as plain integers.
 pub(crate) mod hash {

@@ -1,29 +1,6 @@
 //! QDtlsError and the message that goes with it.
 
-/// Qt's `QDtlsError`, with Qt's numeric values.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
-#[repr(i32)]
-pub enum DtlsError {
-    /// No error.
-    #[default]
-    NoError = 0,
-    /// A bad argument: no socket, an empty datagram, an unusable address, a bad value.
-    InvalidInputParameters = 1,
-    /// Not allowed in the current state (e.g. writing before the handshake completed).
-    InvalidOperation = 2,
-    /// The socket refused to send.
-    UnderlyingSocketError = 3,
-    /// The peer closed the session (close_notify).
-    RemoteClosedConnectionError = 4,
-    /// The peer's certificate failed verification.
-    PeerVerificationError = 5,
-    /// The configuration cannot be used (bad certificate, key, ciphers or protocol).
-    TlsInitializationError = 6,
-    /// The handshake or session failed for good (fatal alert, retransmission limit).
-    TlsFatalError = 7,
-    /// A recoverable TLS error (a datagram that failed to decrypt).
-    TlsNonFatalError = 8,
-}
+pub use super::values::DtlsError;
 
 /// The last error of a session or verifier: a code and a human-readable text.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

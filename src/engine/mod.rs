@@ -13,6 +13,7 @@ pub mod psk;
 pub mod record;
 pub mod session;
 pub mod trust;
+pub mod values;
 pub mod verifier;
 pub mod verify;
 
@@ -32,31 +33,7 @@ pub trait Transport {
     }
 }
 
-/// `QSslSocket::SslMode`: which side of the handshake (Qt's values).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[repr(i32)]
-pub enum SslMode {
-    /// The side that sends the ClientHello.
-    Client = 1,
-    /// The side that answers it.
-    Server = 2,
-}
-
-/// `QDtls::HandshakeState` (Qt's values).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
-#[repr(i32)]
-pub enum HandshakeState {
-    /// Nothing happened yet, or the last handshake failed or was aborted.
-    #[default]
-    NotStarted = 0,
-    /// Handshake messages are being exchanged.
-    InProgress = 1,
-    /// The handshake finished but the peer's certificate failed verification:
-    /// ignore the errors and resume, or abort.
-    PeerVerificationFailed = 2,
-    /// The session is encrypted.
-    Complete = 3,
-}
+pub use values::{HandshakeState, SslMode};
 
 /// Qt refuses broadcast and multicast peers (setPeer, verifyClient).
 pub fn is_broadcast_or_multicast(a: std::net::IpAddr) -> bool {
