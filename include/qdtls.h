@@ -93,7 +93,7 @@ typedef enum qdtls_error {
 /**
  * `QDtls::HandshakeState`: where the handshake is.
  */
-typedef enum qdtls_handshake_state {
+typedef enum qdtls_handshake {
   /**
    * Nothing happened yet, or the last handshake failed or was aborted.
    */
@@ -111,12 +111,12 @@ typedef enum qdtls_handshake_state {
    * The session is encrypted.
    */
   QDTLS_HANDSHAKE_COMPLETE = 3,
-} qdtls_handshake_state;
+} qdtls_handshake;
 
 /**
  * `QSslSocket::SslMode`: which side of the handshake.
  */
-typedef enum qdtls_ssl_mode {
+typedef enum qdtls_mode {
   /**
    * The side that sends the ClientHello.
    */
@@ -125,7 +125,7 @@ typedef enum qdtls_ssl_mode {
    * The side that answers it.
    */
   QDTLS_SSL_SERVER_MODE = 2,
-} qdtls_ssl_mode;
+} qdtls_mode;
 
 /**
  * `QSslSocket::PeerVerifyMode`: whether and how the peer's certificate is

@@ -30,7 +30,7 @@ qt_values! {
 
     /// `QDtls::HandshakeState`: where the handshake is.
     #[derive(Default)]
-    pub enum HandshakeState as qdtls_handshake_state {
+    pub enum HandshakeState as qdtls_handshake {
         /// Nothing happened yet, or the last handshake failed or was aborted.
         #[default]
         NotStarted = 0 => QDTLS_HANDSHAKE_NOT_STARTED,
@@ -44,7 +44,7 @@ qt_values! {
     }
 
     /// `QSslSocket::SslMode`: which side of the handshake.
-    pub enum SslMode as qdtls_ssl_mode {
+    pub enum SslMode as qdtls_mode {
         /// The side that sends the ClientHello.
         Client = 1 => QDTLS_SSL_CLIENT_MODE,
         /// The side that answers it.
