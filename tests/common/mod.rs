@@ -1,6 +1,7 @@
 #![allow(dead_code)]
 pub mod certs;
 pub mod clock;
+pub mod flood;
 pub mod harness;
 pub mod pipe;
 pub mod rng;
