@@ -62,7 +62,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut peers: HashMap<SocketAddr, Dtls> = HashMap::new();
     let mut served = 0;
     let mut buf = vec![0u8; 65536];
-    while args.exit_after.map_or(true, |n| served < n) {
+    while args.exit_after.is_none_or(|n| served < n) {
         // Retransmit for peers whose timer is due.
         for (addr, dtls) in &peers {
             if dtls.next_timeout() == Some(Duration::ZERO) {

@@ -1,0 +1,77 @@
+//! QDtls's setters: each in Qt's check order, most only before a handshake starts.
+
+use super::*;
+
+impl Session {
+    /// QDtls::setPeer, in Qt's check order.
+    pub fn set_peer(&self, address: Option<IpAddr>, port: u16, name: &str) -> bool {
+        let _serialized = self.conn.lock();
+        let mut info = self.info.write();
+        let err = if info.state != NotStarted {
+            Some((InvalidOperation, "Cannot set peer after handshake started"))
+        } else if address.is_none() {
+            Some((InvalidInputParameters, "Invalid address"))
+        } else if address.is_some_and(is_broadcast_or_multicast) {
+            Some((InvalidInputParameters, "Invalid address: broadcast or multicast"))
+        } else {
+            None
+        };
+        if let Some((code, msg)) = err {
+            info.error.set(code, msg);
+            return false;
+        }
+        info.peer = address;
+        info.port = port;
+        info.verification_name = name.to_owned();
+        info.error.clear();
+        true
+    }
+
+    pub fn set_peer_verification_name(&self, name: &str) -> bool {
+        self.set_before_start("verification name", |i| i.verification_name = name.to_owned())
+    }
+
+    pub fn set_dtls_configuration(&self, cfg: Arc<Config>) -> bool {
+        self.set_before_start("configuration", |i| i.config = cfg)
+    }
+
+    /// No checks, as in Qt; 0 means "not set".
+    pub fn set_mtu_hint(&self, mtu: u16) {
+        let _serialized = self.conn.lock();
+        self.info.write().mtu_hint = mtu;
+    }
+
+    /// Our extension: the first retransmission timeout (Qt: fixed 1 s).
+    pub fn set_initial_timeout_ms(&self, ms: u32) -> bool {
+        if ms == 0 || ms > 60_000 {
+            return self.fail(InvalidInputParameters, "Initial timeout must be 1..=60000 ms", false);
+        }
+        self.set_before_start("initial timeout", |i| i.initial_timeout_ms = ms)
+    }
+
+    /// QDtls::setCookieGeneratorParameters; returns true on success (Qt returns false).
+    pub fn set_cookie_generator_parameters(&self, hash: i32, secret: &[u8]) -> bool {
+        let _serialized = self.conn.lock();
+        match CookieParams::new(hash, secret) {
+            Ok(p) => {
+                self.info.write().cookie = p;
+                self.succeed(true)
+            }
+            Err(msg) => self.fail(InvalidInputParameters, msg, false),
+        }
+    }
+
+    /// QDtls::ignoreVerificationErrors: replaces the list (empty clears it).
+    pub fn ignore_verification_errors(&self, list: Vec<VerificationError>) {
+        let _serialized = self.conn.lock();
+        let mut info = self.info.write();
+        info.ignored = list;
+        info.error.clear();
+    }
+
+    /// Takes effect at the next handshake start.
+    pub fn set_psk_callback(&self, cb: Option<Arc<PskCallback>>) {
+        *self.psk.lock() = cb;
+        self.info.write().error.clear();
+    }
+}
