@@ -258,18 +258,19 @@ CConfiguration toCConfiguration(const QSslConfiguration &q, QString *problem)
 
 // ---- sockets and addresses -------------------------------------------------------
 
-// The descriptor the library sends on; -1 is Qt's null socket. Like
-// QUdpSocket::writeDatagram, an unbound socket is bound first (to the
-// wildcard address of the peer's family).
-int socketFd(QUdpSocket *socket, const QHostAddress &peer)
+// The descriptor the library sends on; -1 is Qt's null socket. An unbound
+// socket is bound first, exactly as QUdpSocket::writeDatagram binds it:
+// QHostAddress::Any, port 0, whatever the peer. That is a dual-stack IPv6
+// socket (Qt falls back to IPv4 where IPv6 is unavailable), from which the
+// library reaches IPv4 peers both as 127.0.0.1 and as ::ffff:127.0.0.1. An
+// IPv4-only socket (AnyIPv4) could not send to a v4-mapped address, which is
+// how a dual-stack server sees its IPv4 clients.
+int socketFd(QUdpSocket *socket)
 {
     if (!socket)
         return -1;
-    if (socket->state() == QAbstractSocket::UnconnectedState) {
-        socket->bind(peer.protocol() == QAbstractSocket::IPv4Protocol ? QHostAddress(QHostAddress::AnyIPv4)
-                                                                      : QHostAddress(QHostAddress::Any),
-                     0);
-    }
+    if (socket->state() == QAbstractSocket::UnconnectedState)
+        socket->bind(QHostAddress(QHostAddress::Any), 0);
     const qintptr fd = socket->socketDescriptor();
     return fd < 0 || fd > INT_MAX ? -1 : int(fd);
 }
@@ -341,7 +342,7 @@ QDtlsClientVerifier::GeneratorParameters QDtlsClientVerifier::cookieGeneratorPar
 bool QDtlsClientVerifier::verifyClient(QUdpSocket *socket, const QByteArray &dgram, const QHostAddress &address,
                                        quint16 port)
 {
-    const int fd = socketFd(socket, address);
+    const int fd = socketFd(socket);
     sockaddr_in6 sa;
     if (scopedSockaddr(address, port, &sa))
         return c::qdtls_client_verifier_verify_client_sockaddr(d->v, fd, u8(dgram), size_t(dgram.size()), &sa,
@@ -612,7 +613,7 @@ bool QDtls::doHandshake(QUdpSocket *socket, const QByteArray &dgram)
 {
     if (!d->configurationProblem.isEmpty() && handshakeState() == HandshakeNotStarted)
         return d->failInitialization(socket, dgram);
-    const int fd = socketFd(socket, d->peerAddress);
+    const int fd = socketFd(socket);
     const bool ok = c::qdtls_do_handshake(d->h, fd, u8(dgram), size_t(dgram.size()));
     d->syncError();
     d->rearmTimer();
@@ -621,7 +622,7 @@ bool QDtls::doHandshake(QUdpSocket *socket, const QByteArray &dgram)
 
 bool QDtls::handleTimeout(QUdpSocket *socket)
 {
-    const int fd = socketFd(socket, d->peerAddress);
+    const int fd = socketFd(socket);
     const bool ok = c::qdtls_handle_timeout(d->h, fd);
     d->syncError();
     d->rearmTimer();
@@ -630,7 +631,7 @@ bool QDtls::handleTimeout(QUdpSocket *socket)
 
 bool QDtls::resumeHandshake(QUdpSocket *socket)
 {
-    const int fd = socketFd(socket, d->peerAddress);
+    const int fd = socketFd(socket);
     const bool ok = c::qdtls_resume_handshake(d->h, fd);
     d->syncError();
     d->rearmTimer();
@@ -639,7 +640,7 @@ bool QDtls::resumeHandshake(QUdpSocket *socket)
 
 bool QDtls::abortHandshake(QUdpSocket *socket)
 {
-    const int fd = socketFd(socket, d->peerAddress);
+    const int fd = socketFd(socket);
     const bool ok = c::qdtls_abort_handshake(d->h, fd);
     d->syncError();
     d->rearmTimer();
@@ -648,7 +649,7 @@ bool QDtls::abortHandshake(QUdpSocket *socket)
 
 bool QDtls::shutdown(QUdpSocket *socket)
 {
-    const int fd = socketFd(socket, d->peerAddress);
+    const int fd = socketFd(socket);
     const bool ok = c::qdtls_shutdown(d->h, fd);
     d->syncError();
     d->rearmTimer();
@@ -673,7 +674,7 @@ QSsl::SslProtocol QDtls::sessionProtocol() const
 
 qint64 QDtls::writeDatagramEncrypted(QUdpSocket *socket, const QByteArray &dgram)
 {
-    const int fd = socketFd(socket, d->peerAddress);
+    const int fd = socketFd(socket);
     const int64_t n = c::qdtls_write_datagram_encrypted(d->h, fd, u8(dgram), size_t(dgram.size()));
     d->syncError();
     return n;
@@ -681,7 +682,7 @@ qint64 QDtls::writeDatagramEncrypted(QUdpSocket *socket, const QByteArray &dgram
 
 QByteArray QDtls::decryptDatagram(QUdpSocket *socket, const QByteArray &dgram)
 {
-    const int fd = socketFd(socket, d->peerAddress);
+    const int fd = socketFd(socket);
     QByteArray plain(dgram.size(), Qt::Uninitialized);
     const int64_t n = c::qdtls_decrypt_datagram(d->h, fd, u8(dgram), size_t(dgram.size()),
                                                 reinterpret_cast<uint8_t *>(plain.data()), size_t(plain.size()));

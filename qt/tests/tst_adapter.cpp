@@ -98,6 +98,7 @@ private Q_SLOTS:
     void replayedDatagram();
     void verifier();
     void unboundSocketIsBound();
+    void unboundSocketBoundAsWriteDatagram();
     void addressFamilies_data();
     void addressFamilies();
 
@@ -818,6 +819,40 @@ void tst_Adapter::unboundSocketIsBound()
             client.doHandshake(&socket, socket.receiveDatagram().data());
     });
     QTRY_VERIFY_WITH_TIMEOUT(client.isConnectionEncrypted(), 10000);
+}
+
+void tst_Adapter::unboundSocketBoundAsWriteDatagram()
+{
+    // QUdpSocket::writeDatagram binds an unbound socket to QHostAddress::Any
+    // (dual-stack), whatever the destination. The adapter binds the same way,
+    // so that one socket can then reach IPv4 peers in both spellings, plain
+    // (127.0.0.1) and v4-mapped (::ffff:127.0.0.1, as a dual-stack server
+    // sees its IPv4 clients). Qt's tst_qdtls relies on it: it hands the
+    // client's socket to the server's handleTimeout.
+    QUdpSocket silent;
+    QVERIFY(silent.bind(QHostAddress::LocalHost, 0));
+    QUdpSocket viaQt;
+    QCOMPARE(viaQt.writeDatagram("x", 1, QHostAddress(QHostAddress::LocalHost), silent.localPort()), qint64(1));
+    if (viaQt.localAddress() != QHostAddress(QHostAddress::Any))
+        QSKIP("no dual-stack sockets here");
+
+    QUdpSocket socket;
+    QDtls v4(QSslSocket::SslClientMode);
+    QVERIFY(v4.setPeer(QHostAddress::LocalHost, silent.localPort()));
+    QVERIFY(v4.doHandshake(&socket));
+    QCOMPARE(socket.state(), QAbstractSocket::BoundState);
+    QCOMPARE(socket.localAddress(), viaQt.localAddress());
+    QVERIFY(silent.waitForReadyRead(5000));
+    while (silent.hasPendingDatagrams())
+        silent.receiveDatagram();
+
+    QDtls mapped(QSslSocket::SslClientMode);
+    QVERIFY(mapped.setPeer(QHostAddress(QStringLiteral("::ffff:127.0.0.1")), silent.localPort()));
+    QVERIFY2(mapped.doHandshake(&socket), qPrintable(mapped.dtlsErrorString()));
+    QVERIFY(silent.waitForReadyRead(5000));
+    QCOMPARE(silent.receiveDatagram().senderPort(), int(socket.localPort()));
+    QVERIFY(v4.abortHandshake(&socket));
+    QVERIFY(mapped.abortHandshake(&socket));
 }
 
 void tst_Adapter::addressFamilies_data()
