@@ -181,7 +181,7 @@ EOF
 passed=0
 failed=0
 skipped=0
-failures=""
+: >"$work/failures"
 for t in tst_qdtls tst_qdtlscookie; do
     echo "==== $t"
     eval "args=\${QDTLS_QT_AUTOTESTS_ARGS_$t:-}"
@@ -194,9 +194,9 @@ for t in tst_qdtls tst_qdtlscookie; do
     if [ -z "$totals" ]; then
         failed=$((failed + 1))
         if [ "$rc" = 124 ]; then
-            failures="$failures\n  $t: timed out after ${timeout_s}s"
+            echo "  $t: timed out after ${timeout_s}s" >>"$work/failures"
         else
-            failures="$failures\n  $t: ended without totals (exit status $rc)"
+            echo "  $t: ended without totals (exit status $rc)" >>"$work/failures"
         fi
         continue
     fi
@@ -207,19 +207,18 @@ for t in tst_qdtls tst_qdtlscookie; do
     passed=$((passed + p))
     failed=$((failed + f))
     skipped=$((skipped + s))
-    for fn in $(grep '^FAIL!  : ' "$work/$t.log" | sed 's/^FAIL!  : \([^ ]*\).*/\1/'); do
-        failures="$failures\n  $fn"
-    done
+    # "FAIL!  : tst_QDtls::f(a row) why": the function and its row.
+    grep '^FAIL!  : ' "$work/$t.log" | sed 's/^FAIL!  : \([^(]*([^)]*)\).*/  \1/' >>"$work/failures" || true
     if [ "$rc" != 0 ] && [ "$f" = 0 ]; then
         failed=$((failed + 1))
-        failures="$failures\n  $t: exit status $rc"
+        echo "  $t: exit status $rc" >>"$work/failures"
     fi
 done
 
 echo "===="
-if [ -n "$failures" ]; then
+if [ -s "$work/failures" ]; then
     say "failing:"
-    printf "%b\n" "$failures" | sed '/^$/d'
+    cat "$work/failures"
 fi
 say "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" = 0 ]
