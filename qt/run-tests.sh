@@ -3,8 +3,11 @@
 # build directory of its own with the adapter's tests on, builds, runs the Qt
 # tests with ctest (interop with Qt's own QDtls, Qt's scenarios through the
 # adapter, the secure UDP example with three clients, exported symbols, the
-# Qt 5.15 compile check), installs into PREFIX and builds and runs a tiny
-# consumer of the installed package. Exits non-zero on any failure.
+# Qt 5.15 compile check), installs into PREFIX, builds and runs a tiny
+# consumer of the installed package, and checks that linking QDtls::qdtls_qt
+# (or pkg-config qdtls_qt) switches a program written for Qt's QDtls to the
+# adapter with one definition of QDtls, and that a program mixing both does
+# not link (tests/one-definition-check.sh). Exits non-zero on any failure.
 #
 # Usage: qt/run-tests.sh PREFIX
 # Environment: QDTLS_QT_BUILD_DIR (default: a temporary directory, removed
@@ -27,6 +30,7 @@ missing=""
 ls /usr/lib/*/cmake/Qt6Network/Qt6NetworkConfig.cmake >/dev/null 2>&1 || missing="$missing qt6-base-dev"
 ls /usr/lib/*/cmake/Qt5Network/Qt5NetworkConfig.cmake >/dev/null 2>&1 || missing="$missing qtbase5-dev"
 command -v openssl >/dev/null 2>&1 || missing="$missing openssl"
+command -v pkg-config >/dev/null 2>&1 || missing="$missing pkg-config"
 optional=""
 ls /usr/include/*/qt6/QtNetwork/*/QtNetwork/private/qtlsbackend_p.h >/dev/null 2>&1 ||
     optional="qt6-base-private-dev"
@@ -82,4 +86,7 @@ cmake -S qt/tests/consumer -B "$consumer" -DCMAKE_PREFIX_PATH="$prefix" >"$build
     exit 1
 }
 "$consumer/qdtls_qt_consumer"
+
+echo "== one definition of QDtls: the switch by the link line alone (CMake and pkg-config)"
+sh qt/tests/one-definition-check.sh "$prefix" "$build/onedefinition"
 echo "qt: all Qt adapter checks passed"
