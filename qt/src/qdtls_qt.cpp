@@ -3,6 +3,8 @@
 // datagrams are sent by the library on the QUdpSocket's descriptor.
 #include <qdtls/qdtls_qt.h>
 
+#include <QtCore/qmutex.h>
+#include <QtCore/qshareddata.h>
 #include <QtCore/qstringlist.h>
 #include <QtCore/qtimer.h>
 #include <QtNetwork/qhostaddress.h>
@@ -55,40 +57,46 @@ static_assert(int(QSslError::UnspecifiedError) == QDTLS_SSL_ERROR_UNSPECIFIED_ER
 
 // ---- reading the C library's buffers ---------------------------------------
 
+// Most values the library hands back (names, hints, error texts, small
+// secrets) are short: the first call offers this much room, so that one call
+// usually suffices; a longer value is read with a second call.
+constexpr size_t firstTry = 128;
+
 // A byte blob getter: written only when len <= cap; returns the full length.
 template <class Get>
 QByteArray readBytes(Get get)
 {
-    QByteArray buf;
-    size_t len = get(nullptr, 0);
-    while (len > 0) {
-        buf.resize(qsizetype(len));
-        const size_t now = get(reinterpret_cast<uint8_t *>(buf.data()), len);
-        if (now <= len) {
-            buf.resize(qsizetype(now));
-            break;
+    QByteArray buf(qsizetype(firstTry), Qt::Uninitialized);
+    size_t cap = firstTry;
+    for (;;) {
+        const size_t len = get(reinterpret_cast<uint8_t *>(buf.data()), cap);
+        if (len <= cap) {
+            buf.truncate(qsizetype(len));
+            return buf;
         }
-        len = now; // grew in between
+        cap = len; // did not fit (or grew in between): room for all of it
+        buf.resize(qsizetype(cap));
     }
-    return buf;
 }
 
 // A string getter: NUL-terminated when len + 1 <= cap; returns the full length.
 template <class Get>
 QString readString(Get get)
 {
+    char first[firstTry];
+    size_t len = get(first, sizeof first);
+    if (len < sizeof first)
+        return QString::fromUtf8(first, qsizetype(len));
     QByteArray buf;
-    size_t len = get(nullptr, 0);
-    while (len > 0) {
+    for (;;) {
         buf.resize(qsizetype(len + 1));
         const size_t now = get(buf.data(), len + 1);
         if (now <= len) {
-            buf.resize(qsizetype(now));
-            break;
+            buf.truncate(qsizetype(now));
+            return QString::fromUtf8(buf);
         }
         len = now;
     }
-    return QString::fromUtf8(buf);
 }
 
 // ---- conversions ------------------------------------------------------------
@@ -175,6 +183,15 @@ QSslCertificate certificateFromDer(const QByteArray &der)
     return der.isEmpty() ? QSslCertificate() : QSslCertificate(der, QSsl::Der);
 }
 
+// Qt's list of every cipher it knows, which a configuration carries by
+// default. Built once (Qt builds a fresh list on every call); never freed, so
+// that nothing of Qt's is destroyed after Qt at exit.
+const QList<QSslCipher> &supportedCiphers()
+{
+    static const QList<QSslCipher> *const all = new QList<QSslCipher>(QSslConfiguration::supportedCiphers());
+    return *all;
+}
+
 struct ConfigurationDeleter
 {
     void operator()(c::QDtlsConfiguration *cfg) const { c::qdtls_configuration_free(cfg); }
@@ -223,7 +240,9 @@ CConfiguration toCConfiguration(const QSslConfiguration &q, QString *problem)
     const QList<QSslCipher> ciphers = q.ciphers();
     QStringList dtlsCiphers;
     bool tls13 = false;
-    for (const QSslCipher &cipher : ciphers) {
+    const bool everything = ciphers.isEmpty() || ciphers == supportedCiphers();
+    for (qsizetype i = 0; !everything && i < ciphers.size(); ++i) {
+        const QSslCipher &cipher = ciphers[i];
         if (cipher.isNull())
             continue;
         if (cipher.protocol() == QSsl::TlsV1_3)
@@ -231,7 +250,7 @@ CConfiguration toCConfiguration(const QSslConfiguration &q, QString *problem)
         else
             dtlsCiphers << cipher.name();
     }
-    if (ciphers.isEmpty() || ciphers == QSslConfiguration::supportedCiphers() || (dtlsCiphers.isEmpty() && tls13)) {
+    if (everything || (dtlsCiphers.isEmpty() && tls13)) {
         c::qdtls_configuration_set_ciphers(p, nullptr);
     } else {
         const QByteArray list = dtlsCiphers.join(QLatin1Char(':')).toLatin1();
@@ -254,6 +273,57 @@ CConfiguration toCConfiguration(const QSslConfiguration &q, QString *problem)
     if (!c::qdtls_configuration_set_allowed_next_protocols(p, names.data(), names.size()))
         fail(QStringLiteral("Invalid ALPN protocol name"));
     return cfg;
+}
+
+// A QSslConfiguration in the library's form. The library shares a
+// configuration it is given (qdtls_set_dtls_configuration takes a reference
+// to immutable data), so one converted configuration serves any number of
+// QDtls objects, in any thread.
+// (Qt's intrusive sharing rather than std::shared_ptr, whose type
+// information would be exported from the library.)
+struct Converted : QSharedData
+{
+    QSslConfiguration qt;
+    CConfiguration c;
+    QString problem; // what the library refused, reported at handshake time
+};
+
+// Converting costs far more than comparing (the library checks a cipher list
+// by building an SSL context), and servers typically give every connection
+// an equal configuration. So the last few distinct configurations converted
+// are kept, and an equal one (QSslConfiguration::operator==, which compares
+// every field converted here, and is immediate for copies of one
+// configuration) is not converted again. The cache is never freed (see
+// supportedCiphers); it keeps at most `cacheSize` configurations alive.
+using ConvertedPtr = QExplicitlySharedDataPointer<const Converted>;
+
+ConvertedPtr convert(const QSslConfiguration &q)
+{
+    constexpr size_t cacheSize = 4;
+    struct Cache
+    {
+        QMutex mutex;
+        ConvertedPtr recent[cacheSize];
+        size_t next = 0;
+    };
+    static Cache *const cache = new Cache;
+    {
+        QMutexLocker lock(&cache->mutex);
+        for (const auto &entry : cache->recent) {
+            if (entry && entry->qt == q)
+                return entry;
+        }
+    }
+    Converted *made = new Converted;
+    made->qt = q;
+    made->c = toCConfiguration(q, &made->problem);
+    const ConvertedPtr fresh(made);
+    if (fresh->c) {
+        QMutexLocker lock(&cache->mutex);
+        cache->recent[cache->next] = fresh;
+        cache->next = (cache->next + 1) % cacheSize;
+    }
+    return fresh;
 }
 
 // ---- sockets and addresses -------------------------------------------------------
@@ -376,7 +446,9 @@ class QDtlsPrivate
 {
 public:
     QDtlsPrivate(QDtls *q, QSslSocket::SslMode mode)
-        : q(q), mode(mode), h(c::qdtls_new(int32_t(mode))), timer(new QTimer(q))
+        : q(q), mode(mode), h(c::qdtls_new(int32_t(mode))),
+          // Qt's value at construction; handed over by configureIfNeeded.
+          config(QSslConfiguration::defaultDtlsConfiguration())
     {
     }
     ~QDtlsPrivate() { c::qdtls_free(h); }
@@ -405,10 +477,23 @@ public:
     void rearmTimer()
     {
         const int64_t ms = c::qdtls_next_timeout_ms(h);
-        if (ms < 0)
+        if (ms >= 0)
+            startTimer(ms);
+        else if (timer)
             timer->stop();
-        else
-            timer->start(int(qMin<int64_t>(ms, INT_MAX)));
+    }
+
+    // The QTimer is made when a handshake first needs it (a child of q,
+    // made in q's thread, like every call that drives the handshake).
+    void startTimer(int64_t ms)
+    {
+        if (!timer) {
+            timer = new QTimer(q);
+            timer->setSingleShot(true);
+            timer->setTimerType(Qt::PreciseTimer);
+            QObject::connect(timer, &QTimer::timeout, q, [this] { timerFired(); });
+        }
+        timer->start(int(qMin<int64_t>(ms, INT_MAX)));
     }
 
     void timerFired()
@@ -417,7 +502,7 @@ public:
         if (ms < 0)
             return;
         if (ms > 0) { // woke early: wait for the rest
-            timer->start(int(qMin<int64_t>(ms, INT_MAX)));
+            startTimer(ms);
             return;
         }
         Q_EMIT q->handshakeTimeout();
@@ -425,15 +510,26 @@ public:
 
     bool setDtlsConfiguration(const QSslConfiguration &configuration)
     {
-        QString problem;
-        const CConfiguration cfg = toCConfiguration(configuration, &problem);
-        const bool ok = c::qdtls_set_dtls_configuration(h, cfg.get());
+        const ConvertedPtr converted = convert(configuration);
+        const bool ok = c::qdtls_set_dtls_configuration(h, converted->c.get());
         syncError();
         if (ok) {
             config = configuration;
-            configurationProblem = problem;
+            configurationProblem = converted->problem;
+            configured = true;
         }
         return ok;
+    }
+
+    // Qt's QDtls starts with QSslConfiguration::defaultDtlsConfiguration().
+    // It is kept as Qt's value at construction and handed to the library
+    // only when a handshake starts without setDtlsConfiguration having been
+    // called: most applications set their own, and then the default is
+    // never converted.
+    void configureIfNeeded()
+    {
+        if (!configured)
+            setDtlsConfiguration(config);
     }
 
     static void pskCallback(void *user, c::QSslPreSharedKeyAuthenticator *a)
@@ -494,18 +590,15 @@ public:
     QDtlsError error = QDtlsError::NoError;
     QString errorString;
     QByteArray pskHint;
-    QTimer *timer; // a child of q, so that it follows q to another thread
+    bool configured = false; // config was handed to the library
+    QTimer *timer = nullptr; // a child of q, so that it follows q to another thread
 };
 
 QDtls::QDtls(QSslSocket::SslMode mode, QObject *parent) : QObject(parent), d(new QDtlsPrivate(this, mode))
 {
-    d->timer->setSingleShot(true);
-    d->timer->setTimerType(Qt::PreciseTimer);
-    connect(d->timer, &QTimer::timeout, this, [this] { d->timerFired(); });
     c::qdtls_set_psk_callback(d->h, &QDtlsPrivate::pskCallback, d.data());
-    d->setDtlsConfiguration(QSslConfiguration::defaultDtlsConfiguration());
-    if (d->h)
-        d->setError(QDtlsError::NoError, QString());
+    if (!d->h)
+        d->syncError(); // Qt's error for an invalid mode
 }
 
 QDtls::~QDtls() = default;
@@ -611,6 +704,7 @@ QDtls::HandshakeState QDtls::handshakeState() const
 
 bool QDtls::doHandshake(QUdpSocket *socket, const QByteArray &dgram)
 {
+    d->configureIfNeeded();
     if (!d->configurationProblem.isEmpty() && handshakeState() == HandshakeNotStarted)
         return d->failInitialization(socket, dgram);
     const int fd = socketFd(socket);
