@@ -977,7 +977,8 @@ int64_t qdtls_write_datagrams_encrypted(QDtls *h,
  * must not reach this session), UnderlyingSocketError (recvmmsg failed).
  *
  * # Safety
- * `h` is NULL or live; `buffers` holds `count` entries, each `data` valid for `capacity` bytes.
+ * `h` is NULL or live; `buffers` holds `count` entries, each `data` valid for `capacity` bytes;
+ * no two of these overlap, nor the entries.
  */
 int64_t qdtls_receive_datagrams_decrypted(QDtls *h,
                                           int fd,

@@ -15,7 +15,6 @@
 
 mod api;
 pub(crate) mod engine;
-#[allow(unsafe_op_in_unsafe_fn)] // until the typed handle layer lands
 pub mod ffi;
 pub(crate) mod net;
 

@@ -10,7 +10,8 @@ use std::sync::Arc;
 
 use libc::c_char;
 
-use super::{bytes, guard, put_bytes, put_str, text};
+use super::handle::{self, try_mut, try_ref, Boxed, Exclusive, Handle};
+use super::{bytes, c_bytes, call, guard, out, slice, text};
 use crate::engine::config::{default_config, set_default_config, Config, ConfigData, VerifyMode};
 use crate::engine::context::DEFAULT_CIPHERS;
 
@@ -22,40 +23,24 @@ pub struct QDtlsConfiguration {
     _private: [u8; 0],
 }
 
-pub(crate) fn into_handle(cfg: Arc<Config>) -> *mut QDtlsConfiguration {
-    Box::into_raw(Box::new(cfg)).cast()
+// A value with copy-on-write content: the handle owns its own `Arc`, which
+// setters replace when the content is shared. Not for concurrent
+// modification, so `Exclusive`.
+impl Handle for QDtlsConfiguration {
+    type Ownership = Boxed;
+    type RustType = Arc<Config>;
 }
+impl Exclusive for QDtlsConfiguration {}
 
-/// # Safety
-/// `p` is NULL or a live handle from this module.
-pub(crate) unsafe fn get<'a>(p: *const QDtlsConfiguration) -> Option<&'a Arc<Config>> {
-    p.cast::<Arc<Config>>().as_ref()
-}
-
-unsafe fn get_mut<'a>(p: *mut QDtlsConfiguration) -> Option<&'a mut Arc<Config>> {
-    p.cast::<Arc<Config>>().as_mut()
-}
-
-/// Runs a setter on a configuration; false for NULL or when `f` refuses.
-unsafe fn update(p: *mut QDtlsConfiguration, f: impl FnOnce(&mut ConfigData) -> bool) -> bool {
-    guard(false, || match get_mut(p) {
-        Some(cfg) => {
-            let mut data = cfg.data.clone();
-            let ok = f(&mut data);
-            if ok {
-                *Config::make_mut(cfg) = data;
-            }
-            ok
-        }
-        None => false,
-    })
-}
-
-unsafe fn read<R: Copy>(p: *const QDtlsConfiguration, err: R, f: impl FnOnce(&ConfigData) -> R) -> R {
-    guard(err, || match get(p) {
-        Some(cfg) => f(&cfg.data),
-        None => err,
-    })
+/// Runs a setter on a copy of the content and keeps the copy only when the
+/// setter accepts it, so a refused value leaves the configuration unchanged.
+fn update(cfg: &mut Arc<Config>, f: impl FnOnce(&mut ConfigData) -> bool) -> bool {
+    let mut data = cfg.data.clone();
+    let ok = f(&mut data);
+    if ok {
+        *Config::make_mut(cfg) = data;
+    }
+    ok
 }
 
 /// A new configuration: a copy of the current default DTLS configuration
@@ -64,7 +49,7 @@ unsafe fn read<R: Copy>(p: *const QDtlsConfiguration, err: R, f: impl FnOnce(&Co
 /// Returns NULL only if memory runs out. Free with `qdtls_configuration_free`.
 #[no_mangle]
 pub extern "C" fn qdtls_configuration_new() -> *mut QDtlsConfiguration {
-    guard(std::ptr::null_mut(), || into_handle(default_config()))
+    guard(std::ptr::null_mut(), || handle::into_raw(default_config()))
 }
 
 /// A copy of `cfg` (NULL for a NULL `cfg`). Free with `qdtls_configuration_free`.
@@ -73,7 +58,9 @@ pub extern "C" fn qdtls_configuration_new() -> *mut QDtlsConfiguration {
 /// `cfg` is NULL or a live configuration.
 #[no_mangle]
 pub unsafe extern "C" fn qdtls_configuration_clone(cfg: *const QDtlsConfiguration) -> *mut QDtlsConfiguration {
-    guard(std::ptr::null_mut(), || get(cfg).map_or(std::ptr::null_mut(), |c| into_handle(c.clone())))
+    // SAFETY: `cfg` is NULL or live, as this function's contract says.
+    let cfg = unsafe { try_ref(cfg) };
+    call(cfg, std::ptr::null_mut(), |c| handle::into_raw::<QDtlsConfiguration>(c.clone()))
 }
 
 /// Releases a configuration. NULL is a no-op. Sessions that use it keep their copy.
@@ -82,11 +69,8 @@ pub unsafe extern "C" fn qdtls_configuration_clone(cfg: *const QDtlsConfiguratio
 /// `cfg` is NULL or a live configuration, not used afterwards.
 #[no_mangle]
 pub unsafe extern "C" fn qdtls_configuration_free(cfg: *mut QDtlsConfiguration) {
-    guard((), || {
-        if !cfg.is_null() {
-            drop(Box::from_raw(cfg.cast::<Arc<Config>>()));
-        }
-    })
+    // SAFETY: `cfg` is NULL or live and given up, as this function's contract says.
+    guard((), || unsafe { handle::free(cfg) })
 }
 
 /// Makes a copy of `cfg` the default for QDtls objects and configurations
@@ -97,12 +81,11 @@ pub unsafe extern "C" fn qdtls_configuration_free(cfg: *mut QDtlsConfiguration) 
 /// `cfg` is NULL or a live configuration.
 #[no_mangle]
 pub unsafe extern "C" fn qdtls_set_default_dtls_configuration(cfg: *const QDtlsConfiguration) -> bool {
-    guard(false, || match get(cfg) {
-        Some(c) => {
-            set_default_config(c.clone());
-            true
-        }
-        None => false,
+    // SAFETY: `cfg` is NULL or live, as this function's contract says.
+    let cfg = unsafe { try_ref(cfg) };
+    call(cfg, false, |c| {
+        set_default_config(c.clone());
+        true
     })
 }
 
@@ -114,9 +97,13 @@ pub unsafe extern "C" fn qdtls_set_default_dtls_configuration(cfg: *const QDtlsC
 /// `cfg` is NULL or a live configuration.
 #[no_mangle]
 pub unsafe extern "C" fn qdtls_configuration_set_protocol(cfg: *mut QDtlsConfiguration, protocol: i32) -> bool {
-    update(cfg, |d| {
-        d.protocol = protocol;
-        true
+    // SAFETY: `cfg` is NULL or live and not used elsewhere, as this function's contract says.
+    let cfg = unsafe { try_mut(cfg) };
+    call(cfg, false, |c| {
+        update(c, |d| {
+            d.protocol = protocol;
+            true
+        })
     })
 }
 
@@ -126,7 +113,9 @@ pub unsafe extern "C" fn qdtls_configuration_set_protocol(cfg: *mut QDtlsConfigu
 /// `cfg` is NULL or a live configuration.
 #[no_mangle]
 pub unsafe extern "C" fn qdtls_configuration_protocol(cfg: *const QDtlsConfiguration) -> i32 {
-    read(cfg, -1, |d| d.protocol)
+    // SAFETY: `cfg` is NULL or live, as this function's contract says.
+    let cfg = unsafe { try_ref(cfg) };
+    call(cfg, -1, |c| c.data.protocol)
 }
 
 /// Sets the peer verify mode (`QDTLS_VERIFY_*`). False for NULL or an unknown mode.
@@ -135,12 +124,16 @@ pub unsafe extern "C" fn qdtls_configuration_protocol(cfg: *const QDtlsConfigura
 /// `cfg` is NULL or a live configuration.
 #[no_mangle]
 pub unsafe extern "C" fn qdtls_configuration_set_peer_verify_mode(cfg: *mut QDtlsConfiguration, mode: i32) -> bool {
-    update(cfg, |d| match VerifyMode::from_i32(mode) {
-        Some(m) => {
-            d.verify_mode = m;
-            true
-        }
-        None => false,
+    // SAFETY: `cfg` is NULL or live and not used elsewhere, as this function's contract says.
+    let cfg = unsafe { try_mut(cfg) };
+    call(cfg, false, |c| {
+        update(c, |d| match VerifyMode::from_i32(mode) {
+            Some(m) => {
+                d.verify_mode = m;
+                true
+            }
+            None => false,
+        })
     })
 }
 
@@ -150,7 +143,9 @@ pub unsafe extern "C" fn qdtls_configuration_set_peer_verify_mode(cfg: *mut QDtl
 /// `cfg` is NULL or a live configuration.
 #[no_mangle]
 pub unsafe extern "C" fn qdtls_configuration_peer_verify_mode(cfg: *const QDtlsConfiguration) -> i32 {
-    read(cfg, -1, |d| d.verify_mode as i32)
+    // SAFETY: `cfg` is NULL or live, as this function's contract says.
+    let cfg = unsafe { try_ref(cfg) };
+    call(cfg, -1, |c| c.data.verify_mode as i32)
 }
 
 /// Sets the maximum certificate chain depth checked (0 = unlimited).
@@ -160,7 +155,9 @@ pub unsafe extern "C" fn qdtls_configuration_peer_verify_mode(cfg: *const QDtlsC
 /// `cfg` is NULL or a live configuration.
 #[no_mangle]
 pub unsafe extern "C" fn qdtls_configuration_set_peer_verify_depth(cfg: *mut QDtlsConfiguration, depth: i32) -> bool {
-    update(cfg, |d| d.set_peer_verify_depth(depth).is_ok())
+    // SAFETY: `cfg` is NULL or live and not used elsewhere, as this function's contract says.
+    let cfg = unsafe { try_mut(cfg) };
+    call(cfg, false, |c| update(c, |d| d.set_peer_verify_depth(depth).is_ok()))
 }
 
 /// The peer verify depth; -1 for NULL.
@@ -169,7 +166,9 @@ pub unsafe extern "C" fn qdtls_configuration_set_peer_verify_depth(cfg: *mut QDt
 /// `cfg` is NULL or a live configuration.
 #[no_mangle]
 pub unsafe extern "C" fn qdtls_configuration_peer_verify_depth(cfg: *const QDtlsConfiguration) -> i32 {
-    read(cfg, -1, |d| d.verify_depth)
+    // SAFETY: `cfg` is NULL or live, as this function's contract says.
+    let cfg = unsafe { try_ref(cfg) };
+    call(cfg, -1, |c| c.data.verify_depth)
 }
 
 /// Sets the local certificate chain from PEM (leaf first, then
@@ -186,8 +185,9 @@ pub unsafe extern "C" fn qdtls_configuration_set_local_certificate_chain(
     pem: *const c_char,
     len: usize,
 ) -> bool {
-    let Some(pem) = bytes(pem.cast(), len) else { return false };
-    update(cfg, |d| d.set_local_certificate_chain_pem(pem).is_ok())
+    // SAFETY: pointers as this function's contract says.
+    let (cfg, pem) = unsafe { (try_mut(cfg), bytes(pem, len)) };
+    call(cfg.zip(pem), false, |(c, pem)| update(c, |d| d.set_local_certificate_chain_pem(pem).is_ok()))
 }
 
 /// The local certificate chain as PEM text (see the buffer rules in the
@@ -201,9 +201,11 @@ pub unsafe extern "C" fn qdtls_configuration_local_certificate_chain(
     buf: *mut c_char,
     cap: usize,
 ) -> usize {
-    read(cfg, 0, |d| {
-        let pem: Vec<u8> = d.local_chain.iter().filter_map(|c| c.to_pem().ok()).flatten().collect();
-        put_str(&String::from_utf8_lossy(&pem), buf, cap)
+    // SAFETY: pointers as this function's contract says.
+    let (cfg, buf) = unsafe { (try_ref(cfg), out(buf, cap)) };
+    call(cfg, 0, |c| {
+        let pem: Vec<u8> = c.data.local_chain.iter().filter_map(|c| c.to_pem().ok()).flatten().collect();
+        buf.put_str(&String::from_utf8_lossy(&pem))
     })
 }
 
@@ -221,9 +223,9 @@ pub unsafe extern "C" fn qdtls_configuration_set_private_key(
     len: usize,
     passphrase: *const c_char,
 ) -> bool {
-    let Some(pem) = bytes(pem.cast(), len) else { return false };
-    let pass = (!passphrase.is_null()).then(|| std::ffi::CStr::from_ptr(passphrase).to_bytes());
-    update(cfg, |d| d.set_private_key_pem(pem, pass).is_ok())
+    // SAFETY: pointers as this function's contract says.
+    let (cfg, pem, pass) = unsafe { (try_mut(cfg), bytes(pem, len), c_bytes(passphrase)) };
+    call(cfg.zip(pem), false, |(c, pem)| update(c, |d| d.set_private_key_pem(pem, pass).is_ok()))
 }
 
 /// Whether a private key is set (the key itself is never handed back).
@@ -232,7 +234,9 @@ pub unsafe extern "C" fn qdtls_configuration_set_private_key(
 /// `cfg` is NULL or a live configuration.
 #[no_mangle]
 pub unsafe extern "C" fn qdtls_configuration_has_private_key(cfg: *const QDtlsConfiguration) -> bool {
-    read(cfg, false, |d| d.private_key.is_some())
+    // SAFETY: `cfg` is NULL or live, as this function's contract says.
+    let cfg = unsafe { try_ref(cfg) };
+    call(cfg, false, |c| c.data.private_key.is_some())
 }
 
 /// Adds the CA certificates of a PEM bundle. Once any CA is added, only the
@@ -247,8 +251,9 @@ pub unsafe extern "C" fn qdtls_configuration_add_ca_certificates(
     pem: *const c_char,
     len: usize,
 ) -> bool {
-    let Some(pem) = bytes(pem.cast(), len) else { return false };
-    update(cfg, |d| d.add_ca_certificates_pem(pem).is_ok())
+    // SAFETY: pointers as this function's contract says.
+    let (cfg, pem) = unsafe { (try_mut(cfg), bytes(pem, len)) };
+    call(cfg.zip(pem), false, |(c, pem)| update(c, |d| d.add_ca_certificates_pem(pem).is_ok()))
 }
 
 /// Removes every added CA certificate (back to the system's trust store).
@@ -257,9 +262,13 @@ pub unsafe extern "C" fn qdtls_configuration_add_ca_certificates(
 /// `cfg` is NULL or a live configuration.
 #[no_mangle]
 pub unsafe extern "C" fn qdtls_configuration_clear_ca_certificates(cfg: *mut QDtlsConfiguration) -> bool {
-    update(cfg, |d| {
-        d.ca_certificates.clear();
-        true
+    // SAFETY: `cfg` is NULL or live and not used elsewhere, as this function's contract says.
+    let cfg = unsafe { try_mut(cfg) };
+    call(cfg, false, |c| {
+        update(c, |d| {
+            d.ca_certificates.clear();
+            true
+        })
     })
 }
 
@@ -269,7 +278,9 @@ pub unsafe extern "C" fn qdtls_configuration_clear_ca_certificates(cfg: *mut QDt
 /// `cfg` is NULL or a live configuration.
 #[no_mangle]
 pub unsafe extern "C" fn qdtls_configuration_ca_certificate_count(cfg: *const QDtlsConfiguration) -> usize {
-    read(cfg, 0, |d| d.ca_certificates.len())
+    // SAFETY: `cfg` is NULL or live, as this function's contract says.
+    let cfg = unsafe { try_ref(cfg) };
+    call(cfg, 0, |c| c.data.ca_certificates.len())
 }
 
 /// Sets the cipher list (colon-separated OpenSSL names, e.g.
@@ -280,11 +291,11 @@ pub unsafe extern "C" fn qdtls_configuration_ca_certificate_count(cfg: *const QD
 /// `cfg` is NULL or a live configuration; `ciphers` is NULL or NUL-terminated.
 #[no_mangle]
 pub unsafe extern "C" fn qdtls_configuration_set_ciphers(cfg: *mut QDtlsConfiguration, ciphers: *const c_char) -> bool {
-    let list = text(ciphers).map(str::to_owned);
-    if !ciphers.is_null() && list.is_none() {
-        return false;
-    }
-    update(cfg, |d| d.set_ciphers(list.as_deref()).is_ok())
+    // SAFETY: pointers as this function's contract says.
+    let (cfg, list) = unsafe { (try_mut(cfg), text(ciphers)) };
+    // NULL is "no list" (the default); a string that is not UTF-8 is refused.
+    let list = if ciphers.is_null() { Some(None) } else { list.map(Some) };
+    call(cfg.zip(list), false, |(c, list)| update(c, |d| d.set_ciphers(list).is_ok()))
 }
 
 /// The cipher list (the default list when none was set).
@@ -297,7 +308,9 @@ pub unsafe extern "C" fn qdtls_configuration_ciphers(
     buf: *mut c_char,
     cap: usize,
 ) -> usize {
-    read(cfg, 0, |d| put_str(d.ciphers.as_deref().unwrap_or(DEFAULT_CIPHERS), buf, cap))
+    // SAFETY: pointers as this function's contract says.
+    let (cfg, buf) = unsafe { (try_ref(cfg), out(buf, cap)) };
+    call(cfg, 0, |c| buf.put_str(c.data.ciphers.as_deref().unwrap_or(DEFAULT_CIPHERS)))
 }
 
 /// Enables or disables the server's cookie check (on by default). A server
@@ -310,9 +323,13 @@ pub unsafe extern "C" fn qdtls_configuration_set_dtls_cookie_verification_enable
     cfg: *mut QDtlsConfiguration,
     enabled: bool,
 ) -> bool {
-    update(cfg, |d| {
-        d.cookie_verification = enabled;
-        true
+    // SAFETY: `cfg` is NULL or live and not used elsewhere, as this function's contract says.
+    let cfg = unsafe { try_mut(cfg) };
+    call(cfg, false, |c| {
+        update(c, |d| {
+            d.cookie_verification = enabled;
+            true
+        })
     })
 }
 
@@ -322,7 +339,9 @@ pub unsafe extern "C" fn qdtls_configuration_set_dtls_cookie_verification_enable
 /// `cfg` is NULL or a live configuration.
 #[no_mangle]
 pub unsafe extern "C" fn qdtls_configuration_dtls_cookie_verification_enabled(cfg: *const QDtlsConfiguration) -> bool {
-    read(cfg, false, |d| d.cookie_verification)
+    // SAFETY: `cfg` is NULL or live, as this function's contract says.
+    let cfg = unsafe { try_ref(cfg) };
+    call(cfg, false, |c| c.data.cookie_verification)
 }
 
 /// Sets the PSK identity hint a server sends (`len == 0` clears it). A hint
@@ -336,8 +355,9 @@ pub unsafe extern "C" fn qdtls_configuration_set_pre_shared_key_identity_hint(
     hint: *const u8,
     len: usize,
 ) -> bool {
-    let Some(hint) = bytes(hint, len) else { return false };
-    update(cfg, |d| d.set_psk_identity_hint(hint).is_ok())
+    // SAFETY: pointers as this function's contract says.
+    let (cfg, hint) = unsafe { (try_mut(cfg), bytes(hint, len)) };
+    call(cfg.zip(hint), false, |(c, hint)| update(c, |d| d.set_psk_identity_hint(hint).is_ok()))
 }
 
 /// The PSK identity hint (bytes; see the buffer rules).
@@ -350,7 +370,9 @@ pub unsafe extern "C" fn qdtls_configuration_pre_shared_key_identity_hint(
     buf: *mut u8,
     cap: usize,
 ) -> usize {
-    read(cfg, 0, |d| put_bytes(d.psk_identity_hint.as_deref().unwrap_or_default(), buf, cap))
+    // SAFETY: pointers as this function's contract says.
+    let (cfg, buf) = unsafe { (try_ref(cfg), out(buf, cap)) };
+    call(cfg, 0, |c| buf.put_bytes(c.data.psk_identity_hint.as_deref().unwrap_or_default()))
 }
 
 /// Whether a server picks the cipher by its own order (default) rather than
@@ -363,9 +385,13 @@ pub unsafe extern "C" fn qdtls_configuration_set_server_cipher_preference(
     cfg: *mut QDtlsConfiguration,
     on: bool,
 ) -> bool {
-    update(cfg, |d| {
-        d.server_cipher_preference = on;
-        true
+    // SAFETY: `cfg` is NULL or live and not used elsewhere, as this function's contract says.
+    let cfg = unsafe { try_mut(cfg) };
+    call(cfg, false, |c| {
+        update(c, |d| {
+            d.server_cipher_preference = on;
+            true
+        })
     })
 }
 
@@ -375,7 +401,9 @@ pub unsafe extern "C" fn qdtls_configuration_set_server_cipher_preference(
 /// `cfg` is NULL or a live configuration.
 #[no_mangle]
 pub unsafe extern "C" fn qdtls_configuration_server_cipher_preference(cfg: *const QDtlsConfiguration) -> bool {
-    read(cfg, false, |d| d.server_cipher_preference)
+    // SAFETY: `cfg` is NULL or live, as this function's contract says.
+    let cfg = unsafe { try_ref(cfg) };
+    call(cfg, false, |c| c.data.server_cipher_preference)
 }
 
 /// Sets the ALPN protocols offered (client) or accepted in this order of
@@ -390,18 +418,12 @@ pub unsafe extern "C" fn qdtls_configuration_set_allowed_next_protocols(
     protocols: *const *const c_char,
     count: usize,
 ) -> bool {
-    if protocols.is_null() && count > 0 {
-        return false;
-    }
-    let mut list = Vec::with_capacity(count);
-    for i in 0..count {
-        let p = *protocols.add(i);
-        if p.is_null() {
-            return false;
-        }
-        list.push(std::ffi::CStr::from_ptr(p).to_bytes().to_vec());
-    }
-    update(cfg, |d| d.set_allowed_next_protocols(list).is_ok())
+    // SAFETY: pointers as this function's contract says.
+    let (cfg, names) = unsafe { (try_mut(cfg), slice(protocols, count)) };
+    // SAFETY: each entry is a NUL-terminated string (a NULL one is refused), as this function's contract says.
+    let list: Option<Vec<Vec<u8>>> =
+        names.and_then(|n| n.iter().map(|&p| unsafe { c_bytes(p) }.map(<[u8]>::to_vec)).collect());
+    call(cfg.zip(list), false, |(c, list)| update(c, |d| d.set_allowed_next_protocols(list).is_ok()))
 }
 
 /// The number of allowed ALPN protocols; 0 for NULL.
@@ -410,7 +432,9 @@ pub unsafe extern "C" fn qdtls_configuration_set_allowed_next_protocols(
 /// `cfg` is NULL or a live configuration.
 #[no_mangle]
 pub unsafe extern "C" fn qdtls_configuration_allowed_next_protocol_count(cfg: *const QDtlsConfiguration) -> usize {
-    read(cfg, 0, |d| d.alpn.len())
+    // SAFETY: `cfg` is NULL or live, as this function's contract says.
+    let cfg = unsafe { try_ref(cfg) };
+    call(cfg, 0, |c| c.data.alpn.len())
 }
 
 /// ALPN protocol `index` as a string (0 when out of range).
@@ -424,5 +448,7 @@ pub unsafe extern "C" fn qdtls_configuration_allowed_next_protocol_at(
     buf: *mut c_char,
     cap: usize,
 ) -> usize {
-    read(cfg, 0, |d| d.alpn.get(index).map_or(0, |p| put_str(&String::from_utf8_lossy(p), buf, cap)))
+    // SAFETY: pointers as this function's contract says.
+    let (cfg, buf) = unsafe { (try_ref(cfg), out(buf, cap)) };
+    call(cfg, 0, |c| c.data.alpn.get(index).map_or(0, |p| buf.put_str(&String::from_utf8_lossy(p))))
 }

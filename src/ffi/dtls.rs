@@ -6,26 +6,43 @@
 //! same handle; driving functions called from inside it fail with
 //! InvalidOperation.
 
-use std::net::IpAddr;
 use std::sync::Arc;
 
 use libc::{c_char, c_int, c_void};
 use openssl::x509::X509;
 
-use super::config::{self, QDtlsConfiguration};
-use super::psk::{as_handle, QSslPreSharedKeyAuthenticator};
-use super::{bytes, guard, put_bytes, put_str, text};
+use super::config::QDtlsConfiguration;
+use super::handle::{self, lend, try_ref, Boxed, Handle};
+use super::psk::QSslPreSharedKeyAuthenticator;
+use super::{
+    bytes, call, call_with, guard, need, out, out_value, parse_ip, slice, text, with_socket, BadArg, ErrorSlot,
+};
 use crate::engine::error::DtlsError;
 use crate::engine::psk::PskAuthenticator;
 use crate::engine::session::Session;
 use crate::engine::verify::VerificationError;
-use crate::engine::{HandshakeState, SslMode, Transport};
+use crate::engine::SslMode;
 use crate::net::{from_sockaddr, is_connected, receive_batch, FdTransport};
 
 /// An opaque DTLS connection. Create with `qdtls_new`, release with `qdtls_free`.
 pub struct QDtls {
     _private: [u8; 0],
 }
+
+// Shared between threads (calls on one handle are serialized inside the
+// session), so never `Exclusive`: only `&Session` is ever made.
+impl Handle for QDtls {
+    type Ownership = Boxed;
+    type RustType = Session;
+}
+
+impl ErrorSlot for Session {
+    fn report(&self, code: DtlsError, msg: &str) {
+        self.set_error(code, msg);
+    }
+}
+
+const NULL_DATAGRAM: &str = "NULL datagram with a non-zero length";
 
 /// A QSslError for `qdtls_ignore_verification_errors`: a `QDTLS_SSL_ERROR_*`
 /// code and the DER certificate it applies to. With no certificate
@@ -62,14 +79,45 @@ pub struct QDtlsReceiveBuffer {
     pub result: i64,
 }
 
-impl AsMut<[u8]> for QDtlsReceiveBuffer {
-    fn as_mut(&mut self) -> &mut [u8] {
+impl QDtlsReceiveBuffer {
+    /// The caller's buffer (empty for NULL `data`).
+    ///
+    /// # Safety
+    /// A non-NULL `data` is valid for reading and writing `capacity` bytes
+    /// during `'a`, and nothing else (no other buffer, nor the entry array)
+    /// overlaps them.
+    unsafe fn data<'a>(&self) -> &'a mut [u8] {
         if self.data.is_null() {
             return &mut [];
         }
-        // SAFETY: the caller of qdtls_receive_datagrams_decrypted promises
-        // `data` is valid for `capacity` bytes.
+        // SAFETY: as this function's contract.
         unsafe { std::slice::from_raw_parts_mut(self.data, self.capacity) }
+    }
+}
+
+/// One receive buffer during a batch: the caller's bytes and the result to
+/// hand back. A real slice, so `AsMut` is safe.
+#[derive(Default)]
+struct Slot<'a> {
+    data: &'a mut [u8],
+    result: i64,
+}
+
+impl AsMut<[u8]> for Slot<'_> {
+    fn as_mut(&mut self) -> &mut [u8] {
+        self.data
+    }
+}
+
+/// Runs `f` on `n` default values, kept on the stack for batches of up to
+/// 64: no allocation per call for usual batch sizes.
+fn with_scratch<T: Default, R>(n: usize, f: impl FnOnce(&mut [T]) -> R) -> R {
+    if n <= 64 {
+        let mut small: [T; 64] = std::array::from_fn(|_| T::default());
+        f(&mut small[..n])
+    } else {
+        let mut large: Vec<T> = std::iter::repeat_with(T::default).take(n).collect();
+        f(&mut large)
     }
 }
 
@@ -78,43 +126,6 @@ impl AsMut<[u8]> for QDtlsReceiveBuffer {
 /// `qdtls_set_psk_callback`. Runs on the thread driving the handshake.
 pub type QDtlsPskCallback =
     Option<unsafe extern "C" fn(user_data: *mut c_void, authenticator: *mut QSslPreSharedKeyAuthenticator)>;
-
-unsafe fn session<'a>(h: *const QDtls) -> Option<&'a Session> {
-    h.cast::<Session>().as_ref()
-}
-
-fn transport(t: &mut Option<FdTransport>) -> Option<&mut dyn Transport> {
-    t.as_mut().map(|t| t as &mut dyn Transport)
-}
-
-/// Runs `f` on the session with the datagram; NULL data with a non-zero
-/// length is InvalidInputParameters.
-unsafe fn with_dgram<R: Copy>(
-    h: *const QDtls,
-    err: R,
-    dgram: *const u8,
-    len: usize,
-    f: impl FnOnce(&Session, &[u8]) -> R,
-) -> R {
-    guard(err, || {
-        let Some(s) = session(h) else { return err };
-        match bytes(dgram, len) {
-            Some(d) => f(s, d),
-            None => {
-                s.set_error(DtlsError::InvalidInputParameters, "NULL datagram with a non-zero length");
-                err
-            }
-        }
-    })
-}
-
-unsafe fn with_session<R: Copy>(h: *const QDtls, err: R, f: impl FnOnce(&Session) -> R) -> R {
-    guard(err, || session(h).map_or(err, f))
-}
-
-fn parse_ip(text: &str) -> Option<IpAddr> {
-    text.trim_start_matches('[').trim_end_matches(']').parse().ok()
-}
 
 /// A new QDtls in `mode` (`QDTLS_SSL_CLIENT_MODE` or `QDTLS_SSL_SERVER_MODE`)
 /// with Qt's defaults and the current default configuration. NULL for any
@@ -127,7 +138,7 @@ pub extern "C" fn qdtls_new(mode: i32) -> *mut QDtls {
             2 => SslMode::Server,
             _ => return std::ptr::null_mut(),
         };
-        Box::into_raw(Box::new(Session::new(mode))).cast()
+        handle::into_raw(Session::new(mode))
     })
 }
 
@@ -137,11 +148,8 @@ pub extern "C" fn qdtls_new(mode: i32) -> *mut QDtls {
 /// `h` is NULL or a live handle not used afterwards (nor concurrently).
 #[no_mangle]
 pub unsafe extern "C" fn qdtls_free(h: *mut QDtls) {
-    guard((), || {
-        if !h.is_null() {
-            drop(Box::from_raw(h.cast::<Session>()));
-        }
-    })
+    // SAFETY: `h` is NULL or live and given up, as this function's contract says.
+    guard((), || unsafe { handle::free(h) })
 }
 
 /// QDtls::setPeer. `address` is an IPv4 or IPv6 literal; `name` (may be NULL)
@@ -154,10 +162,9 @@ pub unsafe extern "C" fn qdtls_free(h: *mut QDtls) {
 /// `h` is NULL or live; `address` and `name` are NULL or NUL-terminated.
 #[no_mangle]
 pub unsafe extern "C" fn qdtls_set_peer(h: *mut QDtls, address: *const c_char, port: u16, name: *const c_char) -> bool {
-    with_session(h, false, |s| {
-        let ip = text(address).and_then(parse_ip);
-        s.set_peer(ip, port, text(name).unwrap_or_default())
-    })
+    // SAFETY: pointers as this function's contract says.
+    let (s, address, name) = unsafe { (try_ref(h), text(address), text(name)) };
+    call(s, false, |s| s.set_peer(address.and_then(parse_ip), port, name.unwrap_or_default()))
 }
 
 /// QDtls::setPeer from a `struct sockaddr_in` / `sockaddr_in6` of `len`
@@ -172,10 +179,9 @@ pub unsafe extern "C" fn qdtls_set_peer_sockaddr(
     len: usize,
     name: *const c_char,
 ) -> bool {
-    with_session(h, false, |s| {
-        let addr = from_sockaddr(sockaddr.cast(), len);
-        s.set_peer(addr.map(|a| a.ip()), addr.map_or(0, |a| a.port()), text(name).unwrap_or_default())
-    })
+    // SAFETY: pointers as this function's contract says.
+    let (s, addr, name) = unsafe { (try_ref(h), from_sockaddr(sockaddr.cast(), len), text(name)) };
+    call(s, false, |s| s.set_peer(addr.map(|a| a.ip()), addr.map_or(0, |a| a.port()), name.unwrap_or_default()))
 }
 
 /// The peer address as text ("" when null).
@@ -184,7 +190,9 @@ pub unsafe extern "C" fn qdtls_set_peer_sockaddr(
 /// `h` is NULL or live; `buf` is valid for `cap` bytes.
 #[no_mangle]
 pub unsafe extern "C" fn qdtls_peer_address(h: *const QDtls, buf: *mut c_char, cap: usize) -> usize {
-    with_session(h, 0, |s| put_str(&s.info().peer.map(|a| a.to_string()).unwrap_or_default(), buf, cap))
+    // SAFETY: pointers as this function's contract says.
+    let (s, buf) = unsafe { (try_ref(h), out(buf, cap)) };
+    call(s, 0, |s| buf.put_str(&s.info().peer.map(|a| a.to_string()).unwrap_or_default()))
 }
 
 /// The peer port (0 when not set or for NULL).
@@ -193,7 +201,9 @@ pub unsafe extern "C" fn qdtls_peer_address(h: *const QDtls, buf: *mut c_char, c
 /// `h` is NULL or live.
 #[no_mangle]
 pub unsafe extern "C" fn qdtls_peer_port(h: *const QDtls) -> u16 {
-    with_session(h, 0, |s| s.info().port)
+    // SAFETY: `h` is NULL or live, as this function's contract says.
+    let s = unsafe { try_ref(h) };
+    call(s, 0, |s| s.info().port)
 }
 
 /// The verification name set by `qdtls_set_peer` or `qdtls_set_peer_verification_name`.
@@ -202,7 +212,9 @@ pub unsafe extern "C" fn qdtls_peer_port(h: *const QDtls) -> u16 {
 /// `h` is NULL or live; `buf` is valid for `cap` bytes.
 #[no_mangle]
 pub unsafe extern "C" fn qdtls_peer_verification_name(h: *const QDtls, buf: *mut c_char, cap: usize) -> usize {
-    with_session(h, 0, |s| put_str(&s.info().verification_name, buf, cap))
+    // SAFETY: pointers as this function's contract says.
+    let (s, buf) = unsafe { (try_ref(h), out(buf, cap)) };
+    call(s, 0, |s| buf.put_str(&s.info().verification_name))
 }
 
 /// QDtls::setPeerVerificationName: InvalidOperation once a handshake started.
@@ -212,7 +224,9 @@ pub unsafe extern "C" fn qdtls_peer_verification_name(h: *const QDtls, buf: *mut
 /// `h` is NULL or live; `name` is NULL or NUL-terminated.
 #[no_mangle]
 pub unsafe extern "C" fn qdtls_set_peer_verification_name(h: *mut QDtls, name: *const c_char) -> bool {
-    with_session(h, false, |s| s.set_peer_verification_name(text(name).unwrap_or_default()))
+    // SAFETY: pointers as this function's contract says.
+    let (s, name) = unsafe { (try_ref(h), text(name)) };
+    call(s, false, |s| s.set_peer_verification_name(name.unwrap_or_default()))
 }
 
 /// `QDTLS_SSL_CLIENT_MODE` or `QDTLS_SSL_SERVER_MODE`; `QDTLS_UNENCRYPTED_MODE` for NULL.
@@ -221,7 +235,9 @@ pub unsafe extern "C" fn qdtls_set_peer_verification_name(h: *mut QDtls, name: *
 /// `h` is NULL or live.
 #[no_mangle]
 pub unsafe extern "C" fn qdtls_ssl_mode(h: *const QDtls) -> i32 {
-    with_session(h, 0, |s| s.info().mode as i32)
+    // SAFETY: `h` is NULL or live, as this function's contract says.
+    let s = unsafe { try_ref(h) };
+    call(s, 0, |s| s.info().mode as i32)
 }
 
 /// QDtls::setMtuHint: the link MTU (IP packet size) for handshake
@@ -233,7 +249,9 @@ pub unsafe extern "C" fn qdtls_ssl_mode(h: *const QDtls) -> i32 {
 /// `h` is NULL or live.
 #[no_mangle]
 pub unsafe extern "C" fn qdtls_set_mtu_hint(h: *mut QDtls, mtu: u16) {
-    with_session(h, (), |s| s.set_mtu_hint(mtu))
+    // SAFETY: `h` is NULL or live, as this function's contract says.
+    let s = unsafe { try_ref(h) };
+    call(s, (), |s| s.set_mtu_hint(mtu))
 }
 
 /// The MTU hint (0 = not set).
@@ -242,7 +260,9 @@ pub unsafe extern "C" fn qdtls_set_mtu_hint(h: *mut QDtls, mtu: u16) {
 /// `h` is NULL or live.
 #[no_mangle]
 pub unsafe extern "C" fn qdtls_mtu_hint(h: *const QDtls) -> u16 {
-    with_session(h, 0, |s| s.info().mtu_hint)
+    // SAFETY: `h` is NULL or live, as this function's contract says.
+    let s = unsafe { try_ref(h) };
+    call(s, 0, |s| s.info().mtu_hint)
 }
 
 /// QDtls::setCookieGeneratorParameters (a server must use the same
@@ -258,7 +278,9 @@ pub unsafe extern "C" fn qdtls_set_cookie_generator_parameters(
     secret: *const u8,
     len: usize,
 ) -> bool {
-    with_dgram(h, false, secret, len, |s, secret| s.set_cookie_generator_parameters(hash, secret))
+    // SAFETY: pointers as this function's contract says.
+    let (s, secret) = unsafe { (try_ref(h), bytes(secret, len)) };
+    call_with(s, false, need(secret, NULL_DATAGRAM), |s, secret| s.set_cookie_generator_parameters(hash, secret))
 }
 
 /// The cookie hash (into `*hash`, may be NULL) and secret (bytes; see the
@@ -273,12 +295,14 @@ pub unsafe extern "C" fn qdtls_cookie_generator_parameters(
     secret: *mut u8,
     cap: usize,
 ) -> usize {
-    with_session(h, 0, |s| {
+    // SAFETY: pointers as this function's contract says.
+    let (s, hash, secret) = unsafe { (try_ref(h), out_value(hash), out(secret, cap)) };
+    call(s, 0, |s| {
         let info = s.info();
-        if !hash.is_null() {
-            *hash = info.cookie.hash;
+        if let Some(hash) = hash {
+            hash.write(info.cookie.hash);
         }
-        put_bytes(&info.cookie.secret, secret, cap)
+        secret.put_bytes(&info.cookie.secret)
     })
 }
 
@@ -289,13 +313,9 @@ pub unsafe extern "C" fn qdtls_cookie_generator_parameters(
 /// `h` and `cfg` are NULL or live.
 #[no_mangle]
 pub unsafe extern "C" fn qdtls_set_dtls_configuration(h: *mut QDtls, cfg: *const QDtlsConfiguration) -> bool {
-    with_session(h, false, |s| match config::get(cfg) {
-        Some(c) => s.set_dtls_configuration(Arc::clone(c)),
-        None => {
-            s.set_error(DtlsError::InvalidInputParameters, "NULL configuration");
-            false
-        }
-    })
+    // SAFETY: pointers as this function's contract says.
+    let (s, cfg) = unsafe { (try_ref(h), try_ref(cfg)) };
+    call_with(s, false, need(cfg, "NULL configuration"), |s, c| s.set_dtls_configuration(Arc::clone(c)))
 }
 
 /// A copy of the configuration in use; the caller frees it with
@@ -306,7 +326,9 @@ pub unsafe extern "C" fn qdtls_set_dtls_configuration(h: *mut QDtls, cfg: *const
 /// `h` is NULL or live.
 #[no_mangle]
 pub unsafe extern "C" fn qdtls_dtls_configuration(h: *const QDtls) -> *mut QDtlsConfiguration {
-    with_session(h, std::ptr::null_mut(), |s| config::into_handle(s.info().config.clone()))
+    // SAFETY: `h` is NULL or live, as this function's contract says.
+    let s = unsafe { try_ref(h) };
+    call(s, std::ptr::null_mut(), |s| handle::into_raw::<QDtlsConfiguration>(s.info().config.clone()))
 }
 
 /// The `QDTLS_HANDSHAKE_*` state; `QDTLS_HANDSHAKE_NOT_STARTED` for NULL.
@@ -315,7 +337,9 @@ pub unsafe extern "C" fn qdtls_dtls_configuration(h: *const QDtls) -> *mut QDtls
 /// `h` is NULL or live.
 #[no_mangle]
 pub unsafe extern "C" fn qdtls_handshake_state(h: *const QDtls) -> i32 {
-    with_session(h, 0, |s| s.info().state as i32)
+    // SAFETY: `h` is NULL or live, as this function's contract says.
+    let s = unsafe { try_ref(h) };
+    call(s, 0, |s| s.info().state as i32)
 }
 
 /// QDtls::doHandshake: starts (client: `dgram` may be empty; server: the
@@ -330,7 +354,9 @@ pub unsafe extern "C" fn qdtls_handshake_state(h: *const QDtls) -> i32 {
 /// `h` is NULL or live; `dgram` is valid for `len` bytes.
 #[no_mangle]
 pub unsafe extern "C" fn qdtls_do_handshake(h: *mut QDtls, fd: c_int, dgram: *const u8, len: usize) -> bool {
-    with_dgram(h, false, dgram, len, |s, d| s.do_handshake(transport(&mut FdTransport::new(fd)), d))
+    // SAFETY: pointers as this function's contract says.
+    let (s, dgram) = unsafe { (try_ref(h), bytes(dgram, len)) };
+    call_with(s, false, need(dgram, NULL_DATAGRAM), |s, d| with_socket(fd, |t| s.do_handshake(t, d)))
 }
 
 /// QDtls::handleTimeout: retransmits the last flight when the timer is due.
@@ -343,7 +369,9 @@ pub unsafe extern "C" fn qdtls_do_handshake(h: *mut QDtls, fd: c_int, dgram: *co
 /// `h` is NULL or live.
 #[no_mangle]
 pub unsafe extern "C" fn qdtls_handle_timeout(h: *mut QDtls, fd: c_int) -> bool {
-    with_session(h, false, |s| s.handle_timeout(transport(&mut FdTransport::new(fd))))
+    // SAFETY: `h` is NULL or live, as this function's contract says.
+    let s = unsafe { try_ref(h) };
+    call(s, false, |s| with_socket(fd, |t| s.handle_timeout(t)))
 }
 
 /// Milliseconds until `qdtls_handle_timeout` is due (rounded up; 0 = now),
@@ -355,7 +383,9 @@ pub unsafe extern "C" fn qdtls_handle_timeout(h: *mut QDtls, fd: c_int) -> bool 
 /// `h` is NULL or live.
 #[no_mangle]
 pub unsafe extern "C" fn qdtls_next_timeout_ms(h: *const QDtls) -> i64 {
-    with_session(h, -1, |s| match s.next_timeout() {
+    // SAFETY: `h` is NULL or live, as this function's contract says.
+    let s = unsafe { try_ref(h) };
+    call(s, -1, |s| match s.next_timeout() {
         Some(d) => d.as_micros().div_ceil(1000).min(i64::MAX as u128) as i64,
         None => -1,
     })
@@ -371,7 +401,9 @@ pub unsafe extern "C" fn qdtls_next_timeout_ms(h: *const QDtls) -> i64 {
 /// `h` is NULL or live.
 #[no_mangle]
 pub unsafe extern "C" fn qdtls_set_initial_timeout_ms(h: *mut QDtls, ms: u32) -> bool {
-    with_session(h, false, |s| s.set_initial_timeout_ms(ms))
+    // SAFETY: `h` is NULL or live, as this function's contract says.
+    let s = unsafe { try_ref(h) };
+    call(s, false, |s| s.set_initial_timeout_ms(ms))
 }
 
 /// QDtls::resumeHandshake after PeerVerificationError: true and
@@ -381,7 +413,9 @@ pub unsafe extern "C" fn qdtls_set_initial_timeout_ms(h: *mut QDtls, ms: u32) ->
 /// `h` is NULL or live.
 #[no_mangle]
 pub unsafe extern "C" fn qdtls_resume_handshake(h: *mut QDtls, fd: c_int) -> bool {
-    with_session(h, false, |s| s.resume_handshake(transport(&mut FdTransport::new(fd))))
+    // SAFETY: `h` is NULL or live, as this function's contract says.
+    let s = unsafe { try_ref(h) };
+    call(s, false, |s| with_socket(fd, |t| s.resume_handshake(t)))
 }
 
 /// QDtls::abortHandshake: from InProgress or PeerVerificationFailed back to
@@ -394,7 +428,9 @@ pub unsafe extern "C" fn qdtls_resume_handshake(h: *mut QDtls, fd: c_int) -> boo
 /// `h` is NULL or live.
 #[no_mangle]
 pub unsafe extern "C" fn qdtls_abort_handshake(h: *mut QDtls, fd: c_int) -> bool {
-    with_session(h, false, |s| s.abort_handshake(transport(&mut FdTransport::new(fd))))
+    // SAFETY: `h` is NULL or live, as this function's contract says.
+    let s = unsafe { try_ref(h) };
+    call(s, false, |s| with_socket(fd, |t| s.abort_handshake(t)))
 }
 
 /// QDtls::shutdown: sends close_notify, then NotStarted (peer and
@@ -404,7 +440,9 @@ pub unsafe extern "C" fn qdtls_abort_handshake(h: *mut QDtls, fd: c_int) -> bool
 /// `h` is NULL or live.
 #[no_mangle]
 pub unsafe extern "C" fn qdtls_shutdown(h: *mut QDtls, fd: c_int) -> bool {
-    with_session(h, false, |s| s.shutdown(transport(&mut FdTransport::new(fd))))
+    // SAFETY: `h` is NULL or live, as this function's contract says.
+    let s = unsafe { try_ref(h) };
+    call(s, false, |s| with_socket(fd, |t| s.shutdown(t)))
 }
 
 /// True once the handshake completed (and until shutdown or close).
@@ -413,7 +451,9 @@ pub unsafe extern "C" fn qdtls_shutdown(h: *mut QDtls, fd: c_int) -> bool {
 /// `h` is NULL or live.
 #[no_mangle]
 pub unsafe extern "C" fn qdtls_is_connection_encrypted(h: *const QDtls) -> bool {
-    with_session(h, false, |s| s.info().state == HandshakeState::Complete)
+    // SAFETY: `h` is NULL or live, as this function's contract says.
+    let s = unsafe { try_ref(h) };
+    call(s, false, |s| s.is_encrypted())
 }
 
 /// The negotiated cipher's OpenSSL name ("" until HandshakeComplete).
@@ -422,7 +462,9 @@ pub unsafe extern "C" fn qdtls_is_connection_encrypted(h: *const QDtls) -> bool 
 /// `h` is NULL or live; `buf` is valid for `cap` bytes.
 #[no_mangle]
 pub unsafe extern "C" fn qdtls_session_cipher(h: *const QDtls, buf: *mut c_char, cap: usize) -> usize {
-    with_session(h, 0, |s| put_str(s.info().cipher.unwrap_or_default(), buf, cap))
+    // SAFETY: pointers as this function's contract says.
+    let (s, buf) = unsafe { (try_ref(h), out(buf, cap)) };
+    call(s, 0, |s| buf.put_str(s.info().cipher.unwrap_or_default()))
 }
 
 /// `QDTLS_PROTOCOL_DTLS_V1_2` (or `_V1_0`) once complete, else `QDTLS_PROTOCOL_UNKNOWN`.
@@ -431,7 +473,9 @@ pub unsafe extern "C" fn qdtls_session_cipher(h: *const QDtls, buf: *mut c_char,
 /// `h` is NULL or live.
 #[no_mangle]
 pub unsafe extern "C" fn qdtls_session_protocol(h: *const QDtls) -> i32 {
-    with_session(h, -1, |s| s.info().protocol)
+    // SAFETY: `h` is NULL or live, as this function's contract says.
+    let s = unsafe { try_ref(h) };
+    call(s, -1, |s| s.info().protocol)
 }
 
 /// QDtls::writeDatagramEncrypted: encrypts `data` into one datagram and
@@ -444,7 +488,9 @@ pub unsafe extern "C" fn qdtls_session_protocol(h: *const QDtls) -> i32 {
 /// `h` is NULL or live; `data` is valid for `len` bytes.
 #[no_mangle]
 pub unsafe extern "C" fn qdtls_write_datagram_encrypted(h: *mut QDtls, fd: c_int, data: *const u8, len: usize) -> i64 {
-    with_dgram(h, -1, data, len, |s, d| s.write_datagram_encrypted(transport(&mut FdTransport::new(fd)), d))
+    // SAFETY: pointers as this function's contract says.
+    let (s, data) = unsafe { (try_ref(h), bytes(data, len)) };
+    call_with(s, -1, need(data, NULL_DATAGRAM), |s, d| with_socket(fd, |t| s.write_datagram_encrypted(t, d)))
 }
 
 /// Batch form of `qdtls_write_datagram_encrypted`: encrypts `count`
@@ -462,27 +508,20 @@ pub unsafe extern "C" fn qdtls_write_datagrams_encrypted(
     datagrams: *const QDtlsDatagram,
     count: usize,
 ) -> i64 {
-    with_session(h, -1, |s| {
-        let entries: &[QDtlsDatagram] = match bytes_of(datagrams, count) {
-            Some(e) => e,
-            None => return bad_i64(s, "NULL datagram list with a non-zero count"),
-        };
-        // A small batch stays on the stack: no allocation per datagram.
-        let mut small: [&[u8]; 64] = [&[]; 64];
-        let mut large = Vec::new();
-        let slices: &mut [&[u8]] = if count <= small.len() {
-            &mut small[..count]
-        } else {
-            large.resize(count, &[][..]);
-            &mut large
-        };
-        for (slot, e) in slices.iter_mut().zip(entries) {
-            match bytes(e.data, e.len) {
-                Some(d) => *slot = d,
-                None => return bad_i64(s, "NULL datagram with a non-zero length"),
+    // SAFETY: pointers as this function's contract says.
+    let (s, entries) = unsafe { (try_ref(h), slice(datagrams, count)) };
+    let entries = need(entries, "NULL datagram list with a non-zero count");
+    call_with(s, -1, entries, |s, entries| {
+        with_scratch(entries.len(), |slices: &mut [&[u8]]| {
+            for (slot, e) in slices.iter_mut().zip(entries) {
+                // SAFETY: each entry's data is valid for its length, as this function's contract says.
+                match unsafe { bytes(e.data, e.len) } {
+                    Some(d) => *slot = d,
+                    None => return s.refuse(BadArg(NULL_DATAGRAM), -1),
+                }
             }
-        }
-        s.write_datagrams_encrypted(transport(&mut FdTransport::new(fd)), slices)
+            with_socket(fd, |t| s.write_datagrams_encrypted(t, slices))
+        })
     })
 }
 
@@ -495,7 +534,8 @@ pub unsafe extern "C" fn qdtls_write_datagrams_encrypted(
 /// must not reach this session), UnderlyingSocketError (recvmmsg failed).
 ///
 /// # Safety
-/// `h` is NULL or live; `buffers` holds `count` entries, each `data` valid for `capacity` bytes.
+/// `h` is NULL or live; `buffers` holds `count` entries, each `data` valid for `capacity` bytes;
+/// no two of these overlap, nor the entries.
 #[no_mangle]
 pub unsafe extern "C" fn qdtls_receive_datagrams_decrypted(
     h: *mut QDtls,
@@ -503,15 +543,21 @@ pub unsafe extern "C" fn qdtls_receive_datagrams_decrypted(
     buffers: *mut QDtlsReceiveBuffer,
     count: usize,
 ) -> i64 {
-    with_session(h, -1, |s| {
-        let Some(mut t) = FdTransport::new(fd) else {
-            return bad_i64(s, "Invalid (nullptr) socket");
-        };
-        let bufs: &mut [QDtlsReceiveBuffer] = match (buffers.is_null(), count) {
-            (_, 0) => &mut [],
-            (true, _) => return bad_i64(s, "NULL buffer list with a non-zero count"),
-            (false, n) => std::slice::from_raw_parts_mut(buffers, n),
-        };
+    // SAFETY: `h` is NULL or live, as this function's contract says.
+    let s = unsafe { try_ref(h) };
+    let bufs: Option<&mut [QDtlsReceiveBuffer]> = match (buffers.is_null(), count) {
+        (_, 0) => Some(&mut []),
+        (true, _) => None,
+        // SAFETY: `buffers` holds `count` entries nothing else uses during
+        // the call, as this function's contract says.
+        (false, n) => Some(unsafe { std::slice::from_raw_parts_mut(buffers, n) }),
+    };
+    let args = match FdTransport::new(fd) {
+        None => Err(BadArg("Invalid (nullptr) socket")),
+        Some(t) => need(bufs, "NULL buffer list with a non-zero count").map(|b| (t, b)),
+    };
+    call_with(s, -1, args, |s, (mut t, bufs)| {
+        // The engine's rules, here until the engine has a batch receive.
         if !s.is_encrypted() {
             s.set_error(DtlsError::InvalidOperation, "Cannot read a datagram, not in encrypted state");
             return -1;
@@ -520,22 +566,34 @@ pub unsafe extern "C" fn qdtls_receive_datagrams_decrypted(
             s.set_error(DtlsError::InvalidOperation, "Batch receive needs a connected socket");
             return -1;
         }
-        let got = receive_batch(fd, bufs, |b, received| {
-            b.result = match received {
-                Some(len) => s.decrypt_in_place(Some(&mut t), b.as_mut(), len),
-                None => {
-                    s.set_error(DtlsError::InvalidInputParameters, "Datagram larger than its receive buffer");
+        with_scratch(bufs.len(), |slots: &mut [Slot<'_>]| {
+            for (slot, b) in slots.iter_mut().zip(bufs.iter()) {
+                // SAFETY: each `data` is valid for `capacity` bytes and
+                // overlaps nothing else, as this function's contract says.
+                slot.data = unsafe { b.data() };
+            }
+            let got = receive_batch(fd, slots, |slot, received| {
+                slot.result = match received {
+                    Some(len) => s.decrypt_in_place(Some(&mut t), slot.data, len),
+                    None => {
+                        s.set_error(DtlsError::InvalidInputParameters, "Datagram larger than its receive buffer");
+                        -1
+                    }
+                };
+            });
+            match got {
+                Ok(n) => {
+                    for (b, slot) in bufs.iter_mut().zip(slots.iter()).take(n) {
+                        b.result = slot.result;
+                    }
+                    n as i64
+                }
+                Err(e) => {
+                    s.set_error(DtlsError::UnderlyingSocketError, &e.to_string());
                     -1
                 }
-            };
-        });
-        match got {
-            Ok(n) => n as i64,
-            Err(e) => {
-                s.set_error(DtlsError::UnderlyingSocketError, &e.to_string());
-                -1
             }
-        }
+        })
     })
 }
 
@@ -563,14 +621,17 @@ pub unsafe extern "C" fn qdtls_decrypt_datagram(
     out: *mut u8,
     out_cap: usize,
 ) -> i64 {
-    with_dgram(h, -1, dgram, len, |s, d| {
-        if out.is_null() && out_cap > 0 {
-            s.set_error(DtlsError::InvalidInputParameters, "NULL output buffer with a non-zero capacity");
-            return -1;
-        }
-        let out: &mut [u8] = if out.is_null() { &mut [] } else { std::slice::from_raw_parts_mut(out, out_cap) };
-        s.decrypt_datagram(transport(&mut FdTransport::new(fd)), d, out)
-    })
+    let out: Option<&mut [u8]> = match (out.is_null(), out_cap) {
+        (true, 0) => Some(&mut []),
+        (true, _) => None,
+        // SAFETY: `out` is valid for `out_cap` bytes, as this function's contract says.
+        (false, n) => Some(unsafe { std::slice::from_raw_parts_mut(out, n) }),
+    };
+    // SAFETY: pointers as this function's contract says.
+    let (s, dgram) = unsafe { (try_ref(h), bytes(dgram, len)) };
+    let args =
+        need(dgram, NULL_DATAGRAM).and_then(|d| Ok((d, need(out, "NULL output buffer with a non-zero capacity")?)));
+    call_with(s, -1, args, |s, (d, out)| with_socket(fd, |t| s.decrypt_datagram(t, d, out)))
 }
 
 /// The last error (`QDTLS_ERROR_*`); every successful call resets it to
@@ -580,7 +641,9 @@ pub unsafe extern "C" fn qdtls_decrypt_datagram(
 /// `h` is NULL or live.
 #[no_mangle]
 pub unsafe extern "C" fn qdtls_dtls_error(h: *const QDtls) -> i32 {
-    with_session(h, 1, |s| s.info().error.code as i32)
+    // SAFETY: `h` is NULL or live, as this function's contract says.
+    let s = unsafe { try_ref(h) };
+    call(s, 1, |s| s.info().error.code as i32)
 }
 
 /// The last error's description ("" after success). Never contains key material.
@@ -589,7 +652,9 @@ pub unsafe extern "C" fn qdtls_dtls_error(h: *const QDtls) -> i32 {
 /// `h` is NULL or live; `buf` is valid for `cap` bytes.
 #[no_mangle]
 pub unsafe extern "C" fn qdtls_dtls_error_string(h: *const QDtls, buf: *mut c_char, cap: usize) -> usize {
-    with_session(h, 0, |s| put_str(&s.info().error.message, buf, cap))
+    // SAFETY: pointers as this function's contract says.
+    let (s, buf) = unsafe { (try_ref(h), out(buf, cap)) };
+    call(s, 0, |s| buf.put_str(&s.info().error.message))
 }
 
 /// The number of peer verification errors of the last handshake, in Qt's
@@ -599,7 +664,9 @@ pub unsafe extern "C" fn qdtls_dtls_error_string(h: *const QDtls, buf: *mut c_ch
 /// `h` is NULL or live.
 #[no_mangle]
 pub unsafe extern "C" fn qdtls_peer_verification_error_count(h: *const QDtls) -> usize {
-    with_session(h, 0, |s| s.info().verification_errors.len())
+    // SAFETY: `h` is NULL or live, as this function's contract says.
+    let s = unsafe { try_ref(h) };
+    call(s, 0, |s| s.info().verification_errors.len())
 }
 
 /// The `QDTLS_SSL_ERROR_*` code of error `index` (`QDTLS_SSL_ERROR_NO_ERROR` when out of range).
@@ -608,7 +675,9 @@ pub unsafe extern "C" fn qdtls_peer_verification_error_count(h: *const QDtls) ->
 /// `h` is NULL or live.
 #[no_mangle]
 pub unsafe extern "C" fn qdtls_peer_verification_error_code(h: *const QDtls, index: usize) -> i32 {
-    with_session(h, 0, |s| s.info().verification_errors.get(index).map_or(0, |e| e.code))
+    // SAFETY: `h` is NULL or live, as this function's contract says.
+    let s = unsafe { try_ref(h) };
+    call(s, 0, |s| s.info().verification_errors.get(index).map_or(0, |e| e.code))
 }
 
 /// The DER certificate of error `index` (bytes; 0 when it has none or out of range).
@@ -622,10 +691,9 @@ pub unsafe extern "C" fn qdtls_peer_verification_error_certificate(
     der: *mut u8,
     cap: usize,
 ) -> usize {
-    with_session(h, 0, |s| {
-        let info = s.info();
-        put_der(info.verification_errors.get(index).and_then(|e| e.certificate.as_ref()), der, cap)
-    })
+    // SAFETY: pointers as this function's contract says.
+    let (s, der) = unsafe { (try_ref(h), out(der, cap)) };
+    call(s, 0, |s| put_der(s.info().verification_errors.get(index).and_then(|e| e.certificate.as_ref()), der))
 }
 
 /// QDtls::ignoreVerificationErrors: replaces the ignore list (`n == 0`
@@ -641,53 +709,34 @@ pub unsafe extern "C" fn qdtls_ignore_verification_errors(
     errors: *const QDtlsSslError,
     n: usize,
 ) -> bool {
-    with_session(h, false, |s| {
-        let mut list = Vec::with_capacity(n);
-        let entries = if n == 0 {
-            &[][..]
-        } else if errors.is_null() {
-            return bad(s, "NULL error list");
-        } else {
-            std::slice::from_raw_parts(errors, n)
-        };
-        for e in entries {
-            let certificate = match bytes(e.certificate_der, e.certificate_der_len) {
-                None => return bad(s, "NULL certificate with a non-zero length"),
-                Some([]) => None,
-                Some(der) => match X509::from_der(der) {
-                    Ok(c) => Some(c),
-                    Err(_) => return bad(s, "Invalid DER certificate"),
-                },
-            };
-            list.push(VerificationError { code: e.code, certificate });
+    // SAFETY: pointers as this function's contract says.
+    let (s, entries) = unsafe { (try_ref(h), slice(errors, n)) };
+    call_with(s, false, need(entries, "NULL error list"), |s, entries| {
+        let list: Result<Vec<_>, BadArg> = entries
+            .iter()
+            .map(|e| {
+                // SAFETY: each entry's certificate is valid for its length, as this function's contract says.
+                let certificate = match unsafe { bytes(e.certificate_der, e.certificate_der_len) } {
+                    None => return Err(BadArg("NULL certificate with a non-zero length")),
+                    Some([]) => None,
+                    Some(der) => Some(X509::from_der(der).map_err(|_| BadArg("Invalid DER certificate"))?),
+                };
+                Ok(VerificationError { code: e.code, certificate })
+            })
+            .collect();
+        match list {
+            Ok(list) => {
+                s.ignore_verification_errors(list);
+                true
+            }
+            Err(bad) => s.refuse(bad, false),
         }
-        s.ignore_verification_errors(list);
-        true
     })
 }
 
 /// A certificate as DER into a caller buffer (0 for none).
-unsafe fn put_der(cert: Option<&X509>, der: *mut u8, cap: usize) -> usize {
-    cert.and_then(|c| c.to_der().ok()).map_or(0, |d| put_bytes(&d, der, cap))
-}
-
-fn bad_i64(s: &Session, msg: &str) -> i64 {
-    s.set_error(DtlsError::InvalidInputParameters, msg);
-    -1
-}
-
-/// `(ptr, count)` as a slice of entries; NULL only with `count == 0`.
-unsafe fn bytes_of<'a, T>(ptr: *const T, count: usize) -> Option<&'a [T]> {
-    match (ptr.is_null(), count) {
-        (_, 0) => Some(&[]),
-        (true, _) => None,
-        (false, n) => Some(std::slice::from_raw_parts(ptr, n)),
-    }
-}
-
-fn bad(s: &Session, msg: &str) -> bool {
-    s.set_error(DtlsError::InvalidInputParameters, msg);
-    false
+fn put_der(cert: Option<&X509>, der: super::Out<'_>) -> usize {
+    cert.and_then(|c| c.to_der().ok()).map_or(0, |d| der.put_bytes(&d))
 }
 
 /// The peer's certificate, DER (bytes; 0 when there is none).
@@ -696,7 +745,8 @@ fn bad(s: &Session, msg: &str) -> bool {
 /// `h` is NULL or live; `der` is valid for `cap` bytes.
 #[no_mangle]
 pub unsafe extern "C" fn qdtls_peer_certificate(h: *const QDtls, der: *mut u8, cap: usize) -> usize {
-    qdtls_peer_certificate_chain_at(h, 0, der, cap)
+    // SAFETY: the same contract as this function's.
+    unsafe { qdtls_peer_certificate_chain_at(h, 0, der, cap) }
 }
 
 /// The number of certificates in the peer's chain (leaf first, on both sides).
@@ -705,7 +755,9 @@ pub unsafe extern "C" fn qdtls_peer_certificate(h: *const QDtls, der: *mut u8, c
 /// `h` is NULL or live.
 #[no_mangle]
 pub unsafe extern "C" fn qdtls_peer_certificate_chain_count(h: *const QDtls) -> usize {
-    with_session(h, 0, |s| s.info().peer_chain.len())
+    // SAFETY: `h` is NULL or live, as this function's contract says.
+    let s = unsafe { try_ref(h) };
+    call(s, 0, |s| s.info().peer_chain.len())
 }
 
 /// Certificate `index` of the peer's chain, DER (0 when out of range).
@@ -719,10 +771,9 @@ pub unsafe extern "C" fn qdtls_peer_certificate_chain_at(
     der: *mut u8,
     cap: usize,
 ) -> usize {
-    with_session(h, 0, |s| {
-        let info = s.info();
-        put_der(info.peer_chain.get(index), der, cap)
-    })
+    // SAFETY: pointers as this function's contract says.
+    let (s, der) = unsafe { (try_ref(h), out(der, cap)) };
+    call(s, 0, |s| put_der(s.info().peer_chain.get(index), der))
 }
 
 struct UserCallback {
@@ -732,6 +783,7 @@ struct UserCallback {
 // SAFETY: the caller promises (see qdtls_set_psk_callback) that user_data may
 // be used from the threads that drive the handshake.
 unsafe impl Send for UserCallback {}
+// SAFETY: as for Send; the library only calls `cb`, serialized by the session.
 unsafe impl Sync for UserCallback {}
 
 /// Sets the PSK handler (Qt's pskRequired signal); NULL `cb` removes it.
@@ -743,13 +795,16 @@ unsafe impl Sync for UserCallback {}
 /// `h` is NULL or live; `cb` and `user_data` stay valid while the handle may call them.
 #[no_mangle]
 pub unsafe extern "C" fn qdtls_set_psk_callback(h: *mut QDtls, cb: QDtlsPskCallback, user_data: *mut c_void) -> bool {
-    with_session(h, false, |s| {
+    // SAFETY: `h` is NULL or live, as this function's contract says.
+    let s = unsafe { try_ref(h) };
+    call(s, false, |s| {
         let handler = cb.map(|cb| {
             let u = UserCallback { cb, user_data };
             Arc::new(move |a: &mut PskAuthenticator| {
                 let u = &u;
-                // SAFETY: as promised by the caller of qdtls_set_psk_callback.
-                unsafe { (u.cb)(u.user_data, as_handle(a)) }
+                // SAFETY: `cb` and `user_data` are valid, as promised by the caller of
+                // qdtls_set_psk_callback; the authenticator is lent for this call only.
+                unsafe { (u.cb)(u.user_data, lend(a)) }
             }) as Arc<crate::engine::psk::PskCallback>
         });
         s.set_psk_callback(handler);
@@ -764,5 +819,7 @@ pub unsafe extern "C" fn qdtls_set_psk_callback(h: *mut QDtls, cb: QDtlsPskCallb
 /// `h` is NULL or live.
 #[no_mangle]
 pub unsafe extern "C" fn qdtls_max_payload_size(h: *const QDtls) -> usize {
-    with_session(h, 0, |s| s.info().max_payload)
+    // SAFETY: `h` is NULL or live, as this function's contract says.
+    let s = unsafe { try_ref(h) };
+    call(s, 0, |s| s.info().max_payload)
 }

@@ -11,65 +11,190 @@
 //!   for the length.
 //! - A `fd` is the application's UDP socket; -1 is Qt's "null socket".
 
+// How the Rust side is built: every exported function first turns its raw
+// arguments into typed values in one `unsafe` block (handles through
+// `handle`, buffers and strings through the conversions below), then goes
+// through `call` (NULL handle and panic boundary) or, for a constructor,
+// `guard` (panic boundary), and nothing else.
+
 use std::ffi::CStr;
+use std::mem::MaybeUninit;
+use std::net::IpAddr;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use libc::c_char;
+use libc::{c_char, c_int};
+
+use crate::engine::error::DtlsError;
+use crate::engine::Transport;
+use crate::net::FdTransport;
 
 pub mod config;
 pub mod dtls;
+pub(crate) mod handle;
 pub mod psk;
 pub mod verifier;
 
-/// Runs `f`, turning a panic into `err`.
+/// The panic boundary: runs `f`, turning a panic into `err`.
 pub(crate) fn guard<R>(err: R, f: impl FnOnce() -> R) -> R {
     catch_unwind(AssertUnwindSafe(f)).unwrap_or(err)
 }
 
-/// `(ptr, len)` as a slice; NULL is allowed only with `len == 0`.
+/// The entry of every function on a handle: `err` for a NULL handle (None)
+/// or a panic, else `f` on the handle's value.
+pub(crate) fn call<O, R: Copy>(obj: Option<O>, err: R, f: impl FnOnce(O) -> R) -> R {
+    match obj {
+        Some(o) => guard(err, || f(o)),
+        None => err,
+    }
+}
+
+/// An argument the caller got wrong beyond what the handle's function can
+/// take (NULL with a non-zero length, ...): InvalidInputParameters, with this
+/// message, on handles that keep a last error.
+pub(crate) struct BadArg(pub &'static str);
+
+/// `Some` as the argument, None as the refusal `msg`.
+pub(crate) fn need<T>(arg: Option<T>, msg: &'static str) -> Result<T, BadArg> {
+    arg.ok_or(BadArg(msg))
+}
+
+/// Handle values that keep a last error (QDtls, QDtlsClientVerifier).
+pub(crate) trait ErrorSlot {
+    /// Records an error found at the ABI, before the engine was reached.
+    fn report(&self, code: DtlsError, msg: &str);
+
+    /// Records a refused argument and gives `err`.
+    fn refuse<R>(&self, bad: BadArg, err: R) -> R {
+        self.report(DtlsError::InvalidInputParameters, bad.0);
+        err
+    }
+}
+
+/// As [`call`], with arguments that may have been refused: a refusal is
+/// recorded on the handle (see [`ErrorSlot::refuse`]) and gives `err`.
+pub(crate) fn call_with<T: ErrorSlot, A, R: Copy>(
+    obj: Option<&T>,
+    err: R,
+    args: Result<A, BadArg>,
+    f: impl FnOnce(&T, A) -> R,
+) -> R {
+    call(obj, err, |o| match args {
+        Ok(a) => f(o, a),
+        Err(bad) => o.refuse(bad, err),
+    })
+}
+
+/// Runs `f` with the application's socket as the engine's transport (None
+/// for fd -1, Qt's null socket, which the engine refuses).
+pub(crate) fn with_socket<R>(fd: c_int, f: impl FnOnce(Option<&mut dyn Transport>) -> R) -> R {
+    let mut t = FdTransport::new(fd);
+    f(t.as_mut().map(|t| t as &mut dyn Transport))
+}
+
+/// An IPv4 or IPv6 address literal (IPv6 optionally in brackets).
+pub(crate) fn parse_ip(text: &str) -> Option<IpAddr> {
+    text.trim_start_matches('[').trim_end_matches(']').parse().ok()
+}
+
+/// The byte types C buffers come as: `uint8_t` and `char`.
+pub(crate) trait CByte: sealed::Sealed {}
+impl CByte for u8 {}
+impl CByte for i8 {}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for u8 {}
+    impl Sealed for i8 {}
+}
+
+/// `(ptr, count)` as a slice; NULL is allowed only with `count == 0`.
 ///
 /// # Safety
-/// A non-NULL `ptr` must be valid for reading `len` bytes.
-pub(crate) unsafe fn bytes<'a>(ptr: *const u8, len: usize) -> Option<&'a [u8]> {
-    match (ptr.is_null(), len) {
-        (true, 0) => Some(&[]),
+/// A non-NULL `ptr` is valid for reading `count` values for `'a`.
+pub(crate) unsafe fn slice<'a, T>(ptr: *const T, count: usize) -> Option<&'a [T]> {
+    match (ptr.is_null(), count) {
+        (_, 0) => Some(&[]),
         (true, _) => None,
-        (false, _) => Some(std::slice::from_raw_parts(ptr, len)),
+        // SAFETY: non-NULL and valid for `count` values, as the caller promises.
+        (false, n) => Some(unsafe { std::slice::from_raw_parts(ptr, n) }),
     }
+}
+
+/// `(ptr, len)` as bytes; NULL is allowed only with `len == 0`.
+///
+/// # Safety
+/// A non-NULL `ptr` is valid for reading `len` bytes for `'a`.
+pub(crate) unsafe fn bytes<'a, T: CByte>(ptr: *const T, len: usize) -> Option<&'a [u8]> {
+    // SAFETY: T is u8 or i8, of the size and alignment of u8; validity as
+    // the caller promises.
+    unsafe { slice(ptr.cast::<u8>(), len) }
+}
+
+/// The bytes of a NUL-terminated string (without the NUL); None for NULL.
+///
+/// # Safety
+/// A non-NULL `ptr` points to a NUL-terminated string valid for `'a`.
+pub(crate) unsafe fn c_bytes<'a>(ptr: *const c_char) -> Option<&'a [u8]> {
+    // SAFETY: non-NULL pointers are NUL-terminated strings, as the caller promises.
+    (!ptr.is_null()).then(|| unsafe { CStr::from_ptr(ptr) }.to_bytes())
 }
 
 /// A NUL-terminated UTF-8 string; None for NULL or invalid UTF-8.
 ///
 /// # Safety
-/// A non-NULL `ptr` must point to a NUL-terminated string.
+/// A non-NULL `ptr` points to a NUL-terminated string valid for `'a`.
 pub(crate) unsafe fn text<'a>(ptr: *const c_char) -> Option<&'a str> {
-    if ptr.is_null() {
-        return None;
-    }
-    CStr::from_ptr(ptr).to_str().ok()
+    // SAFETY: as this function's contract.
+    unsafe { c_bytes(ptr) }.and_then(|b| std::str::from_utf8(b).ok())
 }
 
-/// Writes `s` NUL-terminated when it fits; returns its length.
+/// A caller's output buffer (`buf`, `cap`), written by the buffer rules of
+/// the module documentation. NULL is a buffer of capacity 0.
+pub(crate) struct Out<'a>(&'a mut [MaybeUninit<u8>]);
+
+/// `(buf, cap)` as an output buffer.
 ///
 /// # Safety
-/// A non-NULL `buf` must be valid for writing `cap` bytes.
-pub(crate) unsafe fn put_str(s: &str, buf: *mut c_char, cap: usize) -> usize {
-    if !buf.is_null() && s.len() < cap {
-        std::ptr::copy_nonoverlapping(s.as_ptr(), buf.cast::<u8>(), s.len());
-        *buf.add(s.len()) = 0;
+/// A non-NULL `buf` is valid for writing `cap` bytes, and nothing else
+/// accesses them during `'a`.
+pub(crate) unsafe fn out<'a, T: CByte>(buf: *mut T, cap: usize) -> Out<'a> {
+    if buf.is_null() {
+        return Out(&mut []);
     }
-    s.len()
+    // SAFETY: valid for writing `cap` bytes and not aliased, as the caller
+    // promises; MaybeUninit<u8> needs no initialized contents.
+    Out(unsafe { std::slice::from_raw_parts_mut(buf.cast::<MaybeUninit<u8>>(), cap) })
 }
 
-/// Writes `b` when it fits; returns its length.
+impl Out<'_> {
+    /// Writes `s` NUL-terminated when it fits; returns its length.
+    pub(crate) fn put_str(self, s: &str) -> usize {
+        if let Some(dst) = self.0.get_mut(..s.len() + 1) {
+            for (d, &b) in dst.iter_mut().zip(s.as_bytes().iter().chain(&[0])) {
+                d.write(b);
+            }
+        }
+        s.len()
+    }
+
+    /// Writes `b` when it fits; returns its length.
+    pub(crate) fn put_bytes(self, b: &[u8]) -> usize {
+        if let Some(dst) = self.0.get_mut(..b.len()) {
+            for (d, &v) in dst.iter_mut().zip(b) {
+                d.write(v);
+            }
+        }
+        b.len()
+    }
+}
+
+/// An optional out-parameter (`int *hash`, ...): None for NULL.
 ///
 /// # Safety
-/// A non-NULL `buf` must be valid for writing `cap` bytes.
-pub(crate) unsafe fn put_bytes(b: &[u8], buf: *mut u8, cap: usize) -> usize {
-    if !buf.is_null() && b.len() <= cap {
-        std::ptr::copy_nonoverlapping(b.as_ptr(), buf, b.len());
-    }
-    b.len()
+/// A non-NULL `ptr` is valid for writing a `T` and not aliased during `'a`.
+pub(crate) unsafe fn out_value<'a, T>(ptr: *mut T) -> Option<&'a mut MaybeUninit<T>> {
+    // SAFETY: as this function's contract; MaybeUninit needs no initialized contents.
+    unsafe { ptr.cast::<MaybeUninit<T>>().as_mut() }
 }
 
 /// The library version, "MAJOR.MINOR.PATCH", the same as `QDTLS_VERSION_STRING`.

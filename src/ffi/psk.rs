@@ -1,7 +1,8 @@
 //! `QSslPreSharedKeyAuthenticator`: handed to the PSK callback, valid only
 //! during that call and owned by the library (never free it).
 
-use super::{bytes, guard, put_bytes};
+use super::handle::{try_mut, try_ref, Exclusive, Handle, Lent};
+use super::{bytes, call, out};
 use crate::engine::psk::PskAuthenticator;
 
 /// The PSK authenticator passed to a `QDtlsPskCallback`.
@@ -9,17 +10,12 @@ pub struct QSslPreSharedKeyAuthenticator {
     _private: [u8; 0],
 }
 
-pub(crate) fn as_handle(a: &mut PskAuthenticator) -> *mut QSslPreSharedKeyAuthenticator {
-    (a as *mut PskAuthenticator).cast()
+// Lent to the callback, which has it to itself for the call.
+impl Handle for QSslPreSharedKeyAuthenticator {
+    type Ownership = Lent;
+    type RustType = PskAuthenticator;
 }
-
-unsafe fn get<'a>(a: *const QSslPreSharedKeyAuthenticator) -> Option<&'a PskAuthenticator> {
-    a.cast::<PskAuthenticator>().as_ref()
-}
-
-unsafe fn get_mut<'a>(a: *mut QSslPreSharedKeyAuthenticator) -> Option<&'a mut PskAuthenticator> {
-    a.cast::<PskAuthenticator>().as_mut()
-}
+impl Exclusive for QSslPreSharedKeyAuthenticator {}
 
 /// Client side: the server's identity hint; server side: the configured hint.
 /// Bytes, written when they fit; returns the length (0 for NULL).
@@ -32,7 +28,9 @@ pub unsafe extern "C" fn qdtls_psk_identity_hint(
     buf: *mut u8,
     cap: usize,
 ) -> usize {
-    guard(0, || get(a).map_or(0, |a| put_bytes(a.identity_hint(), buf, cap)))
+    // SAFETY: pointers as this function's contract says.
+    let (a, buf) = unsafe { (try_ref(a), out(buf, cap)) };
+    call(a, 0, |a| buf.put_bytes(a.identity_hint()))
 }
 
 /// Client side: the identity set so far; server side: the identity the client sent.
@@ -45,7 +43,9 @@ pub unsafe extern "C" fn qdtls_psk_identity(
     buf: *mut u8,
     cap: usize,
 ) -> usize {
-    guard(0, || get(a).map_or(0, |a| put_bytes(a.identity(), buf, cap)))
+    // SAFETY: pointers as this function's contract says.
+    let (a, buf) = unsafe { (try_ref(a), out(buf, cap)) };
+    call(a, 0, |a| buf.put_bytes(a.identity()))
 }
 
 /// Sets the identity the client sends; longer than
@@ -60,12 +60,11 @@ pub unsafe extern "C" fn qdtls_psk_set_identity(
     identity: *const u8,
     len: usize,
 ) -> bool {
-    guard(false, || match (get_mut(a), bytes(identity, len)) {
-        (Some(a), Some(id)) => {
-            a.set_identity(id);
-            true
-        }
-        _ => false,
+    // SAFETY: pointers as this function's contract says.
+    let (a, identity) = unsafe { (try_mut(a), bytes(identity, len)) };
+    call(a.zip(identity), false, |(a, identity)| {
+        a.set_identity(identity);
+        true
     })
 }
 
@@ -79,7 +78,9 @@ pub unsafe extern "C" fn qdtls_psk_pre_shared_key(
     buf: *mut u8,
     cap: usize,
 ) -> usize {
-    guard(0, || get(a).map_or(0, |a| put_bytes(a.pre_shared_key(), buf, cap)))
+    // SAFETY: pointers as this function's contract says.
+    let (a, buf) = unsafe { (try_ref(a), out(buf, cap)) };
+    call(a, 0, |a| buf.put_bytes(a.pre_shared_key()))
 }
 
 /// Sets the pre-shared key; longer than the maximum is truncated when used.
@@ -93,12 +94,11 @@ pub unsafe extern "C" fn qdtls_psk_set_pre_shared_key(
     key: *const u8,
     len: usize,
 ) -> bool {
-    guard(false, || match (get_mut(a), bytes(key, len)) {
-        (Some(a), Some(k)) => {
-            a.set_pre_shared_key(k);
-            true
-        }
-        _ => false,
+    // SAFETY: pointers as this function's contract says.
+    let (a, key) = unsafe { (try_mut(a), bytes(key, len)) };
+    call(a.zip(key), false, |(a, key)| {
+        a.set_pre_shared_key(key);
+        true
     })
 }
 
@@ -109,7 +109,9 @@ pub unsafe extern "C" fn qdtls_psk_set_pre_shared_key(
 /// `a` is NULL or the authenticator of a running callback.
 #[no_mangle]
 pub unsafe extern "C" fn qdtls_psk_maximum_identity_length(a: *const QSslPreSharedKeyAuthenticator) -> i32 {
-    guard(-1, || get(a).map_or(-1, |a| a.maximum_identity_length() as i32))
+    // SAFETY: `a` is NULL or lent to a running callback, as this function's contract says.
+    let a = unsafe { try_ref(a) };
+    call(a, -1, |a| a.maximum_identity_length() as i32)
 }
 
 /// Longest key that is used: what OpenSSL allows (512 with OpenSSL 3, 256
@@ -119,5 +121,7 @@ pub unsafe extern "C" fn qdtls_psk_maximum_identity_length(a: *const QSslPreShar
 /// `a` is NULL or the authenticator of a running callback.
 #[no_mangle]
 pub unsafe extern "C" fn qdtls_psk_maximum_pre_shared_key_length(a: *const QSslPreSharedKeyAuthenticator) -> i32 {
-    guard(-1, || get(a).map_or(-1, |a| a.maximum_pre_shared_key_length() as i32))
+    // SAFETY: `a` is NULL or lent to a running callback, as this function's contract says.
+    let a = unsafe { try_ref(a) };
+    call(a, -1, |a| a.maximum_pre_shared_key_length() as i32)
 }

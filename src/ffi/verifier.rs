@@ -3,11 +3,13 @@
 
 use libc::{c_char, c_int, c_void};
 
-use super::{bytes, guard, put_bytes, put_str, text};
+use std::net::SocketAddr;
+
+use super::handle::{self, try_ref, Boxed, Handle};
+use super::{bytes, call, call_with, guard, need, out, out_value, parse_ip, text, with_socket, ErrorSlot};
 use crate::engine::error::DtlsError;
 use crate::engine::verifier::ClientVerifier;
-use crate::engine::Transport;
-use crate::net::{from_sockaddr, FdTransport};
+use crate::net::from_sockaddr;
 
 /// An opaque client verifier. Create with `qdtls_client_verifier_new`,
 /// release with `qdtls_client_verifier_free`.
@@ -15,12 +17,16 @@ pub struct QDtlsClientVerifier {
     _private: [u8; 0],
 }
 
-unsafe fn verifier<'a>(v: *const QDtlsClientVerifier) -> Option<&'a ClientVerifier> {
-    v.cast::<ClientVerifier>().as_ref()
+// Shared between threads like QDtls, so never `Exclusive`.
+impl Handle for QDtlsClientVerifier {
+    type Ownership = Boxed;
+    type RustType = ClientVerifier;
 }
 
-unsafe fn with_verifier<R: Copy>(v: *const QDtlsClientVerifier, err: R, f: impl FnOnce(&ClientVerifier) -> R) -> R {
-    guard(err, || verifier(v).map_or(err, f))
+impl ErrorSlot for ClientVerifier {
+    fn report(&self, code: DtlsError, msg: &str) {
+        self.set_error(code, msg);
+    }
 }
 
 /// A verifier with SHA-256 and the process-wide secret (shared with every
@@ -28,7 +34,7 @@ unsafe fn with_verifier<R: Copy>(v: *const QDtlsClientVerifier, err: R, f: impl 
 /// `qdtls_client_verifier_free`.
 #[no_mangle]
 pub extern "C" fn qdtls_client_verifier_new() -> *mut QDtlsClientVerifier {
-    guard(std::ptr::null_mut(), || Box::into_raw(Box::new(ClientVerifier::new())).cast())
+    guard(std::ptr::null_mut(), || handle::into_raw(ClientVerifier::new()))
 }
 
 /// Releases a verifier. NULL is a no-op.
@@ -37,11 +43,8 @@ pub extern "C" fn qdtls_client_verifier_new() -> *mut QDtlsClientVerifier {
 /// `v` is NULL or a live verifier not used afterwards.
 #[no_mangle]
 pub unsafe extern "C" fn qdtls_client_verifier_free(v: *mut QDtlsClientVerifier) {
-    guard((), || {
-        if !v.is_null() {
-            drop(Box::from_raw(v.cast::<ClientVerifier>()));
-        }
-    })
+    // SAFETY: `v` is NULL or live and given up, as this function's contract says.
+    guard((), || unsafe { handle::free(v) })
 }
 
 /// Sets the cookie hash (`QDTLS_HASH_*`) and secret. Empty secret or
@@ -56,13 +59,10 @@ pub unsafe extern "C" fn qdtls_client_verifier_set_cookie_generator_parameters(
     secret: *const u8,
     len: usize,
 ) -> bool {
-    with_verifier(v, false, |x| match bytes(secret, len) {
-        Some(s) => x.set_cookie_generator_parameters(hash, s),
-        None => {
-            x.set_error(DtlsError::InvalidInputParameters, "NULL secret with a non-zero length");
-            false
-        }
-    })
+    // SAFETY: pointers as this function's contract says.
+    let (x, secret) = unsafe { (try_ref(v), bytes(secret, len)) };
+    let secret = need(secret, "NULL secret with a non-zero length");
+    call_with(x, false, secret, |x, secret| x.set_cookie_generator_parameters(hash, secret))
 }
 
 /// The cookie hash (into `*hash`, may be NULL) and secret (bytes; see the
@@ -77,36 +77,21 @@ pub unsafe extern "C" fn qdtls_client_verifier_cookie_generator_parameters(
     secret: *mut u8,
     cap: usize,
 ) -> usize {
-    with_verifier(v, 0, |x| {
+    // SAFETY: pointers as this function's contract says.
+    let (x, hash, secret) = unsafe { (try_ref(v), out_value(hash), out(secret, cap)) };
+    call(x, 0, |x| {
         let p = x.cookie_generator_parameters();
-        if !hash.is_null() {
-            *hash = p.hash;
+        if let Some(hash) = hash {
+            hash.write(p.hash);
         }
-        put_bytes(&p.secret, secret, cap)
+        secret.put_bytes(&p.secret)
     })
 }
 
-unsafe fn verify(
-    v: *mut QDtlsClientVerifier,
-    fd: c_int,
-    dgram: *const u8,
-    len: usize,
-    peer: Option<std::net::SocketAddr>,
-) -> bool {
-    with_verifier(v, false, |x| match bytes(dgram, len) {
-        Some(d) => {
-            let mut t = FdTransport::new(fd);
-            x.verify_client(
-                t.as_mut().map(|t| t as &mut dyn Transport),
-                d,
-                peer.map(|p| p.ip()),
-                peer.map_or(0, |p| p.port()),
-            )
-        }
-        None => {
-            x.set_error(DtlsError::InvalidInputParameters, "NULL datagram with a non-zero length");
-            false
-        }
+/// Both verify_client functions, once their arguments are converted.
+fn verify(x: Option<&ClientVerifier>, fd: c_int, dgram: Option<&[u8]>, peer: Option<SocketAddr>) -> bool {
+    call_with(x, false, need(dgram, "NULL datagram with a non-zero length"), |x, d| {
+        with_socket(fd, |t| x.verify_client(t, d, peer.map(|p| p.ip()), peer.map_or(0, |p| p.port())))
     })
 }
 
@@ -130,8 +115,9 @@ pub unsafe extern "C" fn qdtls_client_verifier_verify_client(
     address: *const c_char,
     port: u16,
 ) -> bool {
-    let ip = text(address).and_then(|a| a.trim_start_matches('[').trim_end_matches(']').parse().ok());
-    verify(v, fd, dgram, len, ip.map(|ip| std::net::SocketAddr::new(ip, port)))
+    // SAFETY: pointers as this function's contract says.
+    let (x, dgram, address) = unsafe { (try_ref(v), bytes(dgram, len), text(address)) };
+    verify(x, fd, dgram, address.and_then(parse_ip).map(|ip| SocketAddr::new(ip, port)))
 }
 
 /// As `qdtls_client_verifier_verify_client`, with the client's address as
@@ -148,7 +134,9 @@ pub unsafe extern "C" fn qdtls_client_verifier_verify_client_sockaddr(
     sockaddr: *const c_void,
     sockaddr_len: usize,
 ) -> bool {
-    verify(v, fd, dgram, len, from_sockaddr(sockaddr.cast(), sockaddr_len))
+    // SAFETY: pointers as this function's contract says.
+    let (x, dgram, peer) = unsafe { (try_ref(v), bytes(dgram, len), from_sockaddr(sockaddr.cast(), sockaddr_len)) };
+    verify(x, fd, dgram, peer)
 }
 
 /// The last verified ClientHello (bytes; empty unless the last
@@ -162,7 +150,9 @@ pub unsafe extern "C" fn qdtls_client_verifier_verified_hello(
     buf: *mut u8,
     cap: usize,
 ) -> usize {
-    with_verifier(v, 0, |x| put_bytes(&x.verified_hello(), buf, cap))
+    // SAFETY: pointers as this function's contract says.
+    let (x, buf) = unsafe { (try_ref(v), out(buf, cap)) };
+    call(x, 0, |x| buf.put_bytes(&x.verified_hello()))
 }
 
 /// The last error (`QDTLS_ERROR_*`); InvalidInputParameters for NULL.
@@ -171,7 +161,9 @@ pub unsafe extern "C" fn qdtls_client_verifier_verified_hello(
 /// `v` is NULL or live.
 #[no_mangle]
 pub unsafe extern "C" fn qdtls_client_verifier_dtls_error(v: *const QDtlsClientVerifier) -> i32 {
-    with_verifier(v, 1, |x| x.error().code as i32)
+    // SAFETY: `v` is NULL or live, as this function's contract says.
+    let x = unsafe { try_ref(v) };
+    call(x, 1, |x| x.error().code as i32)
 }
 
 /// The last error's description ("" after success).
@@ -184,5 +176,7 @@ pub unsafe extern "C" fn qdtls_client_verifier_dtls_error_string(
     buf: *mut c_char,
     cap: usize,
 ) -> usize {
-    with_verifier(v, 0, |x| put_str(&x.error().message, buf, cap))
+    // SAFETY: pointers as this function's contract says.
+    let (x, buf) = unsafe { (try_ref(v), out(buf, cap)) };
+    call(x, 0, |x| buf.put_str(&x.error().message))
 }
