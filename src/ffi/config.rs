@@ -12,7 +12,7 @@ use libc::c_char;
 
 use super::handle::{self, try_mut, try_ref, Boxed, Exclusive, Handle};
 use super::{bytes, c_bytes, call, guard, out, slice, text};
-use crate::engine::config::{default_config, set_default_config, Config, ConfigData, VerifyMode};
+use crate::engine::config::{default_config, set_default_config, Config, ConfigData, Protocol, VerifyMode};
 use crate::engine::context::DEFAULT_CIPHERS;
 
 /// An opaque DTLS configuration. Create with `qdtls_configuration_new`,
@@ -115,7 +115,7 @@ pub unsafe extern "C" fn qdtls_configuration_set_protocol(cfg: *mut QDtlsConfigu
 pub unsafe extern "C" fn qdtls_configuration_protocol(cfg: *const QDtlsConfiguration) -> i32 {
     // SAFETY: `cfg` is NULL or live, as this function's contract says.
     let cfg = unsafe { try_ref(cfg) };
-    call(cfg, -1, |c| c.data.protocol)
+    call(cfg, Protocol::Unknown as i32, |c| c.data.protocol)
 }
 
 /// Sets the peer verify mode (`QDTLS_VERIFY_*`). False for NULL or an unknown mode.

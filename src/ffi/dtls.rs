@@ -17,11 +17,12 @@ use super::psk::QSslPreSharedKeyAuthenticator;
 use super::{
     bytes, call, call_with, guard, need, out, out_value, parse_ip, slice, text, with_socket, BadArg, ErrorSlot,
 };
+use crate::engine::config::Protocol;
 use crate::engine::error::DtlsError;
 use crate::engine::psk::PskAuthenticator;
 use crate::engine::session::Session;
 use crate::engine::verify::VerificationError;
-use crate::engine::SslMode;
+use crate::engine::{HandshakeState, SslMode};
 use crate::net::{from_sockaddr, is_connected, receive_batch, FdTransport};
 
 /// An opaque DTLS connection. Create with `qdtls_new`, release with `qdtls_free`.
@@ -133,12 +134,7 @@ pub type QDtlsPskCallback =
 #[no_mangle]
 pub extern "C" fn qdtls_new(mode: i32) -> *mut QDtls {
     guard(std::ptr::null_mut(), || {
-        let mode = match mode {
-            1 => SslMode::Client,
-            2 => SslMode::Server,
-            _ => return std::ptr::null_mut(),
-        };
-        handle::into_raw(Session::new(mode))
+        SslMode::from_i32(mode).map_or(std::ptr::null_mut(), |mode| handle::into_raw(Session::new(mode)))
     })
 }
 
@@ -237,7 +233,7 @@ pub unsafe extern "C" fn qdtls_set_peer_verification_name(h: *mut QDtls, name: *
 pub unsafe extern "C" fn qdtls_ssl_mode(h: *const QDtls) -> i32 {
     // SAFETY: `h` is NULL or live, as this function's contract says.
     let s = unsafe { try_ref(h) };
-    call(s, 0, |s| s.info().mode as i32)
+    call(s, super::QDTLS_UNENCRYPTED_MODE, |s| s.info().mode as i32)
 }
 
 /// QDtls::setMtuHint: the link MTU (IP packet size) for handshake
@@ -339,7 +335,7 @@ pub unsafe extern "C" fn qdtls_dtls_configuration(h: *const QDtls) -> *mut QDtls
 pub unsafe extern "C" fn qdtls_handshake_state(h: *const QDtls) -> i32 {
     // SAFETY: `h` is NULL or live, as this function's contract says.
     let s = unsafe { try_ref(h) };
-    call(s, 0, |s| s.info().state as i32)
+    call(s, HandshakeState::NotStarted as i32, |s| s.info().state as i32)
 }
 
 /// QDtls::doHandshake: starts (client: `dgram` may be empty; server: the
@@ -475,7 +471,7 @@ pub unsafe extern "C" fn qdtls_session_cipher(h: *const QDtls, buf: *mut c_char,
 pub unsafe extern "C" fn qdtls_session_protocol(h: *const QDtls) -> i32 {
     // SAFETY: `h` is NULL or live, as this function's contract says.
     let s = unsafe { try_ref(h) };
-    call(s, -1, |s| s.info().protocol)
+    call(s, Protocol::Unknown as i32, |s| s.info().protocol)
 }
 
 /// QDtls::writeDatagramEncrypted: encrypts `data` into one datagram and
@@ -643,7 +639,7 @@ pub unsafe extern "C" fn qdtls_decrypt_datagram(
 pub unsafe extern "C" fn qdtls_dtls_error(h: *const QDtls) -> i32 {
     // SAFETY: `h` is NULL or live, as this function's contract says.
     let s = unsafe { try_ref(h) };
-    call(s, 1, |s| s.info().error.code as i32)
+    call(s, DtlsError::InvalidInputParameters as i32, |s| s.info().error.code as i32)
 }
 
 /// The last error's description ("" after success). Never contains key material.

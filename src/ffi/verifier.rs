@@ -163,7 +163,7 @@ pub unsafe extern "C" fn qdtls_client_verifier_verified_hello(
 pub unsafe extern "C" fn qdtls_client_verifier_dtls_error(v: *const QDtlsClientVerifier) -> i32 {
     // SAFETY: `v` is NULL or live, as this function's contract says.
     let x = unsafe { try_ref(v) };
-    call(x, 1, |x| x.error().code as i32)
+    call(x, DtlsError::InvalidInputParameters as i32, |x| x.error().code as i32)
 }
 
 /// The last error's description ("" after success).
