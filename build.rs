@@ -1,4 +1,4 @@
-//! Generates include/qdtls.h from src/ffi/ with cbindgen and gives the shared
+//! Generates include/qdtls/qdtls.h from src/ffi/ with cbindgen and gives the shared
 //! library its soname. The header is committed; CI fails when it is stale.
 
 use std::path::Path;
@@ -19,7 +19,7 @@ const HEADER_DOC: &str = r#"/*
  *   written only when len <= cap. Call with cap 0 to learn the length.
  * - The socket is the application's own UDP socket (fd); the application
  *   reads datagrams, the library sends. fd -1 is Qt's "null socket".
- * - Every successful call on a QDtls or QDtlsClientVerifier resets its last
+ * - Every successful call on a qdtls_connection or qdtls_client_verifier resets its last
  *   error to NoError; a failing one sets a QDTLS_ERROR_* code and a message.
  * - Threads: a handle may be used from any thread; calls on one handle are
  *   serialized inside. A configuration may be shared read-only.
@@ -128,7 +128,7 @@ fn main() {
         language: cbindgen::Language::C,
         header: Some(HEADER_DOC.into()),
         // Not QDTLS_H: that is the guard of Qt's own qdtls.h.
-        include_guard: Some("QDTLS_C_API_H".into()),
+        include_guard: Some("QDTLS_QDTLS_H".into()),
         cpp_compat: true,
         after_includes: Some(format!("{version}\n\n{}", c_enums().trim_end())),
         documentation: true,
@@ -145,7 +145,7 @@ fn main() {
         .with_config(config)
         .with_src("src/ffi/mod.rs")
         .generate()
-        .expect("cbindgen could not generate include/qdtls.h");
+        .expect("cbindgen could not generate include/qdtls/qdtls.h");
     // write_to_file leaves the file alone when the contents are unchanged.
-    bindings.write_to_file(Path::new("include/qdtls.h"));
+    bindings.write_to_file(Path::new("include/qdtls/qdtls.h"));
 }

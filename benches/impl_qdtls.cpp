@@ -1,10 +1,10 @@
-// qdtls through its C ABI (include/qdtls.h), as a C or C++ server would use it:
+// qdtls through its C ABI (include/qdtls/qdtls.h), as a C or C++ server would use it:
 // the application reads datagrams from its own sockets and passes them in;
 // the library sends on the descriptor. One configuration per role, shared by
 // every session (qdtls builds one SSL_CTX per configuration).
 #include "bench.hpp"
 
-#include <qdtls.h>
+#include <qdtls/qdtls.h>
 
 #include <arpa/inet.h>
 
@@ -14,12 +14,12 @@
 namespace bench {
 namespace {
 
-void psk_callback(void *, QSslPreSharedKeyAuthenticator *a) {
+void psk_callback(void *, qdtls_psk_authenticator *a) {
     qdtls_psk_set_identity(a, reinterpret_cast<const std::uint8_t *>(kPskIdentity), std::strlen(kPskIdentity));
     qdtls_psk_set_pre_shared_key(a, reinterpret_cast<const std::uint8_t *>(kPskKey), std::strlen(kPskKey));
 }
 
-std::string error_of(const QDtls *h) {
+std::string error_of(const qdtls_connection *h) {
     char buf[512];
     qdtls_dtls_error_string(h, buf, sizeof buf);
     return buf;
@@ -30,9 +30,9 @@ public:
     ~QdtlsImpl() override {
         qdtls_free(data_client_);
         qdtls_free(data_server_);
-        for (QDtls *s : servers_)
+        for (qdtls_connection *s : servers_)
             qdtls_free(s);
-        for (QDtls *c : clients_)
+        for (qdtls_connection *c : clients_)
             qdtls_free(c);
         qdtls_client_verifier_free(verifier_);
         qdtls_configuration_free(client_cfg_);
@@ -46,7 +46,7 @@ public:
         qdtls_configuration_free(server_cfg_);
         client_cfg_ = qdtls_configuration_new();
         server_cfg_ = qdtls_configuration_new();
-        for (QDtlsConfiguration *c : {client_cfg_, server_cfg_}) {
+        for (qdtls_configuration *c : {client_cfg_, server_cfg_}) {
             qdtls_configuration_set_protocol(c, QDTLS_PROTOCOL_DTLS_V1_2);
             qdtls_configuration_set_dtls_cookie_verification_enabled(c, false);
             BENCH_CHECK(qdtls_configuration_set_ciphers(c, kind == Kind::Psk ? kPskCipher : kEcdsaCipher), "ciphers");
@@ -69,8 +69,8 @@ public:
 
     bool handshake_once() override {
         UdpSocket cs, ss;
-        QDtls *c = make(QDTLS_SSL_CLIENT_MODE, ss);
-        QDtls *s = make(QDTLS_SSL_SERVER_MODE, cs);
+        qdtls_connection *c = make(QDTLS_SSL_CLIENT_MODE, ss);
+        qdtls_connection *s = make(QDTLS_SSL_SERVER_MODE, cs);
         bool ok = handshake(c, cs.fd, s, ss.fd);
         qdtls_free(c);
         qdtls_free(s);
@@ -114,7 +114,7 @@ public:
                         connect(dcs_->fd, reinterpret_cast<const sockaddr *>(&dss_->addr), sizeof dss_->addr) == 0,
                     "connect");
         for (int i = 0; i < kMaxBatch; ++i) {
-            batch_out_[i] = QDtlsDatagram{payload_, kPayload};
+            batch_out_[i] = qdtls_datagram{payload_, kPayload};
             batch_in_[i].data = batch_buf_[i];
             batch_in_[i].capacity = sizeof batch_buf_[i];
         }
@@ -157,9 +157,9 @@ public:
         // One session first, so one-time costs (the SSL_CTX, lazy statics)
         // are not counted per session.
         bool ok = memory_add_session();
-        for (QDtls *h : servers_)
+        for (qdtls_connection *h : servers_)
             qdtls_free(h);
-        for (QDtls *h : clients_)
+        for (qdtls_connection *h : clients_)
             qdtls_free(h);
         servers_.clear();
         clients_.clear();
@@ -170,8 +170,8 @@ public:
     }
 
     bool memory_add_session() override {
-        QDtls *c = make(QDTLS_SSL_CLIENT_MODE, *mss_);
-        QDtls *s = make(QDTLS_SSL_SERVER_MODE, *mcs_);
+        qdtls_connection *c = make(QDTLS_SSL_CLIENT_MODE, *mss_);
+        qdtls_connection *s = make(QDTLS_SSL_SERVER_MODE, *mcs_);
         bool ok = handshake(c, mcs_->fd, s, mss_->fd);
         if (keep_clients_)
             clients_.push_back(c);
@@ -195,8 +195,8 @@ public:
 
 private:
     // A session for `mode` whose peer is `peer`, with the shared configuration.
-    QDtls *make(int mode, const UdpSocket &peer) {
-        QDtls *h = qdtls_new(mode);
+    qdtls_connection *make(int mode, const UdpSocket &peer) {
+        qdtls_connection *h = qdtls_new(mode);
         qdtls_set_dtls_configuration(h, mode == QDTLS_SSL_CLIENT_MODE ? client_cfg_ : server_cfg_);
         qdtls_set_psk_callback(h, psk_callback, nullptr);
         qdtls_set_mtu_hint(h, kMtu);
@@ -205,7 +205,7 @@ private:
         return h;
     }
 
-    bool feed(QDtls *h, int fd) {
+    bool feed(qdtls_connection *h, int fd) {
         long n;
         bool any = false;
         while ((n = recv_dgram(fd, buf_, sizeof buf_)) >= 0) {
@@ -220,7 +220,7 @@ private:
         return any;
     }
 
-    bool handshake(QDtls *c, int cfd, QDtls *s, int sfd) {
+    bool handshake(qdtls_connection *c, int cfd, qdtls_connection *s, int sfd) {
         BENCH_CHECK(qdtls_do_handshake(c, cfd, nullptr, 0), "client start: %s", error_of(c).c_str());
         failed_ = false;
         for (int idle = 0; !(qdtls_is_connection_encrypted(c) && qdtls_is_connection_encrypted(s));) {
@@ -239,20 +239,20 @@ private:
     }
 
     Kind kind_ = Kind::Psk;
-    QDtlsConfiguration *client_cfg_ = nullptr, *server_cfg_ = nullptr;
+    qdtls_configuration *client_cfg_ = nullptr, *server_cfg_ = nullptr;
     bool failed_ = false;
     std::uint8_t buf_[2048];
     std::uint8_t out_[2048];
     std::uint8_t payload_[kPayload];
     static constexpr int kMaxBatch = 64;
-    QDtlsDatagram batch_out_[kMaxBatch];
-    QDtlsReceiveBuffer batch_in_[kMaxBatch];
+    qdtls_datagram batch_out_[kMaxBatch];
+    qdtls_receive_buffer batch_in_[kMaxBatch];
     std::uint8_t batch_buf_[kMaxBatch][2048];
     std::unique_ptr<UdpSocket> dcs_, dss_, mcs_, mss_, vs_;
-    QDtls *data_client_ = nullptr, *data_server_ = nullptr;
-    std::vector<QDtls *> servers_, clients_;
+    qdtls_connection *data_client_ = nullptr, *data_server_ = nullptr;
+    std::vector<qdtls_connection *> servers_, clients_;
     bool keep_clients_ = false;
-    QDtlsClientVerifier *verifier_ = nullptr;
+    qdtls_client_verifier *verifier_ = nullptr;
     sockaddr_in client_{};
 };
 

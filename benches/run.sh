@@ -113,7 +113,7 @@ bench() { # scenario impl [options]
 }
 
 echo "== machine: $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1), Linux $(uname -r)"
-echo "== $(openssl version), Qt $(pkg-config --modversion Qt6Network 2>/dev/null || echo '?'), qdtls $(sed -n 's/^#define QDTLS_VERSION_STRING "\(.*\)"/\1/p' "$prefix/include/qdtls.h")"
+echo "== $(openssl version), Qt $(pkg-config --modversion Qt6Network 2>/dev/null || echo '?'), qdtls $(sed -n 's/^#define QDTLS_VERSION_STRING "\(.*\)"/\1/p' "$prefix/include/qdtls/qdtls.h")"
 echo "== library: $(sed -n 's/^QDtls_DIR:PATH=//p' "$build/CMakeCache.txt")"
 echo "== load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "== $rounds round(s) of ${seconds} s per scenario and implementation"

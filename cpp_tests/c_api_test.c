@@ -11,7 +11,7 @@
  * valgrind and AddressSanitizer. */
 #define _POSIX_C_SOURCE 200809L
 
-#include <qdtls.h>
+#include <qdtls/qdtls.h>
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -86,7 +86,7 @@ static const char *g_certdir = ".";
     } while (0)
 
 /* The last error of a QDtls, as "code 'text'" (for messages). */
-static const char *err_of(const QDtls *h) {
+static const char *err_of(const qdtls_connection *h) {
     static char text[512], out[600];
     text[0] = '\0';
     qdtls_dtls_error_string(h, text, sizeof text);
@@ -391,7 +391,7 @@ typedef struct {
     int rules_ok; /* the authenticator's getters followed the buffer rules and read back what was set */
 } PskCtx;
 
-static void psk_cb(void *user, QSslPreSharedKeyAuthenticator *a) {
+static void psk_cb(void *user, qdtls_psk_authenticator *a) {
     PskCtx *p = user;
     p->calls++;
     p->rules_ok = 1;
@@ -427,7 +427,7 @@ typedef struct Link Link;
 typedef int (*DropFn)(Link *l, int from_client, int index);
 
 struct Link {
-    QDtls *client, *server;
+    qdtls_connection *client, *server;
     Sock cs, ss;
     DropFn drop;        /* drops the index-th datagram sent by one side when it returns 1 */
     int sent[2];        /* datagrams sent, [1] by the client, [0] by the server */
@@ -447,7 +447,7 @@ static void link_close(Link *l) {
 
 /* Client and server with their configurations (no change when NULL), each
  * with its own socket, peers set to each other; the client verifies `name`. */
-static int link_open(Link *l, const QDtlsConfiguration *ccfg, const QDtlsConfiguration *scfg, const char *name) {
+static int link_open(Link *l, const qdtls_configuration *ccfg, const qdtls_configuration *scfg, const char *name) {
     if (sock_open(&l->cs) != 0 || sock_open(&l->ss) != 0)
         return -1;
     l->client = qdtls_new(QDTLS_SSL_CLIENT_MODE);
@@ -463,7 +463,7 @@ static int link_open(Link *l, const QDtlsConfiguration *ccfg, const QDtlsConfigu
     return 0;
 }
 
-static int done(const QDtls *h) {
+static int done(const qdtls_connection *h) {
     int32_t s = qdtls_handshake_state(h);
     return s == QDTLS_HANDSHAKE_COMPLETE || s == QDTLS_PEER_VERIFICATION_FAILED;
 }
@@ -472,7 +472,7 @@ static int done(const QDtls *h) {
 static int link_step(Link *l, int from_client) {
     static uint8_t buf[65536], plain[65536];
     Sock *rs = from_client ? &l->ss : &l->cs;
-    QDtls *rx = from_client ? l->server : l->client;
+    qdtls_connection *rx = from_client ? l->server : l->client;
     long n = recv_wait(rs->fd, buf, sizeof buf, 0, NULL);
     int index;
     if (n < 0)
@@ -526,7 +526,7 @@ static int link_pump(Link *l, int limit_ms) {
         poll(p, 2, (int)wait);
         if (!(link_step(l, 1) | link_step(l, 0))) {
             for (side = 0; side < 2; side++) {
-                QDtls *h = side ? l->client : l->server;
+                qdtls_connection *h = side ? l->client : l->server;
                 if (qdtls_next_timeout_ms(h) == 0 && qdtls_handle_timeout(h, side ? l->cs.fd : l->ss.fd))
                     l->retransmits[side]++;
             }
@@ -545,7 +545,7 @@ static int link_handshake(Link *l, int limit_ms) {
 /* Sends `data` from one side; returns what the other side decrypted (length, or -1). */
 static int64_t link_send(Link *l, int from_client, const char *data, uint8_t *out, size_t cap) {
     static uint8_t buf[65536];
-    QDtls *tx = from_client ? l->client : l->server, *rx = from_client ? l->server : l->client;
+    qdtls_connection *tx = from_client ? l->client : l->server, *rx = from_client ? l->server : l->client;
     Sock *ts = from_client ? &l->cs : &l->ss, *rs = from_client ? &l->ss : &l->cs;
     size_t len = strlen(data);
     long n;
@@ -568,8 +568,8 @@ static int64_t link_send(Link *l, int from_client, const char *data, uint8_t *ou
     } while (0)
 
 /* A configuration without cookie check and with VerifyNone (PSK, no verifier in front). */
-static QDtlsConfiguration *psk_config(const char *hint) {
-    QDtlsConfiguration *c = qdtls_configuration_new();
+static qdtls_configuration *psk_config(const char *hint) {
+    qdtls_configuration *c = qdtls_configuration_new();
     if (!c)
         return NULL;
     qdtls_configuration_set_dtls_cookie_verification_enabled(c, false);
@@ -602,7 +602,7 @@ out:;
 }
 
 static void test_configuration_defaults(void) {
-    QDtlsConfiguration *c = qdtls_configuration_new();
+    qdtls_configuration *c = qdtls_configuration_new();
     char ciphers[4096];
     size_t n;
     CHECK(c != NULL);
@@ -624,7 +624,7 @@ out:
 }
 
 static void test_configuration_setters(void) {
-    QDtlsConfiguration *c = qdtls_configuration_new();
+    qdtls_configuration *c = qdtls_configuration_new();
     const char *alpn[] = {"h2", "coap"};
     char long_name[300], dflt[4096], buf[4096];
     const char *bad_alpn[] = {"ok", ""};
@@ -708,7 +708,7 @@ out:
 }
 
 static void test_configuration_pem(void) {
-    QDtlsConfiguration *c = qdtls_configuration_new();
+    qdtls_configuration *c = qdtls_configuration_new();
     Blob ca = {0}, server = {0}, key = {0}, enc = {0}, other = {0};
     char *bundle = NULL, *chain = NULL;
     size_t n;
@@ -774,9 +774,9 @@ out:
 }
 
 static void test_configuration_clone_and_default(void) {
-    QDtlsConfiguration *a = qdtls_configuration_new(), *b = NULL, *copy = NULL, *again = NULL;
-    QDtlsConfiguration *orig = qdtls_configuration_new(), *fresh = NULL, *restored = NULL;
-    QDtls *h = NULL, *later = NULL;
+    qdtls_configuration *a = qdtls_configuration_new(), *b = NULL, *copy = NULL, *again = NULL;
+    qdtls_configuration *orig = qdtls_configuration_new(), *fresh = NULL, *restored = NULL;
+    qdtls_connection *h = NULL, *later = NULL;
     CHECK(a && orig);
     CHECK(qdtls_configuration_set_protocol(a, QDTLS_PROTOCOL_DTLS_V1_2));
     CHECK(qdtls_configuration_set_peer_verify_mode(a, QDTLS_VERIFY_NONE));
@@ -845,15 +845,15 @@ out:
 }
 
 static void test_null_handles(void) {
-    QDtls *n = NULL;
-    QDtlsConfiguration *cn = NULL;
-    QDtlsClientVerifier *vn = NULL;
-    QSslPreSharedKeyAuthenticator *an = NULL;
+    qdtls_connection *n = NULL;
+    qdtls_configuration *cn = NULL;
+    qdtls_client_verifier *vn = NULL;
+    qdtls_psk_authenticator *an = NULL;
     uint8_t buf[64];
     const uint8_t dgram[4] = {22, 254, 253, 0};
     const char *alpn[] = {"h2"};
     struct sockaddr_in sin;
-    QDtlsSslError e = {QDTLS_SSL_ERROR_HOST_NAME_MISMATCH, NULL, 0};
+    qdtls_ssl_error e = {QDTLS_SSL_ERROR_HOST_NAME_MISMATCH, NULL, 0};
     int32_t hash = 12345;
     Sock s = SOCK_INIT;
     CHECK(sock_open(&s) == 0);
@@ -970,9 +970,9 @@ out:
 }
 
 static void test_null_arguments_on_live_handles(void) {
-    QDtls *h = qdtls_new(QDTLS_SSL_CLIENT_MODE);
-    QDtlsConfiguration *c = qdtls_configuration_new();
-    QDtlsClientVerifier *v = qdtls_client_verifier_new();
+    qdtls_connection *h = qdtls_new(QDTLS_SSL_CLIENT_MODE);
+    qdtls_configuration *c = qdtls_configuration_new();
+    qdtls_client_verifier *v = qdtls_client_verifier_new();
     uint8_t dgram[8] = {0};
     Sock s = SOCK_INIT;
     CHECK(h && c && v);
@@ -1019,9 +1019,9 @@ out:
 }
 
 static void test_buffer_rules(void) {
-    QDtlsConfiguration *c = qdtls_configuration_new();
-    QDtls *h = qdtls_new(QDTLS_SSL_CLIENT_MODE);
-    QDtlsClientVerifier *v = qdtls_client_verifier_new();
+    qdtls_configuration *c = qdtls_configuration_new();
+    qdtls_connection *h = qdtls_new(QDTLS_SSL_CLIENT_MODE);
+    qdtls_client_verifier *v = qdtls_client_verifier_new();
     const char *alpn[] = {"coap"};
     char ciphers[4096], msg[512];
     uint8_t secret[64];
@@ -1068,8 +1068,8 @@ out:
 }
 
 static void test_handle_defaults_and_setters(void) {
-    QDtls *c = qdtls_new(QDTLS_SSL_CLIENT_MODE), *s = qdtls_new(QDTLS_SSL_SERVER_MODE);
-    QDtlsClientVerifier *v = qdtls_client_verifier_new();
+    qdtls_connection *c = qdtls_new(QDTLS_SSL_CLIENT_MODE), *s = qdtls_new(QDTLS_SSL_SERVER_MODE);
+    qdtls_client_verifier *v = qdtls_client_verifier_new();
     uint8_t a[64], b[64];
     int32_t hash = 0;
     size_t n;
@@ -1144,7 +1144,7 @@ out:
 }
 
 static void test_set_peer_validation(void) {
-    QDtls *h = qdtls_new(QDTLS_SSL_CLIENT_MODE);
+    qdtls_connection *h = qdtls_new(QDTLS_SSL_CLIENT_MODE);
     Sock s = SOCK_INIT;
     struct sockaddr_in sin;
     struct sockaddr_in6 sin6;
@@ -1214,7 +1214,7 @@ static void test_set_peer_validation(void) {
         *family_only = AF_INET;
         CHECK(!qdtls_set_peer_sockaddr(h, family_only, sizeof *family_only, NULL));
         CHECK_ERR(h, QDTLS_ERROR_INVALID_INPUT_PARAMETERS);
-        QDtlsClientVerifier *v = qdtls_client_verifier_new();
+        qdtls_client_verifier *v = qdtls_client_verifier_new();
         static const uint8_t hello[] = {22, 0xfe, 0xff};
         CHECK(!qdtls_client_verifier_verify_client_sockaddr(v, s.fd, hello, sizeof hello, family_only,
                                                             sizeof *family_only));
@@ -1252,7 +1252,7 @@ out:
 }
 
 static void test_psk_handshake_data_and_shutdown(void) {
-    QDtlsConfiguration *cfg = psk_config("qdtls c test hint");
+    qdtls_configuration *cfg = psk_config("qdtls c test hint");
     Link l = LINK_INIT;
     PskCtx cp = {"c-client", "c shared key 0123", 0, {0}, 0, {0}, 0, 0, 0, 0};
     PskCtx sp = {NULL, "c shared key 0123", 0, {0}, 0, {0}, 0, 0, 0, 0};
@@ -1359,7 +1359,7 @@ out:
 }
 
 static void test_psk_without_key_fails(void) {
-    QDtlsConfiguration *cfg = psk_config(NULL);
+    qdtls_configuration *cfg = psk_config(NULL);
     Link l = LINK_INIT;
     PskCtx cp = {"id", NULL, 0, {0}, 0, {0}, 0, 0, 0, 0}; /* sets no key */
     PskCtx sp = {NULL, "server key", 0, {0}, 0, {0}, 0, 0, 0, 0};
@@ -1380,9 +1380,9 @@ out:
 }
 
 static void test_verifier(void) {
-    QDtlsConfiguration *ccfg = psk_config(NULL), *scfg = qdtls_configuration_new();
-    QDtlsClientVerifier *v = qdtls_client_verifier_new(), *v2 = qdtls_client_verifier_new();
-    QDtls *client = qdtls_new(QDTLS_SSL_CLIENT_MODE), *server = NULL, *wrong = NULL;
+    qdtls_configuration *ccfg = psk_config(NULL), *scfg = qdtls_configuration_new();
+    qdtls_client_verifier *v = qdtls_client_verifier_new(), *v2 = qdtls_client_verifier_new();
+    qdtls_connection *client = qdtls_new(QDTLS_SSL_CLIENT_MODE), *server = NULL, *wrong = NULL;
     Sock cs = SOCK_INIT, ss = SOCK_INIT, third = SOCK_INIT;
     PskCtx cp = {"verified client", "verifier key", 0, {0}, 0, {0}, 0, 0, 0, 0};
     PskCtx sp = {NULL, "verifier key", 0, {0}, 0, {0}, 0, 0, 0, 0};
@@ -1510,8 +1510,8 @@ out:
 }
 
 /* A server configuration with the generated identity, no cookie check. */
-static QDtlsConfiguration *cert_server_config(const Blob *cert, const Blob *key) {
-    QDtlsConfiguration *c = qdtls_configuration_new();
+static qdtls_configuration *cert_server_config(const Blob *cert, const Blob *key) {
+    qdtls_configuration *c = qdtls_configuration_new();
     if (!c || !qdtls_configuration_set_dtls_cookie_verification_enabled(c, false) ||
         !qdtls_configuration_set_local_certificate_chain(c, cert->data, cert->len) ||
         !qdtls_configuration_set_private_key(c, key->data, key->len, NULL)) {
@@ -1523,7 +1523,7 @@ static QDtlsConfiguration *cert_server_config(const Blob *cert, const Blob *key)
 
 static void test_certificate_handshake(void) {
     Blob ca = {0}, cert = {0}, key = {0}, der = {0};
-    QDtlsConfiguration *scfg = NULL, *ccfg = qdtls_configuration_new();
+    qdtls_configuration *scfg = NULL, *ccfg = qdtls_configuration_new();
     Link l = LINK_INIT;
     char cipher[128];
     CHECK(ccfg != NULL);
@@ -1566,10 +1566,10 @@ out:
 
 static void test_certificate_verification_ignore_resume(void) {
     Blob ca = {0}, cert = {0}, key = {0}, der = {0}, other = {0};
-    QDtlsConfiguration *scfg = NULL, *ccfg = qdtls_configuration_new(), *trusting = qdtls_configuration_new();
+    qdtls_configuration *scfg = NULL, *ccfg = qdtls_configuration_new(), *trusting = qdtls_configuration_new();
     Link l = LINK_INIT, m = LINK_INIT;
-    QDtlsSslError errors[2], wrong_cert[2], bad_der = {QDTLS_SSL_ERROR_HOST_NAME_MISMATCH, NULL, 3};
-    QDtlsSslError name_any = {QDTLS_SSL_ERROR_HOST_NAME_MISMATCH, NULL, 0};
+    qdtls_ssl_error errors[2], wrong_cert[2], bad_der = {QDTLS_SSL_ERROR_HOST_NAME_MISMATCH, NULL, 3};
+    qdtls_ssl_error name_any = {QDTLS_SSL_ERROR_HOST_NAME_MISMATCH, NULL, 0};
     uint8_t *errcert = NULL;
     size_t i, n;
     CHECK(ccfg && trusting);
@@ -1674,7 +1674,7 @@ out:
 
 static void test_certificate_abort_after_failure(void) {
     Blob cert = {0}, key = {0};
-    QDtlsConfiguration *scfg = NULL, *ccfg = qdtls_configuration_new();
+    qdtls_configuration *scfg = NULL, *ccfg = qdtls_configuration_new();
     Link l = LINK_INIT;
     uint8_t buf[2048], plain[2048];
     long n;
@@ -1709,8 +1709,8 @@ out:
 }
 
 static void test_timers(void) {
-    QDtls *c = qdtls_new(QDTLS_SSL_CLIENT_MODE), *s = qdtls_new(QDTLS_SSL_SERVER_MODE);
-    QDtlsConfiguration *cfg = psk_config(NULL);
+    qdtls_connection *c = qdtls_new(QDTLS_SSL_CLIENT_MODE), *s = qdtls_new(QDTLS_SSL_SERVER_MODE);
+    qdtls_configuration *cfg = psk_config(NULL);
     Sock cs = SOCK_INIT, ss = SOCK_INIT;
     uint8_t first[2048], again[2048];
     long n1, n2;
@@ -1777,7 +1777,7 @@ out:
 }
 
 static void test_decrypt_too_small_buffer(void) {
-    QDtlsConfiguration *cfg = psk_config(NULL);
+    qdtls_configuration *cfg = psk_config(NULL);
     Link l = LINK_INIT;
     PskCtx cp = {"id", "small buffer key", 0, {0}, 0, {0}, 0, 0, 0, 0};
     PskCtx sp = {NULL, "small buffer key", 0, {0}, 0, {0}, 0, 0, 0, 0};
@@ -1814,8 +1814,8 @@ out:
 }
 
 static void test_closed_fd(void) {
-    QDtlsConfiguration *cfg = psk_config(NULL);
-    QDtlsClientVerifier *v = qdtls_client_verifier_new();
+    qdtls_configuration *cfg = psk_config(NULL);
+    qdtls_client_verifier *v = qdtls_client_verifier_new();
     Link l = LINK_INIT;
     PskCtx cp = {"id", "closed fd key", 0, {0}, 0, {0}, 0, 0, 0, 0};
     PskCtx sp = {NULL, "closed fd key", 0, {0}, 0, {0}, 0, 0, 0, 0};
@@ -1866,8 +1866,8 @@ out:
 }
 
 static void test_operation_errors(void) {
-    QDtls *c = qdtls_new(QDTLS_SSL_CLIENT_MODE), *s = qdtls_new(QDTLS_SSL_SERVER_MODE);
-    QDtlsConfiguration *cfg = psk_config(NULL), *tls = psk_config(NULL), *nokey = NULL;
+    qdtls_connection *c = qdtls_new(QDTLS_SSL_CLIENT_MODE), *s = qdtls_new(QDTLS_SSL_SERVER_MODE);
+    qdtls_configuration *cfg = psk_config(NULL), *tls = psk_config(NULL), *nokey = NULL;
     Sock cs = SOCK_INIT, ss = SOCK_INIT;
     Blob cert = {0};
     uint8_t buf[2048], hello[2048];

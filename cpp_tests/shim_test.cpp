@@ -4,7 +4,7 @@
 // shim works without exceptions.
 //
 // usage: shim_test CERTDIR [TEST] | --list | --check-list "a,b,..."
-#include <qdtls.hpp>
+#include <qdtls/qdtls.hpp>
 
 #include <arpa/inet.h>
 #include <dlfcn.h>
@@ -36,9 +36,7 @@
 
 namespace {
 
-// The shim's classes share their names with the C ABI's global handle types
-// (::QDtls, ::QDtlsClientVerifier), so the using-declarations live in this
-// namespace, where they hide the global names.
+// The shim's names, as a program that uses them unqualified brings them in.
 using qdtls::Bytes;
 using qdtls::DtlsConfiguration;
 using qdtls::HandshakeState;
@@ -782,7 +780,7 @@ void test_move_semantics() {
     int calls = 0;
     std::optional<QDtls> a;
     a.emplace(SslMode::SslClientMode);
-    ::QDtls *const handle = a->nativeHandle();
+    ::qdtls_connection *const handle = a->nativeHandle();
     CHECK(a->setInitialTimeoutMs(200));
     a->onPskRequired([&calls](qdtls::QSslPreSharedKeyAuthenticator *auth) {
         ++calls;

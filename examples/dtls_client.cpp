@@ -6,7 +6,7 @@
 // usage: dtls_client --port P --name NAME [--mode psk|cert --ca CA.pem] [--count N] [--interval-ms MS]
 #include "common.hpp"
 
-#include <qdtls.hpp>
+#include <qdtls/qdtls.hpp>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

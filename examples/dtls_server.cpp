@@ -6,7 +6,7 @@
 // usage: dtls_server --port-file F [--mode psk|cert] [--cert C --key K] [--exit-after N]
 #include "common.hpp"
 
-#include <qdtls.hpp>
+#include <qdtls/qdtls.hpp>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

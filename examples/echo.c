@@ -1,7 +1,7 @@
 /* The shortest complete use of the C API: a PSK client and server in one
  * process on two loopback UDP sockets, one message echoed, then shutdown.
  * Without a verifier in front, the server disables cookie verification. */
-#include <qdtls.h>
+#include <qdtls/qdtls.h>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -11,7 +11,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-static void psk(void *user_data, QSslPreSharedKeyAuthenticator *auth) {
+static void psk(void *user_data, qdtls_psk_authenticator *auth) {
     static const char key[] = "echo example key";
     (void)user_data;
     qdtls_psk_set_identity(auth, (const uint8_t *)"echo client", 11);
@@ -30,7 +30,7 @@ static int udp_socket(struct sockaddr_in *addr) {
 }
 
 /* Receives one datagram (waiting up to the handshake timer, or 1 s). */
-static ssize_t receive(int fd, QDtls *dtls, uint8_t *buf, size_t cap) {
+static ssize_t receive(int fd, qdtls_connection *dtls, uint8_t *buf, size_t cap) {
     struct pollfd p = {fd, POLLIN, 0};
     int64_t t = qdtls_next_timeout_ms(dtls);
     if (poll(&p, 1, t < 0 ? 1000 : (int)t) <= 0) {
@@ -45,8 +45,8 @@ int main(void) {
     int cfd = udp_socket(&caddr), sfd = udp_socket(&saddr);
     uint8_t buf[2048], plain[2048];
     char cipher[128];
-    QDtlsConfiguration *cfg = qdtls_configuration_new();
-    QDtls *client = qdtls_new(QDTLS_SSL_CLIENT_MODE), *server = qdtls_new(QDTLS_SSL_SERVER_MODE);
+    qdtls_configuration *cfg = qdtls_configuration_new();
+    qdtls_connection *client = qdtls_new(QDTLS_SSL_CLIENT_MODE), *server = qdtls_new(QDTLS_SSL_SERVER_MODE);
     int rounds = 0;
 
     qdtls_configuration_set_dtls_cookie_verification_enabled(cfg, false);

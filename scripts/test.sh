@@ -28,8 +28,8 @@ stage() { # name, command...
 
 header_is_fresh() {
     cargo build --quiet --lib
-    git diff --exit-code -- include/qdtls.h || {
-        echo "include/qdtls.h is stale: commit the regenerated header"
+    git diff --exit-code -- include/qdtls/qdtls.h || {
+        echo "include/qdtls/qdtls.h is stale: commit the regenerated header"
         return 1
     }
 }

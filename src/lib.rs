@@ -15,6 +15,7 @@
 
 mod api;
 pub(crate) mod engine;
+#[allow(non_camel_case_types)] // the C names: qdtls_connection, qdtls_configuration, ...
 pub mod ffi;
 pub(crate) mod net;
 

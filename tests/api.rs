@@ -1111,10 +1111,10 @@ fn successful_list_and_callback_setters_clear_the_error_too() {
 
 #[test]
 fn null_handles_give_the_documented_error_values() {
-    let n: *mut QDtls = null_mut();
-    let cn: *mut QDtlsConfiguration = null_mut();
-    let vn: *mut QDtlsClientVerifier = null_mut();
-    let an: *mut QSslPreSharedKeyAuthenticator = null_mut();
+    let n: *mut qdtls_connection = null_mut();
+    let cn: *mut qdtls_configuration = null_mut();
+    let vn: *mut qdtls_client_verifier = null_mut();
+    let an: *mut qdtls_psk_authenticator = null_mut();
     let s = udp();
     let fd = s.as_raw_fd();
     let mut buf = sentinel(64);
@@ -1122,7 +1122,7 @@ fn null_handles_give_the_documented_error_values() {
     let sin = sockaddr_v4([127, 0, 0, 1], 1);
     let sa = (&sin as *const libc::sockaddr_in).cast::<c_void>();
     let sal = std::mem::size_of_val(&sin);
-    let err = QDtlsSslError { code: 22, certificate_der: null(), certificate_der_len: 0 };
+    let err = qdtls_ssl_error { code: 22, certificate_der: null(), certificate_der_len: 0 };
     unsafe {
         // Release functions.
         qdtls_free(n);
@@ -1246,11 +1246,11 @@ fn null_pointer_arguments_on_live_handles() {
         assert_err(&d, QDTLS_ERROR_INVALID_INPUT_PARAMETERS);
         assert!(!qdtls_ignore_verification_errors(d.0, null(), 1));
         assert_err(&d, QDTLS_ERROR_INVALID_INPUT_PARAMETERS);
-        let bad_cert = QDtlsSslError { code: 22, certificate_der: null(), certificate_der_len: 10 };
+        let bad_cert = qdtls_ssl_error { code: 22, certificate_der: null(), certificate_der_len: 10 };
         assert!(!qdtls_ignore_verification_errors(d.0, &bad_cert, 1));
         assert_err(&d, QDTLS_ERROR_INVALID_INPUT_PARAMETERS);
         let junk = [1u8, 2, 3];
-        let not_der = QDtlsSslError { code: 22, certificate_der: junk.as_ptr(), certificate_der_len: 3 };
+        let not_der = qdtls_ssl_error { code: 22, certificate_der: junk.as_ptr(), certificate_der_len: 3 };
         assert!(!qdtls_ignore_verification_errors(d.0, &not_der, 1));
         assert_err(&d, QDTLS_ERROR_INVALID_INPUT_PARAMETERS);
         // NULL out-pointers of getters are fine.
@@ -1353,7 +1353,7 @@ struct Probe {
     log: Mutex<Vec<(&'static str, i64)>>,
 }
 
-unsafe extern "C" fn probe_callback(user: *mut c_void, a: *mut QSslPreSharedKeyAuthenticator) {
+unsafe extern "C" fn probe_callback(user: *mut c_void, a: *mut qdtls_psk_authenticator) {
     let p = &*(user as *const Probe);
     let mut log = p.log.lock().unwrap();
     let server = qdtls_psk_maximum_identity_length(a) == 0;

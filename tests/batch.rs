@@ -30,9 +30,9 @@ fn receive_all(d: &Dtls, s: &std::net::UdpSocket, n: usize) -> Vec<Vec<u8>> {
     let mut got = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(10);
     while got.len() < n && Instant::now() < deadline {
-        let mut bufs: Vec<QDtlsReceiveBuffer> = storage
+        let mut bufs: Vec<qdtls_receive_buffer> = storage
             .iter_mut()
-            .map(|b| QDtlsReceiveBuffer { data: b.as_mut_ptr(), capacity: b.len(), result: 99 })
+            .map(|b| qdtls_receive_buffer { data: b.as_mut_ptr(), capacity: b.len(), result: 99 })
             .collect();
         let k = unsafe { qdtls_receive_datagrams_decrypted(d.0, s.as_raw_fd(), bufs.as_mut_ptr(), bufs.len()) };
         assert!(k >= 0, "{}", d.error_string());
@@ -52,7 +52,7 @@ fn receive_all(d: &Dtls, s: &std::net::UdpSocket, n: usize) -> Vec<Vec<u8>> {
 fn a_batch_is_sent_and_received_in_order() {
     let (l, _cp, _sp) = established();
     let data: Vec<Vec<u8>> = (0..150).map(payload).collect();
-    let list: Vec<QDtlsDatagram> = data.iter().map(|d| QDtlsDatagram { data: d.as_ptr(), len: d.len() }).collect();
+    let list: Vec<qdtls_datagram> = data.iter().map(|d| qdtls_datagram { data: d.as_ptr(), len: d.len() }).collect();
     let n = unsafe { qdtls_write_datagrams_encrypted(l.client.0, l.csock.as_raw_fd(), list.as_ptr(), list.len()) };
     assert_eq!(n, 150, "{}", l.client.error_string());
     assert_eq!(receive_all(&l.server, &l.ssock, 150), data);
@@ -69,14 +69,14 @@ fn a_batch_is_sent_and_received_in_order() {
 fn a_batch_with_one_oversized_datagram_sends_nothing() {
     let (l, _cp, _sp) = established();
     let big = vec![0u8; 17 * 1024];
-    let list = [QDtlsDatagram { data: b"ok".as_ptr(), len: 2 }, QDtlsDatagram { data: big.as_ptr(), len: big.len() }];
+    let list = [qdtls_datagram { data: b"ok".as_ptr(), len: 2 }, qdtls_datagram { data: big.as_ptr(), len: big.len() }];
     let n = unsafe { qdtls_write_datagrams_encrypted(l.client.0, l.csock.as_raw_fd(), list.as_ptr(), 2) };
     assert_eq!(n, -1);
     assert_eq!(l.client.error(), QDTLS_ERROR_TLS_FATAL_ERROR);
     assert!(l.client.encrypted());
     assert!(recv(&l.ssock).is_none(), "nothing of a refused batch is sent");
     // NULL entries are refused too, and an empty batch is fine.
-    let null = [QDtlsDatagram { data: std::ptr::null(), len: 3 }];
+    let null = [qdtls_datagram { data: std::ptr::null(), len: 3 }];
     assert_eq!(unsafe { qdtls_write_datagrams_encrypted(l.client.0, l.csock.as_raw_fd(), null.as_ptr(), 1) }, -1);
     assert_eq!(l.client.error(), QDTLS_ERROR_INVALID_INPUT_PARAMETERS);
     assert_eq!(unsafe { qdtls_write_datagrams_encrypted(l.client.0, l.csock.as_raw_fd(), std::ptr::null(), 0) }, 0);
@@ -87,7 +87,7 @@ fn a_batch_with_one_oversized_datagram_sends_nothing() {
 fn batch_receive_checks_socket_state_and_buffer_sizes() {
     let (l, _cp, _sp) = established();
     let mut small = [0u8; 16];
-    let mut buf = [QDtlsReceiveBuffer { data: small.as_mut_ptr(), capacity: small.len(), result: 0 }];
+    let mut buf = [qdtls_receive_buffer { data: small.as_mut_ptr(), capacity: small.len(), result: 0 }];
     assert_eq!(unsafe { qdtls_receive_datagrams_decrypted(l.server.0, -1, buf.as_mut_ptr(), 1) }, -1);
     assert_eq!(l.server.error(), QDTLS_ERROR_INVALID_INPUT_PARAMETERS);
     // An unconnected socket could deliver other peers' datagrams: refused.
@@ -102,8 +102,8 @@ fn batch_receive_checks_socket_state_and_buffer_sizes() {
     std::thread::sleep(Duration::from_millis(50));
     let mut big = [0u8; 256];
     let mut bufs = [
-        QDtlsReceiveBuffer { data: small.as_mut_ptr(), capacity: small.len(), result: 0 },
-        QDtlsReceiveBuffer { data: big.as_mut_ptr(), capacity: big.len(), result: 0 },
+        qdtls_receive_buffer { data: small.as_mut_ptr(), capacity: small.len(), result: 0 },
+        qdtls_receive_buffer { data: big.as_mut_ptr(), capacity: big.len(), result: 0 },
     ];
     assert_eq!(unsafe { qdtls_receive_datagrams_decrypted(l.server.0, l.ssock.as_raw_fd(), bufs.as_mut_ptr(), 2) }, 2);
     assert_eq!(bufs[0].result, -1);
@@ -121,8 +121,9 @@ fn equal_sized_batches_arrive_as_separate_datagrams() {
     // must cut the run at exactly the record boundaries.
     let (l, _cp, _sp) = established();
     let data: Vec<Vec<u8>> = (0..100u8).map(|i| vec![i; 1000]).collect();
-    let mut list: Vec<QDtlsDatagram> = data.iter().map(|d| QDtlsDatagram { data: d.as_ptr(), len: d.len() }).collect();
-    list.push(QDtlsDatagram { data: b"short tail".as_ptr(), len: 10 });
+    let mut list: Vec<qdtls_datagram> =
+        data.iter().map(|d| qdtls_datagram { data: d.as_ptr(), len: d.len() }).collect();
+    list.push(qdtls_datagram { data: b"short tail".as_ptr(), len: 10 });
     let n = unsafe { qdtls_write_datagrams_encrypted(l.client.0, l.csock.as_raw_fd(), list.as_ptr(), list.len()) };
     assert_eq!(n, 101, "{}", l.client.error_string());
     let mut sizes = Vec::new();

@@ -758,9 +758,9 @@ impl Reentrant {
     }
 }
 
-unsafe extern "C" fn reentrant_psk(user: *mut c_void, a: *mut QSslPreSharedKeyAuthenticator) {
+unsafe extern "C" fn reentrant_psk(user: *mut c_void, a: *mut qdtls_psk_authenticator) {
     let r = &*(user as *const Reentrant);
-    let h = r.handle.load(Ordering::SeqCst) as *mut QDtls;
+    let h = r.handle.load(Ordering::SeqCst) as *mut qdtls_connection;
     r.calls.fetch_add(1, Ordering::SeqCst);
     r.port.store(i32::from(qdtls_peer_port(h)), Ordering::SeqCst);
     r.state.store(qdtls_handshake_state(h), Ordering::SeqCst);

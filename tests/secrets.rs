@@ -219,7 +219,7 @@ struct KeySource {
     replace: bool,
 }
 
-unsafe extern "C" fn static_key_callback(user: *mut c_void, a: *mut QSslPreSharedKeyAuthenticator) {
+unsafe extern "C" fn static_key_callback(user: *mut c_void, a: *mut qdtls_psk_authenticator) {
     let k = &*(user as *const KeySource);
     if qdtls_psk_maximum_identity_length(a) > 0 {
         assert!(qdtls_psk_set_identity(a, b"secrets".as_ptr(), 7));

@@ -37,7 +37,7 @@ use qdtls::ffi::*;
 pub const COOKIE_SECRET: &[u8] = b"qdtls fuzz cookie secret, fixed.";
 const KEY: &[u8] = b"qdtls fuzz pre-shared key 012345";
 
-struct Handle(*mut QDtls);
+struct Handle(*mut qdtls_connection);
 impl Drop for Handle {
     fn drop(&mut self) {
         unsafe { qdtls_free(self.0) }
@@ -45,11 +45,11 @@ impl Drop for Handle {
 }
 unsafe impl Send for Handle {}
 
-struct Config(*mut QDtlsConfiguration);
+struct Config(*mut qdtls_configuration);
 unsafe impl Send for Config {}
 unsafe impl Sync for Config {}
 
-struct Verifier(*mut QDtlsClientVerifier);
+struct Verifier(*mut qdtls_client_verifier);
 unsafe impl Send for Verifier {}
 
 fn socket() -> UdpSocket {
@@ -76,7 +76,7 @@ fn port_of(hi: u8, lo: u8) -> u16 {
     }
 }
 
-unsafe extern "C" fn psk_callback(_user: *mut c_void, a: *mut QSslPreSharedKeyAuthenticator) {
+unsafe extern "C" fn psk_callback(_user: *mut c_void, a: *mut qdtls_psk_authenticator) {
     if qdtls_psk_maximum_identity_length(a) > 0 {
         qdtls_psk_set_identity(a, b"fuzz".as_ptr(), 4);
     }

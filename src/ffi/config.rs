@@ -19,18 +19,18 @@ use crate::engine::context::DEFAULT_CIPHERS;
 /// release with `qdtls_configuration_free`. Configurations with equal
 /// content share one OpenSSL context (built when a handshake first needs it,
 /// freed when no configuration uses it any more).
-pub struct QDtlsConfiguration {
+pub struct qdtls_configuration {
     _private: [u8; 0],
 }
 
 // A value with copy-on-write content: the handle owns its own `Arc`, which
 // setters replace when the content is shared. Not for concurrent
 // modification, so `Exclusive`.
-impl Handle for QDtlsConfiguration {
+impl Handle for qdtls_configuration {
     type Ownership = Boxed;
     type RustType = Arc<Config>;
 }
-impl Exclusive for QDtlsConfiguration {}
+impl Exclusive for qdtls_configuration {}
 
 /// Runs a setter on a copy of the content and keeps the copy only when the
 /// setter accepts it, so a refused value leaves the configuration unchanged.
@@ -48,7 +48,7 @@ fn update(cfg: &mut Arc<Config>, f: impl FnOnce(&mut ConfigData) -> bool) -> boo
 /// on, server cipher preference on, the system's CA certificates).
 /// Returns NULL only if memory runs out. Free with `qdtls_configuration_free`.
 #[no_mangle]
-pub extern "C" fn qdtls_configuration_new() -> *mut QDtlsConfiguration {
+pub extern "C" fn qdtls_configuration_new() -> *mut qdtls_configuration {
     guard(std::ptr::null_mut(), || handle::into_raw(default_config()))
 }
 
@@ -57,10 +57,10 @@ pub extern "C" fn qdtls_configuration_new() -> *mut QDtlsConfiguration {
 /// # Safety
 /// `cfg` is NULL or a live configuration.
 #[no_mangle]
-pub unsafe extern "C" fn qdtls_configuration_clone(cfg: *const QDtlsConfiguration) -> *mut QDtlsConfiguration {
+pub unsafe extern "C" fn qdtls_configuration_clone(cfg: *const qdtls_configuration) -> *mut qdtls_configuration {
     // SAFETY: `cfg` is NULL or live, as this function's contract says.
     let cfg = unsafe { try_ref(cfg) };
-    call(cfg, std::ptr::null_mut(), |c| handle::into_raw::<QDtlsConfiguration>(c.clone()))
+    call(cfg, std::ptr::null_mut(), |c| handle::into_raw::<qdtls_configuration>(c.clone()))
 }
 
 /// Releases a configuration. NULL is a no-op. Sessions that use it keep their copy.
@@ -68,7 +68,7 @@ pub unsafe extern "C" fn qdtls_configuration_clone(cfg: *const QDtlsConfiguratio
 /// # Safety
 /// `cfg` is NULL or a live configuration, not used afterwards.
 #[no_mangle]
-pub unsafe extern "C" fn qdtls_configuration_free(cfg: *mut QDtlsConfiguration) {
+pub unsafe extern "C" fn qdtls_configuration_free(cfg: *mut qdtls_configuration) {
     // SAFETY: `cfg` is NULL or live and given up, as this function's contract says.
     guard((), || unsafe { handle::free(cfg) })
 }
@@ -80,7 +80,7 @@ pub unsafe extern "C" fn qdtls_configuration_free(cfg: *mut QDtlsConfiguration) 
 /// # Safety
 /// `cfg` is NULL or a live configuration.
 #[no_mangle]
-pub unsafe extern "C" fn qdtls_set_default_dtls_configuration(cfg: *const QDtlsConfiguration) -> bool {
+pub unsafe extern "C" fn qdtls_set_default_dtls_configuration(cfg: *const qdtls_configuration) -> bool {
     // SAFETY: `cfg` is NULL or live, as this function's contract says.
     let cfg = unsafe { try_ref(cfg) };
     call(cfg, false, |c| {
@@ -96,7 +96,7 @@ pub unsafe extern "C" fn qdtls_set_default_dtls_configuration(cfg: *const QDtlsC
 /// # Safety
 /// `cfg` is NULL or a live configuration.
 #[no_mangle]
-pub unsafe extern "C" fn qdtls_configuration_set_protocol(cfg: *mut QDtlsConfiguration, protocol: i32) -> bool {
+pub unsafe extern "C" fn qdtls_configuration_set_protocol(cfg: *mut qdtls_configuration, protocol: i32) -> bool {
     // SAFETY: `cfg` is NULL or live and not used elsewhere, as this function's contract says.
     let cfg = unsafe { try_mut(cfg) };
     call(cfg, false, |c| {
@@ -112,7 +112,7 @@ pub unsafe extern "C" fn qdtls_configuration_set_protocol(cfg: *mut QDtlsConfigu
 /// # Safety
 /// `cfg` is NULL or a live configuration.
 #[no_mangle]
-pub unsafe extern "C" fn qdtls_configuration_protocol(cfg: *const QDtlsConfiguration) -> i32 {
+pub unsafe extern "C" fn qdtls_configuration_protocol(cfg: *const qdtls_configuration) -> i32 {
     // SAFETY: `cfg` is NULL or live, as this function's contract says.
     let cfg = unsafe { try_ref(cfg) };
     call(cfg, Protocol::Unknown as i32, |c| c.data.protocol)
@@ -123,7 +123,7 @@ pub unsafe extern "C" fn qdtls_configuration_protocol(cfg: *const QDtlsConfigura
 /// # Safety
 /// `cfg` is NULL or a live configuration.
 #[no_mangle]
-pub unsafe extern "C" fn qdtls_configuration_set_peer_verify_mode(cfg: *mut QDtlsConfiguration, mode: i32) -> bool {
+pub unsafe extern "C" fn qdtls_configuration_set_peer_verify_mode(cfg: *mut qdtls_configuration, mode: i32) -> bool {
     // SAFETY: `cfg` is NULL or live and not used elsewhere, as this function's contract says.
     let cfg = unsafe { try_mut(cfg) };
     call(cfg, false, |c| {
@@ -142,7 +142,7 @@ pub unsafe extern "C" fn qdtls_configuration_set_peer_verify_mode(cfg: *mut QDtl
 /// # Safety
 /// `cfg` is NULL or a live configuration.
 #[no_mangle]
-pub unsafe extern "C" fn qdtls_configuration_peer_verify_mode(cfg: *const QDtlsConfiguration) -> i32 {
+pub unsafe extern "C" fn qdtls_configuration_peer_verify_mode(cfg: *const qdtls_configuration) -> i32 {
     // SAFETY: `cfg` is NULL or live, as this function's contract says.
     let cfg = unsafe { try_ref(cfg) };
     call(cfg, -1, |c| c.data.verify_mode as i32)
@@ -154,7 +154,7 @@ pub unsafe extern "C" fn qdtls_configuration_peer_verify_mode(cfg: *const QDtlsC
 /// # Safety
 /// `cfg` is NULL or a live configuration.
 #[no_mangle]
-pub unsafe extern "C" fn qdtls_configuration_set_peer_verify_depth(cfg: *mut QDtlsConfiguration, depth: i32) -> bool {
+pub unsafe extern "C" fn qdtls_configuration_set_peer_verify_depth(cfg: *mut qdtls_configuration, depth: i32) -> bool {
     // SAFETY: `cfg` is NULL or live and not used elsewhere, as this function's contract says.
     let cfg = unsafe { try_mut(cfg) };
     call(cfg, false, |c| update(c, |d| d.set_peer_verify_depth(depth).is_ok()))
@@ -165,7 +165,7 @@ pub unsafe extern "C" fn qdtls_configuration_set_peer_verify_depth(cfg: *mut QDt
 /// # Safety
 /// `cfg` is NULL or a live configuration.
 #[no_mangle]
-pub unsafe extern "C" fn qdtls_configuration_peer_verify_depth(cfg: *const QDtlsConfiguration) -> i32 {
+pub unsafe extern "C" fn qdtls_configuration_peer_verify_depth(cfg: *const qdtls_configuration) -> i32 {
     // SAFETY: `cfg` is NULL or live, as this function's contract says.
     let cfg = unsafe { try_ref(cfg) };
     call(cfg, -1, |c| c.data.verify_depth)
@@ -181,7 +181,7 @@ pub unsafe extern "C" fn qdtls_configuration_peer_verify_depth(cfg: *const QDtls
 /// `cfg` is NULL or a live configuration; `pem` is valid for `len` bytes.
 #[no_mangle]
 pub unsafe extern "C" fn qdtls_configuration_set_local_certificate_chain(
-    cfg: *mut QDtlsConfiguration,
+    cfg: *mut qdtls_configuration,
     pem: *const c_char,
     len: usize,
 ) -> bool {
@@ -197,7 +197,7 @@ pub unsafe extern "C" fn qdtls_configuration_set_local_certificate_chain(
 /// `cfg` is NULL or a live configuration; `buf` is valid for `cap` bytes.
 #[no_mangle]
 pub unsafe extern "C" fn qdtls_configuration_local_certificate_chain(
-    cfg: *const QDtlsConfiguration,
+    cfg: *const qdtls_configuration,
     buf: *mut c_char,
     cap: usize,
 ) -> usize {
@@ -218,7 +218,7 @@ pub unsafe extern "C" fn qdtls_configuration_local_certificate_chain(
 /// `passphrase` is NULL or NUL-terminated.
 #[no_mangle]
 pub unsafe extern "C" fn qdtls_configuration_set_private_key(
-    cfg: *mut QDtlsConfiguration,
+    cfg: *mut qdtls_configuration,
     pem: *const c_char,
     len: usize,
     passphrase: *const c_char,
@@ -233,7 +233,7 @@ pub unsafe extern "C" fn qdtls_configuration_set_private_key(
 /// # Safety
 /// `cfg` is NULL or a live configuration.
 #[no_mangle]
-pub unsafe extern "C" fn qdtls_configuration_has_private_key(cfg: *const QDtlsConfiguration) -> bool {
+pub unsafe extern "C" fn qdtls_configuration_has_private_key(cfg: *const qdtls_configuration) -> bool {
     // SAFETY: `cfg` is NULL or live, as this function's contract says.
     let cfg = unsafe { try_ref(cfg) };
     call(cfg, false, |c| c.data.private_key.is_some())
@@ -247,7 +247,7 @@ pub unsafe extern "C" fn qdtls_configuration_has_private_key(cfg: *const QDtlsCo
 /// `cfg` is NULL or a live configuration; `pem` is valid for `len` bytes.
 #[no_mangle]
 pub unsafe extern "C" fn qdtls_configuration_add_ca_certificates(
-    cfg: *mut QDtlsConfiguration,
+    cfg: *mut qdtls_configuration,
     pem: *const c_char,
     len: usize,
 ) -> bool {
@@ -261,7 +261,7 @@ pub unsafe extern "C" fn qdtls_configuration_add_ca_certificates(
 /// # Safety
 /// `cfg` is NULL or a live configuration.
 #[no_mangle]
-pub unsafe extern "C" fn qdtls_configuration_clear_ca_certificates(cfg: *mut QDtlsConfiguration) -> bool {
+pub unsafe extern "C" fn qdtls_configuration_clear_ca_certificates(cfg: *mut qdtls_configuration) -> bool {
     // SAFETY: `cfg` is NULL or live and not used elsewhere, as this function's contract says.
     let cfg = unsafe { try_mut(cfg) };
     call(cfg, false, |c| {
@@ -277,7 +277,7 @@ pub unsafe extern "C" fn qdtls_configuration_clear_ca_certificates(cfg: *mut QDt
 /// # Safety
 /// `cfg` is NULL or a live configuration.
 #[no_mangle]
-pub unsafe extern "C" fn qdtls_configuration_ca_certificate_count(cfg: *const QDtlsConfiguration) -> usize {
+pub unsafe extern "C" fn qdtls_configuration_ca_certificate_count(cfg: *const qdtls_configuration) -> usize {
     // SAFETY: `cfg` is NULL or live, as this function's contract says.
     let cfg = unsafe { try_ref(cfg) };
     call(cfg, 0, |c| c.data.ca_certificates.len())
@@ -290,7 +290,10 @@ pub unsafe extern "C" fn qdtls_configuration_ca_certificate_count(cfg: *const QD
 /// # Safety
 /// `cfg` is NULL or a live configuration; `ciphers` is NULL or NUL-terminated.
 #[no_mangle]
-pub unsafe extern "C" fn qdtls_configuration_set_ciphers(cfg: *mut QDtlsConfiguration, ciphers: *const c_char) -> bool {
+pub unsafe extern "C" fn qdtls_configuration_set_ciphers(
+    cfg: *mut qdtls_configuration,
+    ciphers: *const c_char,
+) -> bool {
     // SAFETY: pointers as this function's contract says.
     let (cfg, list) = unsafe { (try_mut(cfg), text(ciphers)) };
     // NULL is "no list" (the default); a string that is not UTF-8 is refused.
@@ -304,7 +307,7 @@ pub unsafe extern "C" fn qdtls_configuration_set_ciphers(cfg: *mut QDtlsConfigur
 /// `cfg` is NULL or a live configuration; `buf` is valid for `cap` bytes.
 #[no_mangle]
 pub unsafe extern "C" fn qdtls_configuration_ciphers(
-    cfg: *const QDtlsConfiguration,
+    cfg: *const qdtls_configuration,
     buf: *mut c_char,
     cap: usize,
 ) -> usize {
@@ -320,7 +323,7 @@ pub unsafe extern "C" fn qdtls_configuration_ciphers(
 /// `cfg` is NULL or a live configuration.
 #[no_mangle]
 pub unsafe extern "C" fn qdtls_configuration_set_dtls_cookie_verification_enabled(
-    cfg: *mut QDtlsConfiguration,
+    cfg: *mut qdtls_configuration,
     enabled: bool,
 ) -> bool {
     // SAFETY: `cfg` is NULL or live and not used elsewhere, as this function's contract says.
@@ -338,7 +341,7 @@ pub unsafe extern "C" fn qdtls_configuration_set_dtls_cookie_verification_enable
 /// # Safety
 /// `cfg` is NULL or a live configuration.
 #[no_mangle]
-pub unsafe extern "C" fn qdtls_configuration_dtls_cookie_verification_enabled(cfg: *const QDtlsConfiguration) -> bool {
+pub unsafe extern "C" fn qdtls_configuration_dtls_cookie_verification_enabled(cfg: *const qdtls_configuration) -> bool {
     // SAFETY: `cfg` is NULL or live, as this function's contract says.
     let cfg = unsafe { try_ref(cfg) };
     call(cfg, false, |c| c.data.cookie_verification)
@@ -351,7 +354,7 @@ pub unsafe extern "C" fn qdtls_configuration_dtls_cookie_verification_enabled(cf
 /// `cfg` is NULL or a live configuration; `hint` is valid for `len` bytes.
 #[no_mangle]
 pub unsafe extern "C" fn qdtls_configuration_set_pre_shared_key_identity_hint(
-    cfg: *mut QDtlsConfiguration,
+    cfg: *mut qdtls_configuration,
     hint: *const u8,
     len: usize,
 ) -> bool {
@@ -366,7 +369,7 @@ pub unsafe extern "C" fn qdtls_configuration_set_pre_shared_key_identity_hint(
 /// `cfg` is NULL or a live configuration; `buf` is valid for `cap` bytes.
 #[no_mangle]
 pub unsafe extern "C" fn qdtls_configuration_pre_shared_key_identity_hint(
-    cfg: *const QDtlsConfiguration,
+    cfg: *const qdtls_configuration,
     buf: *mut u8,
     cap: usize,
 ) -> usize {
@@ -382,7 +385,7 @@ pub unsafe extern "C" fn qdtls_configuration_pre_shared_key_identity_hint(
 /// `cfg` is NULL or a live configuration.
 #[no_mangle]
 pub unsafe extern "C" fn qdtls_configuration_set_server_cipher_preference(
-    cfg: *mut QDtlsConfiguration,
+    cfg: *mut qdtls_configuration,
     on: bool,
 ) -> bool {
     // SAFETY: `cfg` is NULL or live and not used elsewhere, as this function's contract says.
@@ -400,7 +403,7 @@ pub unsafe extern "C" fn qdtls_configuration_set_server_cipher_preference(
 /// # Safety
 /// `cfg` is NULL or a live configuration.
 #[no_mangle]
-pub unsafe extern "C" fn qdtls_configuration_server_cipher_preference(cfg: *const QDtlsConfiguration) -> bool {
+pub unsafe extern "C" fn qdtls_configuration_server_cipher_preference(cfg: *const qdtls_configuration) -> bool {
     // SAFETY: `cfg` is NULL or live, as this function's contract says.
     let cfg = unsafe { try_ref(cfg) };
     call(cfg, false, |c| c.data.server_cipher_preference)
@@ -414,7 +417,7 @@ pub unsafe extern "C" fn qdtls_configuration_server_cipher_preference(cfg: *cons
 /// `cfg` is NULL or a live configuration; `protocols` holds `count` valid strings.
 #[no_mangle]
 pub unsafe extern "C" fn qdtls_configuration_set_allowed_next_protocols(
-    cfg: *mut QDtlsConfiguration,
+    cfg: *mut qdtls_configuration,
     protocols: *const *const c_char,
     count: usize,
 ) -> bool {
@@ -431,7 +434,7 @@ pub unsafe extern "C" fn qdtls_configuration_set_allowed_next_protocols(
 /// # Safety
 /// `cfg` is NULL or a live configuration.
 #[no_mangle]
-pub unsafe extern "C" fn qdtls_configuration_allowed_next_protocol_count(cfg: *const QDtlsConfiguration) -> usize {
+pub unsafe extern "C" fn qdtls_configuration_allowed_next_protocol_count(cfg: *const qdtls_configuration) -> usize {
     // SAFETY: `cfg` is NULL or live, as this function's contract says.
     let cfg = unsafe { try_ref(cfg) };
     call(cfg, 0, |c| c.data.alpn.len())
@@ -443,7 +446,7 @@ pub unsafe extern "C" fn qdtls_configuration_allowed_next_protocol_count(cfg: *c
 /// `cfg` is NULL or a live configuration; `buf` is valid for `cap` bytes.
 #[no_mangle]
 pub unsafe extern "C" fn qdtls_configuration_allowed_next_protocol_at(
-    cfg: *const QDtlsConfiguration,
+    cfg: *const qdtls_configuration,
     index: usize,
     buf: *mut c_char,
     cap: usize,

@@ -11,9 +11,9 @@ use std::sync::Arc;
 use libc::{c_char, c_int, c_void};
 use openssl::x509::X509;
 
-use super::config::QDtlsConfiguration;
+use super::config::qdtls_configuration;
 use super::handle::{self, lend, try_ref, Boxed, Handle};
-use super::psk::QSslPreSharedKeyAuthenticator;
+use super::psk::qdtls_psk_authenticator;
 use super::{
     bytes, call, call_with, guard, need, out, out_value, parse_ip, slice, text, with_socket, BadArg, ErrorSlot,
 };
@@ -26,13 +26,13 @@ use crate::engine::{HandshakeState, SslMode};
 use crate::net::{from_sockaddr, is_connected, receive_batch, FdTransport};
 
 /// An opaque DTLS connection. Create with `qdtls_new`, release with `qdtls_free`.
-pub struct QDtls {
+pub struct qdtls_connection {
     _private: [u8; 0],
 }
 
 // Shared between threads (calls on one handle are serialized inside the
 // session), so never `Exclusive`: only `&Session` is ever made.
-impl Handle for QDtls {
+impl Handle for qdtls_connection {
     type Ownership = Boxed;
     type RustType = Session;
 }
@@ -50,7 +50,7 @@ const NULL_DATAGRAM: &str = "NULL datagram with a non-zero length";
 /// (`certificate_der == NULL`), the entry matches that code for any
 /// certificate (an extension; Qt always compares certificates).
 #[repr(C)]
-pub struct QDtlsSslError {
+pub struct qdtls_ssl_error {
     /// A `QDTLS_SSL_ERROR_*` code.
     pub code: i32,
     /// DER bytes of the certificate, or NULL.
@@ -61,7 +61,7 @@ pub struct QDtlsSslError {
 
 /// One datagram for `qdtls_write_datagrams_encrypted`.
 #[repr(C)]
-pub struct QDtlsDatagram {
+pub struct qdtls_datagram {
     /// The plaintext (may be NULL when `len` is 0).
     pub data: *const u8,
     /// Its length.
@@ -70,7 +70,7 @@ pub struct QDtlsDatagram {
 
 /// One buffer for `qdtls_receive_datagrams_decrypted`.
 #[repr(C)]
-pub struct QDtlsReceiveBuffer {
+pub struct qdtls_receive_buffer {
     /// Where the datagram is received and its plaintext written.
     pub data: *mut u8,
     /// Size of `data`; a datagram larger than this is refused (result -1).
@@ -80,7 +80,7 @@ pub struct QDtlsReceiveBuffer {
     pub result: i64,
 }
 
-impl QDtlsReceiveBuffer {
+impl qdtls_receive_buffer {
     /// The caller's buffer (empty for NULL `data`).
     ///
     /// # Safety
@@ -125,14 +125,14 @@ fn with_scratch<T: Default, R>(n: usize, f: impl FnOnce(&mut [T]) -> R) -> R {
 /// Called when a PSK cipher suite is negotiated (Qt's pskRequired signal):
 /// fill in the authenticator. `user_data` is what was given to
 /// `qdtls_set_psk_callback`. Runs on the thread driving the handshake.
-pub type QDtlsPskCallback =
-    Option<unsafe extern "C" fn(user_data: *mut c_void, authenticator: *mut QSslPreSharedKeyAuthenticator)>;
+pub type qdtls_psk_callback =
+    Option<unsafe extern "C" fn(user_data: *mut c_void, authenticator: *mut qdtls_psk_authenticator)>;
 
 /// A new QDtls in `mode` (`QDTLS_SSL_CLIENT_MODE` or `QDTLS_SSL_SERVER_MODE`)
 /// with Qt's defaults and the current default configuration. NULL for any
 /// other mode. Free with `qdtls_free`.
 #[no_mangle]
-pub extern "C" fn qdtls_new(mode: i32) -> *mut QDtls {
+pub extern "C" fn qdtls_new(mode: i32) -> *mut qdtls_connection {
     guard(std::ptr::null_mut(), || {
         SslMode::from_i32(mode).map_or(std::ptr::null_mut(), |mode| handle::into_raw(Session::new(mode)))
     })
@@ -143,7 +143,7 @@ pub extern "C" fn qdtls_new(mode: i32) -> *mut QDtls {
 /// # Safety
 /// `h` is NULL or a live handle not used afterwards (nor concurrently).
 #[no_mangle]
-pub unsafe extern "C" fn qdtls_free(h: *mut QDtls) {
+pub unsafe extern "C" fn qdtls_free(h: *mut qdtls_connection) {
     // SAFETY: `h` is NULL or live and given up, as this function's contract says.
     guard((), || unsafe { handle::free(h) })
 }
@@ -157,7 +157,12 @@ pub unsafe extern "C" fn qdtls_free(h: *mut QDtls) {
 /// # Safety
 /// `h` is NULL or live; `address` and `name` are NULL or NUL-terminated.
 #[no_mangle]
-pub unsafe extern "C" fn qdtls_set_peer(h: *mut QDtls, address: *const c_char, port: u16, name: *const c_char) -> bool {
+pub unsafe extern "C" fn qdtls_set_peer(
+    h: *mut qdtls_connection,
+    address: *const c_char,
+    port: u16,
+    name: *const c_char,
+) -> bool {
     // SAFETY: pointers as this function's contract says.
     let (s, address, name) = unsafe { (try_ref(h), text(address), text(name)) };
     call(s, false, |s| s.set_peer(address.and_then(parse_ip), port, name.unwrap_or_default()))
@@ -170,7 +175,7 @@ pub unsafe extern "C" fn qdtls_set_peer(h: *mut QDtls, address: *const c_char, p
 /// `h` is NULL or live; `sockaddr` is NULL or valid for `len` bytes; `name` is NULL or NUL-terminated.
 #[no_mangle]
 pub unsafe extern "C" fn qdtls_set_peer_sockaddr(
-    h: *mut QDtls,
+    h: *mut qdtls_connection,
     sockaddr: *const c_void,
     len: usize,
     name: *const c_char,
@@ -185,7 +190,7 @@ pub unsafe extern "C" fn qdtls_set_peer_sockaddr(
 /// # Safety
 /// `h` is NULL or live; `buf` is valid for `cap` bytes.
 #[no_mangle]
-pub unsafe extern "C" fn qdtls_peer_address(h: *const QDtls, buf: *mut c_char, cap: usize) -> usize {
+pub unsafe extern "C" fn qdtls_peer_address(h: *const qdtls_connection, buf: *mut c_char, cap: usize) -> usize {
     // SAFETY: pointers as this function's contract says.
     let (s, buf) = unsafe { (try_ref(h), out(buf, cap)) };
     call(s, 0, |s| buf.put_str(&s.info().peer.map(|a| a.to_string()).unwrap_or_default()))
@@ -196,7 +201,7 @@ pub unsafe extern "C" fn qdtls_peer_address(h: *const QDtls, buf: *mut c_char, c
 /// # Safety
 /// `h` is NULL or live.
 #[no_mangle]
-pub unsafe extern "C" fn qdtls_peer_port(h: *const QDtls) -> u16 {
+pub unsafe extern "C" fn qdtls_peer_port(h: *const qdtls_connection) -> u16 {
     // SAFETY: `h` is NULL or live, as this function's contract says.
     let s = unsafe { try_ref(h) };
     call(s, 0, |s| s.info().port)
@@ -207,7 +212,11 @@ pub unsafe extern "C" fn qdtls_peer_port(h: *const QDtls) -> u16 {
 /// # Safety
 /// `h` is NULL or live; `buf` is valid for `cap` bytes.
 #[no_mangle]
-pub unsafe extern "C" fn qdtls_peer_verification_name(h: *const QDtls, buf: *mut c_char, cap: usize) -> usize {
+pub unsafe extern "C" fn qdtls_peer_verification_name(
+    h: *const qdtls_connection,
+    buf: *mut c_char,
+    cap: usize,
+) -> usize {
     // SAFETY: pointers as this function's contract says.
     let (s, buf) = unsafe { (try_ref(h), out(buf, cap)) };
     call(s, 0, |s| buf.put_str(&s.info().verification_name))
@@ -219,7 +228,7 @@ pub unsafe extern "C" fn qdtls_peer_verification_name(h: *const QDtls, buf: *mut
 /// # Safety
 /// `h` is NULL or live; `name` is NULL or NUL-terminated.
 #[no_mangle]
-pub unsafe extern "C" fn qdtls_set_peer_verification_name(h: *mut QDtls, name: *const c_char) -> bool {
+pub unsafe extern "C" fn qdtls_set_peer_verification_name(h: *mut qdtls_connection, name: *const c_char) -> bool {
     // SAFETY: pointers as this function's contract says.
     let (s, name) = unsafe { (try_ref(h), text(name)) };
     call(s, false, |s| s.set_peer_verification_name(name.unwrap_or_default()))
@@ -230,7 +239,7 @@ pub unsafe extern "C" fn qdtls_set_peer_verification_name(h: *mut QDtls, name: *
 /// # Safety
 /// `h` is NULL or live.
 #[no_mangle]
-pub unsafe extern "C" fn qdtls_ssl_mode(h: *const QDtls) -> i32 {
+pub unsafe extern "C" fn qdtls_ssl_mode(h: *const qdtls_connection) -> i32 {
     // SAFETY: `h` is NULL or live, as this function's contract says.
     let s = unsafe { try_ref(h) };
     call(s, super::QDTLS_UNENCRYPTED_MODE, |s| s.info().mode as i32)
@@ -244,7 +253,7 @@ pub unsafe extern "C" fn qdtls_ssl_mode(h: *const QDtls) -> i32 {
 /// # Safety
 /// `h` is NULL or live.
 #[no_mangle]
-pub unsafe extern "C" fn qdtls_set_mtu_hint(h: *mut QDtls, mtu: u16) {
+pub unsafe extern "C" fn qdtls_set_mtu_hint(h: *mut qdtls_connection, mtu: u16) {
     // SAFETY: `h` is NULL or live, as this function's contract says.
     let s = unsafe { try_ref(h) };
     call(s, (), |s| s.set_mtu_hint(mtu))
@@ -255,7 +264,7 @@ pub unsafe extern "C" fn qdtls_set_mtu_hint(h: *mut QDtls, mtu: u16) {
 /// # Safety
 /// `h` is NULL or live.
 #[no_mangle]
-pub unsafe extern "C" fn qdtls_mtu_hint(h: *const QDtls) -> u16 {
+pub unsafe extern "C" fn qdtls_mtu_hint(h: *const qdtls_connection) -> u16 {
     // SAFETY: `h` is NULL or live, as this function's contract says.
     let s = unsafe { try_ref(h) };
     call(s, 0, |s| s.info().mtu_hint)
@@ -269,7 +278,7 @@ pub unsafe extern "C" fn qdtls_mtu_hint(h: *const QDtls) -> u16 {
 /// `h` is NULL or live; `secret` is valid for `len` bytes.
 #[no_mangle]
 pub unsafe extern "C" fn qdtls_set_cookie_generator_parameters(
-    h: *mut QDtls,
+    h: *mut qdtls_connection,
     hash: i32,
     secret: *const u8,
     len: usize,
@@ -286,7 +295,7 @@ pub unsafe extern "C" fn qdtls_set_cookie_generator_parameters(
 /// `h` is NULL or live; `hash` is NULL or writable; `secret` is valid for `cap` bytes.
 #[no_mangle]
 pub unsafe extern "C" fn qdtls_cookie_generator_parameters(
-    h: *const QDtls,
+    h: *const qdtls_connection,
     hash: *mut i32,
     secret: *mut u8,
     cap: usize,
@@ -308,7 +317,10 @@ pub unsafe extern "C" fn qdtls_cookie_generator_parameters(
 /// # Safety
 /// `h` and `cfg` are NULL or live.
 #[no_mangle]
-pub unsafe extern "C" fn qdtls_set_dtls_configuration(h: *mut QDtls, cfg: *const QDtlsConfiguration) -> bool {
+pub unsafe extern "C" fn qdtls_set_dtls_configuration(
+    h: *mut qdtls_connection,
+    cfg: *const qdtls_configuration,
+) -> bool {
     // SAFETY: pointers as this function's contract says.
     let (s, cfg) = unsafe { (try_ref(h), try_ref(cfg)) };
     call_with(s, false, need(cfg, "NULL configuration"), |s, c| s.set_dtls_configuration(Arc::clone(c)))
@@ -321,10 +333,10 @@ pub unsafe extern "C" fn qdtls_set_dtls_configuration(h: *mut QDtls, cfg: *const
 /// # Safety
 /// `h` is NULL or live.
 #[no_mangle]
-pub unsafe extern "C" fn qdtls_dtls_configuration(h: *const QDtls) -> *mut QDtlsConfiguration {
+pub unsafe extern "C" fn qdtls_dtls_configuration(h: *const qdtls_connection) -> *mut qdtls_configuration {
     // SAFETY: `h` is NULL or live, as this function's contract says.
     let s = unsafe { try_ref(h) };
-    call(s, std::ptr::null_mut(), |s| handle::into_raw::<QDtlsConfiguration>(s.info().config.clone()))
+    call(s, std::ptr::null_mut(), |s| handle::into_raw::<qdtls_configuration>(s.info().config.clone()))
 }
 
 /// The `QDTLS_HANDSHAKE_*` state; `QDTLS_HANDSHAKE_NOT_STARTED` for NULL.
@@ -332,7 +344,7 @@ pub unsafe extern "C" fn qdtls_dtls_configuration(h: *const QDtls) -> *mut QDtls
 /// # Safety
 /// `h` is NULL or live.
 #[no_mangle]
-pub unsafe extern "C" fn qdtls_handshake_state(h: *const QDtls) -> i32 {
+pub unsafe extern "C" fn qdtls_handshake_state(h: *const qdtls_connection) -> i32 {
     // SAFETY: `h` is NULL or live, as this function's contract says.
     let s = unsafe { try_ref(h) };
     call(s, HandshakeState::NotStarted as i32, |s| s.info().state as i32)
@@ -349,7 +361,7 @@ pub unsafe extern "C" fn qdtls_handshake_state(h: *const QDtls) -> i32 {
 /// # Safety
 /// `h` is NULL or live; `dgram` is valid for `len` bytes.
 #[no_mangle]
-pub unsafe extern "C" fn qdtls_do_handshake(h: *mut QDtls, fd: c_int, dgram: *const u8, len: usize) -> bool {
+pub unsafe extern "C" fn qdtls_do_handshake(h: *mut qdtls_connection, fd: c_int, dgram: *const u8, len: usize) -> bool {
     // SAFETY: pointers as this function's contract says.
     let (s, dgram) = unsafe { (try_ref(h), bytes(dgram, len)) };
     call_with(s, false, need(dgram, NULL_DATAGRAM), |s, d| with_socket(fd, |t| s.do_handshake(t, d)))
@@ -364,7 +376,7 @@ pub unsafe extern "C" fn qdtls_do_handshake(h: *mut QDtls, fd: c_int, dgram: *co
 /// # Safety
 /// `h` is NULL or live.
 #[no_mangle]
-pub unsafe extern "C" fn qdtls_handle_timeout(h: *mut QDtls, fd: c_int) -> bool {
+pub unsafe extern "C" fn qdtls_handle_timeout(h: *mut qdtls_connection, fd: c_int) -> bool {
     // SAFETY: `h` is NULL or live, as this function's contract says.
     let s = unsafe { try_ref(h) };
     call(s, false, |s| with_socket(fd, |t| s.handle_timeout(t)))
@@ -378,7 +390,7 @@ pub unsafe extern "C" fn qdtls_handle_timeout(h: *mut QDtls, fd: c_int) -> bool 
 /// # Safety
 /// `h` is NULL or live.
 #[no_mangle]
-pub unsafe extern "C" fn qdtls_next_timeout_ms(h: *const QDtls) -> i64 {
+pub unsafe extern "C" fn qdtls_next_timeout_ms(h: *const qdtls_connection) -> i64 {
     // SAFETY: `h` is NULL or live, as this function's contract says.
     let s = unsafe { try_ref(h) };
     call(s, -1, |s| match s.next_timeout() {
@@ -396,7 +408,7 @@ pub unsafe extern "C" fn qdtls_next_timeout_ms(h: *const QDtls) -> i64 {
 /// # Safety
 /// `h` is NULL or live.
 #[no_mangle]
-pub unsafe extern "C" fn qdtls_set_initial_timeout_ms(h: *mut QDtls, ms: u32) -> bool {
+pub unsafe extern "C" fn qdtls_set_initial_timeout_ms(h: *mut qdtls_connection, ms: u32) -> bool {
     // SAFETY: `h` is NULL or live, as this function's contract says.
     let s = unsafe { try_ref(h) };
     call(s, false, |s| s.set_initial_timeout_ms(ms))
@@ -408,7 +420,7 @@ pub unsafe extern "C" fn qdtls_set_initial_timeout_ms(h: *mut QDtls, ms: u32) ->
 /// # Safety
 /// `h` is NULL or live.
 #[no_mangle]
-pub unsafe extern "C" fn qdtls_resume_handshake(h: *mut QDtls, fd: c_int) -> bool {
+pub unsafe extern "C" fn qdtls_resume_handshake(h: *mut qdtls_connection, fd: c_int) -> bool {
     // SAFETY: `h` is NULL or live, as this function's contract says.
     let s = unsafe { try_ref(h) };
     call(s, false, |s| with_socket(fd, |t| s.resume_handshake(t)))
@@ -423,7 +435,7 @@ pub unsafe extern "C" fn qdtls_resume_handshake(h: *mut QDtls, fd: c_int) -> boo
 /// # Safety
 /// `h` is NULL or live.
 #[no_mangle]
-pub unsafe extern "C" fn qdtls_abort_handshake(h: *mut QDtls, fd: c_int) -> bool {
+pub unsafe extern "C" fn qdtls_abort_handshake(h: *mut qdtls_connection, fd: c_int) -> bool {
     // SAFETY: `h` is NULL or live, as this function's contract says.
     let s = unsafe { try_ref(h) };
     call(s, false, |s| with_socket(fd, |t| s.abort_handshake(t)))
@@ -435,7 +447,7 @@ pub unsafe extern "C" fn qdtls_abort_handshake(h: *mut QDtls, fd: c_int) -> bool
 /// # Safety
 /// `h` is NULL or live.
 #[no_mangle]
-pub unsafe extern "C" fn qdtls_shutdown(h: *mut QDtls, fd: c_int) -> bool {
+pub unsafe extern "C" fn qdtls_shutdown(h: *mut qdtls_connection, fd: c_int) -> bool {
     // SAFETY: `h` is NULL or live, as this function's contract says.
     let s = unsafe { try_ref(h) };
     call(s, false, |s| with_socket(fd, |t| s.shutdown(t)))
@@ -446,7 +458,7 @@ pub unsafe extern "C" fn qdtls_shutdown(h: *mut QDtls, fd: c_int) -> bool {
 /// # Safety
 /// `h` is NULL or live.
 #[no_mangle]
-pub unsafe extern "C" fn qdtls_is_connection_encrypted(h: *const QDtls) -> bool {
+pub unsafe extern "C" fn qdtls_is_connection_encrypted(h: *const qdtls_connection) -> bool {
     // SAFETY: `h` is NULL or live, as this function's contract says.
     let s = unsafe { try_ref(h) };
     call(s, false, |s| s.is_encrypted())
@@ -457,7 +469,7 @@ pub unsafe extern "C" fn qdtls_is_connection_encrypted(h: *const QDtls) -> bool 
 /// # Safety
 /// `h` is NULL or live; `buf` is valid for `cap` bytes.
 #[no_mangle]
-pub unsafe extern "C" fn qdtls_session_cipher(h: *const QDtls, buf: *mut c_char, cap: usize) -> usize {
+pub unsafe extern "C" fn qdtls_session_cipher(h: *const qdtls_connection, buf: *mut c_char, cap: usize) -> usize {
     // SAFETY: pointers as this function's contract says.
     let (s, buf) = unsafe { (try_ref(h), out(buf, cap)) };
     call(s, 0, |s| buf.put_str(s.info().cipher.unwrap_or_default()))
@@ -468,7 +480,7 @@ pub unsafe extern "C" fn qdtls_session_cipher(h: *const QDtls, buf: *mut c_char,
 /// # Safety
 /// `h` is NULL or live.
 #[no_mangle]
-pub unsafe extern "C" fn qdtls_session_protocol(h: *const QDtls) -> i32 {
+pub unsafe extern "C" fn qdtls_session_protocol(h: *const qdtls_connection) -> i32 {
     // SAFETY: `h` is NULL or live, as this function's contract says.
     let s = unsafe { try_ref(h) };
     call(s, Protocol::Unknown as i32, |s| s.info().protocol)
@@ -483,7 +495,12 @@ pub unsafe extern "C" fn qdtls_session_protocol(h: *const QDtls) -> i32 {
 /// # Safety
 /// `h` is NULL or live; `data` is valid for `len` bytes.
 #[no_mangle]
-pub unsafe extern "C" fn qdtls_write_datagram_encrypted(h: *mut QDtls, fd: c_int, data: *const u8, len: usize) -> i64 {
+pub unsafe extern "C" fn qdtls_write_datagram_encrypted(
+    h: *mut qdtls_connection,
+    fd: c_int,
+    data: *const u8,
+    len: usize,
+) -> i64 {
     // SAFETY: pointers as this function's contract says.
     let (s, data) = unsafe { (try_ref(h), bytes(data, len)) };
     call_with(s, -1, need(data, NULL_DATAGRAM), |s, d| with_socket(fd, |t| s.write_datagram_encrypted(t, d)))
@@ -499,9 +516,9 @@ pub unsafe extern "C" fn qdtls_write_datagram_encrypted(h: *mut QDtls, fd: c_int
 /// `h` is NULL or live; `datagrams` holds `count` entries, each valid for its length.
 #[no_mangle]
 pub unsafe extern "C" fn qdtls_write_datagrams_encrypted(
-    h: *mut QDtls,
+    h: *mut qdtls_connection,
     fd: c_int,
-    datagrams: *const QDtlsDatagram,
+    datagrams: *const qdtls_datagram,
     count: usize,
 ) -> i64 {
     // SAFETY: pointers as this function's contract says.
@@ -534,14 +551,14 @@ pub unsafe extern "C" fn qdtls_write_datagrams_encrypted(
 /// no two of these overlap, nor the entries.
 #[no_mangle]
 pub unsafe extern "C" fn qdtls_receive_datagrams_decrypted(
-    h: *mut QDtls,
+    h: *mut qdtls_connection,
     fd: c_int,
-    buffers: *mut QDtlsReceiveBuffer,
+    buffers: *mut qdtls_receive_buffer,
     count: usize,
 ) -> i64 {
     // SAFETY: `h` is NULL or live, as this function's contract says.
     let s = unsafe { try_ref(h) };
-    let bufs: Option<&mut [QDtlsReceiveBuffer]> = match (buffers.is_null(), count) {
+    let bufs: Option<&mut [qdtls_receive_buffer]> = match (buffers.is_null(), count) {
         (_, 0) => Some(&mut []),
         (true, _) => None,
         // SAFETY: `buffers` holds `count` entries nothing else uses during
@@ -610,7 +627,7 @@ pub unsafe extern "C" fn qdtls_receive_datagrams_decrypted(
 /// `h` is NULL or live; `dgram` is valid for `len` bytes; `out` for `out_cap` bytes.
 #[no_mangle]
 pub unsafe extern "C" fn qdtls_decrypt_datagram(
-    h: *mut QDtls,
+    h: *mut qdtls_connection,
     fd: c_int,
     dgram: *const u8,
     len: usize,
@@ -636,7 +653,7 @@ pub unsafe extern "C" fn qdtls_decrypt_datagram(
 /// # Safety
 /// `h` is NULL or live.
 #[no_mangle]
-pub unsafe extern "C" fn qdtls_dtls_error(h: *const QDtls) -> i32 {
+pub unsafe extern "C" fn qdtls_dtls_error(h: *const qdtls_connection) -> i32 {
     // SAFETY: `h` is NULL or live, as this function's contract says.
     let s = unsafe { try_ref(h) };
     call(s, DtlsError::InvalidInputParameters as i32, |s| s.info().error.code as i32)
@@ -647,7 +664,7 @@ pub unsafe extern "C" fn qdtls_dtls_error(h: *const QDtls) -> i32 {
 /// # Safety
 /// `h` is NULL or live; `buf` is valid for `cap` bytes.
 #[no_mangle]
-pub unsafe extern "C" fn qdtls_dtls_error_string(h: *const QDtls, buf: *mut c_char, cap: usize) -> usize {
+pub unsafe extern "C" fn qdtls_dtls_error_string(h: *const qdtls_connection, buf: *mut c_char, cap: usize) -> usize {
     // SAFETY: pointers as this function's contract says.
     let (s, buf) = unsafe { (try_ref(h), out(buf, cap)) };
     call(s, 0, |s| buf.put_str(&s.info().error.message))
@@ -659,7 +676,7 @@ pub unsafe extern "C" fn qdtls_dtls_error_string(h: *const QDtls, buf: *mut c_ch
 /// # Safety
 /// `h` is NULL or live.
 #[no_mangle]
-pub unsafe extern "C" fn qdtls_peer_verification_error_count(h: *const QDtls) -> usize {
+pub unsafe extern "C" fn qdtls_peer_verification_error_count(h: *const qdtls_connection) -> usize {
     // SAFETY: `h` is NULL or live, as this function's contract says.
     let s = unsafe { try_ref(h) };
     call(s, 0, |s| s.info().verification_errors.len())
@@ -670,7 +687,7 @@ pub unsafe extern "C" fn qdtls_peer_verification_error_count(h: *const QDtls) ->
 /// # Safety
 /// `h` is NULL or live.
 #[no_mangle]
-pub unsafe extern "C" fn qdtls_peer_verification_error_code(h: *const QDtls, index: usize) -> i32 {
+pub unsafe extern "C" fn qdtls_peer_verification_error_code(h: *const qdtls_connection, index: usize) -> i32 {
     // SAFETY: `h` is NULL or live, as this function's contract says.
     let s = unsafe { try_ref(h) };
     call(s, 0, |s| s.info().verification_errors.get(index).map_or(0, |e| e.code))
@@ -682,7 +699,7 @@ pub unsafe extern "C" fn qdtls_peer_verification_error_code(h: *const QDtls, ind
 /// `h` is NULL or live; `der` is valid for `cap` bytes.
 #[no_mangle]
 pub unsafe extern "C" fn qdtls_peer_verification_error_certificate(
-    h: *const QDtls,
+    h: *const qdtls_connection,
     index: usize,
     der: *mut u8,
     cap: usize,
@@ -701,8 +718,8 @@ pub unsafe extern "C" fn qdtls_peer_verification_error_certificate(
 /// `h` is NULL or live; `errors` holds `n` entries whose pointers are valid.
 #[no_mangle]
 pub unsafe extern "C" fn qdtls_ignore_verification_errors(
-    h: *mut QDtls,
-    errors: *const QDtlsSslError,
+    h: *mut qdtls_connection,
+    errors: *const qdtls_ssl_error,
     n: usize,
 ) -> bool {
     // SAFETY: pointers as this function's contract says.
@@ -740,7 +757,7 @@ fn put_der(cert: Option<&X509>, der: super::Out<'_>) -> usize {
 /// # Safety
 /// `h` is NULL or live; `der` is valid for `cap` bytes.
 #[no_mangle]
-pub unsafe extern "C" fn qdtls_peer_certificate(h: *const QDtls, der: *mut u8, cap: usize) -> usize {
+pub unsafe extern "C" fn qdtls_peer_certificate(h: *const qdtls_connection, der: *mut u8, cap: usize) -> usize {
     // SAFETY: the same contract as this function's.
     unsafe { qdtls_peer_certificate_chain_at(h, 0, der, cap) }
 }
@@ -750,7 +767,7 @@ pub unsafe extern "C" fn qdtls_peer_certificate(h: *const QDtls, der: *mut u8, c
 /// # Safety
 /// `h` is NULL or live.
 #[no_mangle]
-pub unsafe extern "C" fn qdtls_peer_certificate_chain_count(h: *const QDtls) -> usize {
+pub unsafe extern "C" fn qdtls_peer_certificate_chain_count(h: *const qdtls_connection) -> usize {
     // SAFETY: `h` is NULL or live, as this function's contract says.
     let s = unsafe { try_ref(h) };
     call(s, 0, |s| s.info().peer_chain.len())
@@ -762,7 +779,7 @@ pub unsafe extern "C" fn qdtls_peer_certificate_chain_count(h: *const QDtls) -> 
 /// `h` is NULL or live; `der` is valid for `cap` bytes.
 #[no_mangle]
 pub unsafe extern "C" fn qdtls_peer_certificate_chain_at(
-    h: *const QDtls,
+    h: *const qdtls_connection,
     index: usize,
     der: *mut u8,
     cap: usize,
@@ -773,7 +790,7 @@ pub unsafe extern "C" fn qdtls_peer_certificate_chain_at(
 }
 
 struct UserCallback {
-    cb: unsafe extern "C" fn(*mut c_void, *mut QSslPreSharedKeyAuthenticator),
+    cb: unsafe extern "C" fn(*mut c_void, *mut qdtls_psk_authenticator),
     user_data: *mut c_void,
 }
 // SAFETY: the caller promises (see qdtls_set_psk_callback) that user_data may
@@ -790,7 +807,11 @@ unsafe impl Sync for UserCallback {}
 /// # Safety
 /// `h` is NULL or live; `cb` and `user_data` stay valid while the handle may call them.
 #[no_mangle]
-pub unsafe extern "C" fn qdtls_set_psk_callback(h: *mut QDtls, cb: QDtlsPskCallback, user_data: *mut c_void) -> bool {
+pub unsafe extern "C" fn qdtls_set_psk_callback(
+    h: *mut qdtls_connection,
+    cb: qdtls_psk_callback,
+    user_data: *mut c_void,
+) -> bool {
     // SAFETY: `h` is NULL or live, as this function's contract says.
     let s = unsafe { try_ref(h) };
     call(s, false, |s| {
@@ -814,7 +835,7 @@ pub unsafe extern "C" fn qdtls_set_psk_callback(h: *mut QDtls, cb: QDtlsPskCallb
 /// # Safety
 /// `h` is NULL or live.
 #[no_mangle]
-pub unsafe extern "C" fn qdtls_max_payload_size(h: *const QDtls) -> usize {
+pub unsafe extern "C" fn qdtls_max_payload_size(h: *const qdtls_connection) -> usize {
     // SAFETY: `h` is NULL or live, as this function's contract says.
     let s = unsafe { try_ref(h) };
     call(s, 0, |s| s.info().max_payload)

@@ -6,16 +6,16 @@ use super::{bytes, call, out};
 use crate::engine::psk::PskAuthenticator;
 
 /// The PSK authenticator passed to a `QDtlsPskCallback`.
-pub struct QSslPreSharedKeyAuthenticator {
+pub struct qdtls_psk_authenticator {
     _private: [u8; 0],
 }
 
 // Lent to the callback, which has it to itself for the call.
-impl Handle for QSslPreSharedKeyAuthenticator {
+impl Handle for qdtls_psk_authenticator {
     type Ownership = Lent;
     type RustType = PskAuthenticator;
 }
-impl Exclusive for QSslPreSharedKeyAuthenticator {}
+impl Exclusive for qdtls_psk_authenticator {}
 
 /// Client side: the server's identity hint; server side: the configured hint.
 /// Bytes, written when they fit; returns the length (0 for NULL).
@@ -23,11 +23,7 @@ impl Exclusive for QSslPreSharedKeyAuthenticator {}
 /// # Safety
 /// `a` is NULL or the authenticator of a running callback; `buf` is valid for `cap` bytes.
 #[no_mangle]
-pub unsafe extern "C" fn qdtls_psk_identity_hint(
-    a: *const QSslPreSharedKeyAuthenticator,
-    buf: *mut u8,
-    cap: usize,
-) -> usize {
+pub unsafe extern "C" fn qdtls_psk_identity_hint(a: *const qdtls_psk_authenticator, buf: *mut u8, cap: usize) -> usize {
     // SAFETY: pointers as this function's contract says.
     let (a, buf) = unsafe { (try_ref(a), out(buf, cap)) };
     call(a, 0, |a| buf.put_bytes(a.identity_hint()))
@@ -38,11 +34,7 @@ pub unsafe extern "C" fn qdtls_psk_identity_hint(
 /// # Safety
 /// `a` is NULL or the authenticator of a running callback; `buf` is valid for `cap` bytes.
 #[no_mangle]
-pub unsafe extern "C" fn qdtls_psk_identity(
-    a: *const QSslPreSharedKeyAuthenticator,
-    buf: *mut u8,
-    cap: usize,
-) -> usize {
+pub unsafe extern "C" fn qdtls_psk_identity(a: *const qdtls_psk_authenticator, buf: *mut u8, cap: usize) -> usize {
     // SAFETY: pointers as this function's contract says.
     let (a, buf) = unsafe { (try_ref(a), out(buf, cap)) };
     call(a, 0, |a| buf.put_bytes(a.identity()))
@@ -56,7 +48,7 @@ pub unsafe extern "C" fn qdtls_psk_identity(
 /// `a` is NULL or the authenticator of a running callback; `identity` is valid for `len` bytes.
 #[no_mangle]
 pub unsafe extern "C" fn qdtls_psk_set_identity(
-    a: *mut QSslPreSharedKeyAuthenticator,
+    a: *mut qdtls_psk_authenticator,
     identity: *const u8,
     len: usize,
 ) -> bool {
@@ -74,7 +66,7 @@ pub unsafe extern "C" fn qdtls_psk_set_identity(
 /// `a` is NULL or the authenticator of a running callback; `buf` is valid for `cap` bytes.
 #[no_mangle]
 pub unsafe extern "C" fn qdtls_psk_pre_shared_key(
-    a: *const QSslPreSharedKeyAuthenticator,
+    a: *const qdtls_psk_authenticator,
     buf: *mut u8,
     cap: usize,
 ) -> usize {
@@ -90,7 +82,7 @@ pub unsafe extern "C" fn qdtls_psk_pre_shared_key(
 /// `a` is NULL or the authenticator of a running callback; `key` is valid for `len` bytes.
 #[no_mangle]
 pub unsafe extern "C" fn qdtls_psk_set_pre_shared_key(
-    a: *mut QSslPreSharedKeyAuthenticator,
+    a: *mut qdtls_psk_authenticator,
     key: *const u8,
     len: usize,
 ) -> bool {
@@ -108,7 +100,7 @@ pub unsafe extern "C" fn qdtls_psk_set_pre_shared_key(
 /// # Safety
 /// `a` is NULL or the authenticator of a running callback.
 #[no_mangle]
-pub unsafe extern "C" fn qdtls_psk_maximum_identity_length(a: *const QSslPreSharedKeyAuthenticator) -> i32 {
+pub unsafe extern "C" fn qdtls_psk_maximum_identity_length(a: *const qdtls_psk_authenticator) -> i32 {
     // SAFETY: `a` is NULL or lent to a running callback, as this function's contract says.
     let a = unsafe { try_ref(a) };
     call(a, -1, |a| a.maximum_identity_length() as i32)
@@ -120,7 +112,7 @@ pub unsafe extern "C" fn qdtls_psk_maximum_identity_length(a: *const QSslPreShar
 /// # Safety
 /// `a` is NULL or the authenticator of a running callback.
 #[no_mangle]
-pub unsafe extern "C" fn qdtls_psk_maximum_pre_shared_key_length(a: *const QSslPreSharedKeyAuthenticator) -> i32 {
+pub unsafe extern "C" fn qdtls_psk_maximum_pre_shared_key_length(a: *const qdtls_psk_authenticator) -> i32 {
     // SAFETY: `a` is NULL or lent to a running callback, as this function's contract says.
     let a = unsafe { try_ref(a) };
     call(a, -1, |a| a.maximum_pre_shared_key_length() as i32)

@@ -13,12 +13,12 @@ use crate::net::from_sockaddr;
 
 /// An opaque client verifier. Create with `qdtls_client_verifier_new`,
 /// release with `qdtls_client_verifier_free`.
-pub struct QDtlsClientVerifier {
+pub struct qdtls_client_verifier {
     _private: [u8; 0],
 }
 
 // Shared between threads like QDtls, so never `Exclusive`.
-impl Handle for QDtlsClientVerifier {
+impl Handle for qdtls_client_verifier {
     type Ownership = Boxed;
     type RustType = ClientVerifier;
 }
@@ -33,7 +33,7 @@ impl ErrorSlot for ClientVerifier {
 /// QDtls, so cookies it issues are accepted by default servers). Free with
 /// `qdtls_client_verifier_free`.
 #[no_mangle]
-pub extern "C" fn qdtls_client_verifier_new() -> *mut QDtlsClientVerifier {
+pub extern "C" fn qdtls_client_verifier_new() -> *mut qdtls_client_verifier {
     guard(std::ptr::null_mut(), || handle::into_raw(ClientVerifier::new()))
 }
 
@@ -42,7 +42,7 @@ pub extern "C" fn qdtls_client_verifier_new() -> *mut QDtlsClientVerifier {
 /// # Safety
 /// `v` is NULL or a live verifier not used afterwards.
 #[no_mangle]
-pub unsafe extern "C" fn qdtls_client_verifier_free(v: *mut QDtlsClientVerifier) {
+pub unsafe extern "C" fn qdtls_client_verifier_free(v: *mut qdtls_client_verifier) {
     // SAFETY: `v` is NULL or live and given up, as this function's contract says.
     guard((), || unsafe { handle::free(v) })
 }
@@ -54,7 +54,7 @@ pub unsafe extern "C" fn qdtls_client_verifier_free(v: *mut QDtlsClientVerifier)
 /// `v` is NULL or live; `secret` is valid for `len` bytes.
 #[no_mangle]
 pub unsafe extern "C" fn qdtls_client_verifier_set_cookie_generator_parameters(
-    v: *mut QDtlsClientVerifier,
+    v: *mut qdtls_client_verifier,
     hash: i32,
     secret: *const u8,
     len: usize,
@@ -72,7 +72,7 @@ pub unsafe extern "C" fn qdtls_client_verifier_set_cookie_generator_parameters(
 /// `v` is NULL or live; `hash` is NULL or writable; `secret` is valid for `cap` bytes.
 #[no_mangle]
 pub unsafe extern "C" fn qdtls_client_verifier_cookie_generator_parameters(
-    v: *const QDtlsClientVerifier,
+    v: *const qdtls_client_verifier,
     hash: *mut i32,
     secret: *mut u8,
     cap: usize,
@@ -108,7 +108,7 @@ fn verify(x: Option<&ClientVerifier>, fd: c_int, dgram: Option<&[u8]>, peer: Opt
 /// `v` is NULL or live; `dgram` is valid for `len` bytes; `address` is NULL or NUL-terminated.
 #[no_mangle]
 pub unsafe extern "C" fn qdtls_client_verifier_verify_client(
-    v: *mut QDtlsClientVerifier,
+    v: *mut qdtls_client_verifier,
     fd: c_int,
     dgram: *const u8,
     len: usize,
@@ -127,7 +127,7 @@ pub unsafe extern "C" fn qdtls_client_verifier_verify_client(
 /// `v` is NULL or live; `dgram` is valid for `len` bytes; `sockaddr` for `sockaddr_len` bytes.
 #[no_mangle]
 pub unsafe extern "C" fn qdtls_client_verifier_verify_client_sockaddr(
-    v: *mut QDtlsClientVerifier,
+    v: *mut qdtls_client_verifier,
     fd: c_int,
     dgram: *const u8,
     len: usize,
@@ -146,7 +146,7 @@ pub unsafe extern "C" fn qdtls_client_verifier_verify_client_sockaddr(
 /// `v` is NULL or live; `buf` is valid for `cap` bytes.
 #[no_mangle]
 pub unsafe extern "C" fn qdtls_client_verifier_verified_hello(
-    v: *const QDtlsClientVerifier,
+    v: *const qdtls_client_verifier,
     buf: *mut u8,
     cap: usize,
 ) -> usize {
@@ -160,7 +160,7 @@ pub unsafe extern "C" fn qdtls_client_verifier_verified_hello(
 /// # Safety
 /// `v` is NULL or live.
 #[no_mangle]
-pub unsafe extern "C" fn qdtls_client_verifier_dtls_error(v: *const QDtlsClientVerifier) -> i32 {
+pub unsafe extern "C" fn qdtls_client_verifier_dtls_error(v: *const qdtls_client_verifier) -> i32 {
     // SAFETY: `v` is NULL or live, as this function's contract says.
     let x = unsafe { try_ref(v) };
     call(x, DtlsError::InvalidInputParameters as i32, |x| x.error().code as i32)
@@ -172,7 +172,7 @@ pub unsafe extern "C" fn qdtls_client_verifier_dtls_error(v: *const QDtlsClientV
 /// `v` is NULL or live; `buf` is valid for `cap` bytes.
 #[no_mangle]
 pub unsafe extern "C" fn qdtls_client_verifier_dtls_error_string(
-    v: *const QDtlsClientVerifier,
+    v: *const qdtls_client_verifier,
     buf: *mut c_char,
     cap: usize,
 ) -> usize {

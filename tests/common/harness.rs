@@ -16,7 +16,7 @@ use qdtls::ffi::psk::*;
 use qdtls::ffi::verifier::*;
 use qdtls::ffi::*;
 
-pub use qdtls::ffi::dtls::QDtlsSslError;
+pub use qdtls::ffi::dtls::qdtls_ssl_error;
 
 /// A UDP socket on 127.0.0.1 with a short read timeout.
 pub fn udp() -> UdpSocket {
@@ -75,7 +75,7 @@ pub fn read_bytes(f: impl Fn(*mut u8, usize) -> usize) -> Vec<u8> {
 
 // ---- configuration ------------------------------------------------------
 
-pub struct Cfg(pub *mut QDtlsConfiguration);
+pub struct Cfg(pub *mut qdtls_configuration);
 
 impl Drop for Cfg {
     fn drop(&mut self) {
@@ -159,7 +159,7 @@ impl Psk {
     }
 }
 
-pub unsafe extern "C" fn psk_callback(user: *mut c_void, a: *mut QSslPreSharedKeyAuthenticator) {
+pub unsafe extern "C" fn psk_callback(user: *mut c_void, a: *mut qdtls_psk_authenticator) {
     let p = &*(user as *const Psk);
     p.calls.fetch_add(1, Ordering::SeqCst);
     *p.seen_hint.lock().unwrap() = read_bytes(|b, c| qdtls_psk_identity_hint(a, b, c));
@@ -174,7 +174,7 @@ pub unsafe extern "C" fn psk_callback(user: *mut c_void, a: *mut QSslPreSharedKe
 
 // ---- QDtls ------------------------------------------------------------------
 
-pub struct Dtls(pub *mut QDtls);
+pub struct Dtls(pub *mut qdtls_connection);
 
 impl Drop for Dtls {
     fn drop(&mut self) {
@@ -268,9 +268,9 @@ impl Dtls {
     }
     /// Ignores the given (code, DER certificate or empty for any).
     pub fn ignore(&self, errors: &[(i32, Vec<u8>)]) -> bool {
-        let list: Vec<QDtlsSslError> = errors
+        let list: Vec<qdtls_ssl_error> = errors
             .iter()
-            .map(|(code, der)| QDtlsSslError {
+            .map(|(code, der)| qdtls_ssl_error {
                 code: *code,
                 certificate_der: if der.is_empty() { std::ptr::null() } else { der.as_ptr() },
                 certificate_der_len: der.len(),
@@ -285,7 +285,7 @@ impl Dtls {
 
 // ---- verifier ---------------------------------------------------------------
 
-pub struct Verifier(pub *mut QDtlsClientVerifier);
+pub struct Verifier(pub *mut qdtls_client_verifier);
 
 impl Drop for Verifier {
     fn drop(&mut self) {

@@ -14,7 +14,7 @@
  *   written only when len <= cap. Call with cap 0 to learn the length.
  * - The socket is the application's own UDP socket (fd); the application
  *   reads datagrams, the library sends. fd -1 is Qt's "null socket".
- * - Every successful call on a QDtls or QDtlsClientVerifier resets its last
+ * - Every successful call on a qdtls_connection or qdtls_client_verifier resets its last
  *   error to NoError; a failing one sets a QDTLS_ERROR_* code and a message.
  * - Threads: a handle may be used from any thread; calls on one handle are
  *   serialized inside. A configuration may be shared read-only.
@@ -37,16 +37,16 @@
  *   left-most label (Qt also accepts "f*.example.com").
  */
 
-#ifndef QDTLS_C_API_H
-#define QDTLS_C_API_H
+#ifndef QDTLS_QDTLS_H
+#define QDTLS_QDTLS_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #define QDTLS_VERSION_MAJOR 0
-#define QDTLS_VERSION_MINOR 1
+#define QDTLS_VERSION_MINOR 2
 #define QDTLS_VERSION_PATCH 0
-#define QDTLS_VERSION_STRING "0.1.0"
+#define QDTLS_VERSION_STRING "0.2.0"
 
 /**
  * Qt's `QDtlsError`: why a call failed.
@@ -328,15 +328,10 @@ typedef enum qdtls_ssl_error_code {
 #define QDTLS_UNENCRYPTED_MODE 0
 
 /**
- * An opaque DTLS connection. Create with `qdtls_new`, release with `qdtls_free`.
- */
-typedef struct QDtls QDtls;
-
-/**
  * An opaque client verifier. Create with `qdtls_client_verifier_new`,
  * release with `qdtls_client_verifier_free`.
  */
-typedef struct QDtlsClientVerifier QDtlsClientVerifier;
+typedef struct qdtls_client_verifier qdtls_client_verifier;
 
 /**
  * An opaque DTLS configuration. Create with `qdtls_configuration_new`,
@@ -344,12 +339,17 @@ typedef struct QDtlsClientVerifier QDtlsClientVerifier;
  * content share one OpenSSL context (built when a handshake first needs it,
  * freed when no configuration uses it any more).
  */
-typedef struct QDtlsConfiguration QDtlsConfiguration;
+typedef struct qdtls_configuration qdtls_configuration;
+
+/**
+ * An opaque DTLS connection. Create with `qdtls_new`, release with `qdtls_free`.
+ */
+typedef struct qdtls_connection qdtls_connection;
 
 /**
  * The PSK authenticator passed to a `QDtlsPskCallback`.
  */
-typedef struct QSslPreSharedKeyAuthenticator QSslPreSharedKeyAuthenticator;
+typedef struct qdtls_psk_authenticator qdtls_psk_authenticator;
 
 /**
  * One datagram for `qdtls_write_datagrams_encrypted`.
@@ -363,7 +363,7 @@ typedef struct {
    * Its length.
    */
   size_t len;
-} QDtlsDatagram;
+} qdtls_datagram;
 
 /**
  * One buffer for `qdtls_receive_datagrams_decrypted`.
@@ -382,7 +382,7 @@ typedef struct {
    * datagram), or -1 (see qdtls_dtls_error for the last one).
    */
   int64_t result;
-} QDtlsReceiveBuffer;
+} qdtls_receive_buffer;
 
 /**
  * A QSslError for `qdtls_ignore_verification_errors`: a `QDTLS_SSL_ERROR_*`
@@ -403,14 +403,14 @@ typedef struct {
    * Length of `certificate_der`.
    */
   size_t certificate_der_len;
-} QDtlsSslError;
+} qdtls_ssl_error;
 
 /**
  * Called when a PSK cipher suite is negotiated (Qt's pskRequired signal):
  * fill in the authenticator. `user_data` is what was given to
  * `qdtls_set_psk_callback`. Runs on the thread driving the handshake.
  */
-typedef void (*QDtlsPskCallback)(void *user_data, QSslPreSharedKeyAuthenticator *authenticator);
+typedef void (*qdtls_psk_callback)(void *user_data, qdtls_psk_authenticator *authenticator);
 
 #ifdef __cplusplus
 extern "C" {
@@ -428,7 +428,7 @@ const char *qdtls_version(void);
  * on, server cipher preference on, the system's CA certificates).
  * Returns NULL only if memory runs out. Free with `qdtls_configuration_free`.
  */
-QDtlsConfiguration *qdtls_configuration_new(void);
+qdtls_configuration *qdtls_configuration_new(void);
 
 /**
  * A copy of `cfg` (NULL for a NULL `cfg`). Free with `qdtls_configuration_free`.
@@ -436,7 +436,7 @@ QDtlsConfiguration *qdtls_configuration_new(void);
  * # Safety
  * `cfg` is NULL or a live configuration.
  */
-QDtlsConfiguration *qdtls_configuration_clone(const QDtlsConfiguration *cfg);
+qdtls_configuration *qdtls_configuration_clone(const qdtls_configuration *cfg);
 
 /**
  * Releases a configuration. NULL is a no-op. Sessions that use it keep their copy.
@@ -444,7 +444,7 @@ QDtlsConfiguration *qdtls_configuration_clone(const QDtlsConfiguration *cfg);
  * # Safety
  * `cfg` is NULL or a live configuration, not used afterwards.
  */
-void qdtls_configuration_free(QDtlsConfiguration *cfg);
+void qdtls_configuration_free(qdtls_configuration *cfg);
 
 /**
  * Makes a copy of `cfg` the default for QDtls objects and configurations
@@ -454,7 +454,7 @@ void qdtls_configuration_free(QDtlsConfiguration *cfg);
  * # Safety
  * `cfg` is NULL or a live configuration.
  */
-bool qdtls_set_default_dtls_configuration(const QDtlsConfiguration *cfg);
+bool qdtls_set_default_dtls_configuration(const qdtls_configuration *cfg);
 
 /**
  * Sets the protocol (a `QDTLS_PROTOCOL_*` value). Any value is stored, as in
@@ -464,7 +464,7 @@ bool qdtls_set_default_dtls_configuration(const QDtlsConfiguration *cfg);
  * # Safety
  * `cfg` is NULL or a live configuration.
  */
-bool qdtls_configuration_set_protocol(QDtlsConfiguration *cfg, int32_t protocol);
+bool qdtls_configuration_set_protocol(qdtls_configuration *cfg, int32_t protocol);
 
 /**
  * The protocol; `QDTLS_PROTOCOL_UNKNOWN` for NULL.
@@ -472,7 +472,7 @@ bool qdtls_configuration_set_protocol(QDtlsConfiguration *cfg, int32_t protocol)
  * # Safety
  * `cfg` is NULL or a live configuration.
  */
-int32_t qdtls_configuration_protocol(const QDtlsConfiguration *cfg);
+int32_t qdtls_configuration_protocol(const qdtls_configuration *cfg);
 
 /**
  * Sets the peer verify mode (`QDTLS_VERIFY_*`). False for NULL or an unknown mode.
@@ -480,7 +480,7 @@ int32_t qdtls_configuration_protocol(const QDtlsConfiguration *cfg);
  * # Safety
  * `cfg` is NULL or a live configuration.
  */
-bool qdtls_configuration_set_peer_verify_mode(QDtlsConfiguration *cfg, int32_t mode);
+bool qdtls_configuration_set_peer_verify_mode(qdtls_configuration *cfg, int32_t mode);
 
 /**
  * The peer verify mode; -1 for NULL.
@@ -488,7 +488,7 @@ bool qdtls_configuration_set_peer_verify_mode(QDtlsConfiguration *cfg, int32_t m
  * # Safety
  * `cfg` is NULL or a live configuration.
  */
-int32_t qdtls_configuration_peer_verify_mode(const QDtlsConfiguration *cfg);
+int32_t qdtls_configuration_peer_verify_mode(const qdtls_configuration *cfg);
 
 /**
  * Sets the maximum certificate chain depth checked (0 = unlimited).
@@ -497,7 +497,7 @@ int32_t qdtls_configuration_peer_verify_mode(const QDtlsConfiguration *cfg);
  * # Safety
  * `cfg` is NULL or a live configuration.
  */
-bool qdtls_configuration_set_peer_verify_depth(QDtlsConfiguration *cfg, int32_t depth);
+bool qdtls_configuration_set_peer_verify_depth(qdtls_configuration *cfg, int32_t depth);
 
 /**
  * The peer verify depth; -1 for NULL.
@@ -505,7 +505,7 @@ bool qdtls_configuration_set_peer_verify_depth(QDtlsConfiguration *cfg, int32_t 
  * # Safety
  * `cfg` is NULL or a live configuration.
  */
-int32_t qdtls_configuration_peer_verify_depth(const QDtlsConfiguration *cfg);
+int32_t qdtls_configuration_peer_verify_depth(const qdtls_configuration *cfg);
 
 /**
  * Sets the local certificate chain from PEM (leaf first, then
@@ -517,7 +517,7 @@ int32_t qdtls_configuration_peer_verify_depth(const QDtlsConfiguration *cfg);
  * # Safety
  * `cfg` is NULL or a live configuration; `pem` is valid for `len` bytes.
  */
-bool qdtls_configuration_set_local_certificate_chain(QDtlsConfiguration *cfg,
+bool qdtls_configuration_set_local_certificate_chain(qdtls_configuration *cfg,
                                                      const char *pem,
                                                      size_t len);
 
@@ -528,7 +528,7 @@ bool qdtls_configuration_set_local_certificate_chain(QDtlsConfiguration *cfg,
  * # Safety
  * `cfg` is NULL or a live configuration; `buf` is valid for `cap` bytes.
  */
-size_t qdtls_configuration_local_certificate_chain(const QDtlsConfiguration *cfg,
+size_t qdtls_configuration_local_certificate_chain(const qdtls_configuration *cfg,
                                                    char *buf,
                                                    size_t cap);
 
@@ -541,7 +541,7 @@ size_t qdtls_configuration_local_certificate_chain(const QDtlsConfiguration *cfg
  * `cfg` is NULL or a live configuration; `pem` is valid for `len` bytes;
  * `passphrase` is NULL or NUL-terminated.
  */
-bool qdtls_configuration_set_private_key(QDtlsConfiguration *cfg,
+bool qdtls_configuration_set_private_key(qdtls_configuration *cfg,
                                          const char *pem,
                                          size_t len,
                                          const char *passphrase);
@@ -552,7 +552,7 @@ bool qdtls_configuration_set_private_key(QDtlsConfiguration *cfg,
  * # Safety
  * `cfg` is NULL or a live configuration.
  */
-bool qdtls_configuration_has_private_key(const QDtlsConfiguration *cfg);
+bool qdtls_configuration_has_private_key(const qdtls_configuration *cfg);
 
 /**
  * Adds the CA certificates of a PEM bundle. Once any CA is added, only the
@@ -562,7 +562,7 @@ bool qdtls_configuration_has_private_key(const QDtlsConfiguration *cfg);
  * # Safety
  * `cfg` is NULL or a live configuration; `pem` is valid for `len` bytes.
  */
-bool qdtls_configuration_add_ca_certificates(QDtlsConfiguration *cfg, const char *pem, size_t len);
+bool qdtls_configuration_add_ca_certificates(qdtls_configuration *cfg, const char *pem, size_t len);
 
 /**
  * Removes every added CA certificate (back to the system's trust store).
@@ -570,7 +570,7 @@ bool qdtls_configuration_add_ca_certificates(QDtlsConfiguration *cfg, const char
  * # Safety
  * `cfg` is NULL or a live configuration.
  */
-bool qdtls_configuration_clear_ca_certificates(QDtlsConfiguration *cfg);
+bool qdtls_configuration_clear_ca_certificates(qdtls_configuration *cfg);
 
 /**
  * The number of added CA certificates; 0 for NULL.
@@ -578,7 +578,7 @@ bool qdtls_configuration_clear_ca_certificates(QDtlsConfiguration *cfg);
  * # Safety
  * `cfg` is NULL or a live configuration.
  */
-size_t qdtls_configuration_ca_certificate_count(const QDtlsConfiguration *cfg);
+size_t qdtls_configuration_ca_certificate_count(const qdtls_configuration *cfg);
 
 /**
  * Sets the cipher list (colon-separated OpenSSL names, e.g.
@@ -588,7 +588,7 @@ size_t qdtls_configuration_ca_certificate_count(const QDtlsConfiguration *cfg);
  * # Safety
  * `cfg` is NULL or a live configuration; `ciphers` is NULL or NUL-terminated.
  */
-bool qdtls_configuration_set_ciphers(QDtlsConfiguration *cfg, const char *ciphers);
+bool qdtls_configuration_set_ciphers(qdtls_configuration *cfg, const char *ciphers);
 
 /**
  * The cipher list (the default list when none was set).
@@ -596,7 +596,7 @@ bool qdtls_configuration_set_ciphers(QDtlsConfiguration *cfg, const char *cipher
  * # Safety
  * `cfg` is NULL or a live configuration; `buf` is valid for `cap` bytes.
  */
-size_t qdtls_configuration_ciphers(const QDtlsConfiguration *cfg, char *buf, size_t cap);
+size_t qdtls_configuration_ciphers(const qdtls_configuration *cfg, char *buf, size_t cap);
 
 /**
  * Enables or disables the server's cookie check (on by default). A server
@@ -605,7 +605,7 @@ size_t qdtls_configuration_ciphers(const QDtlsConfiguration *cfg, char *buf, siz
  * # Safety
  * `cfg` is NULL or a live configuration.
  */
-bool qdtls_configuration_set_dtls_cookie_verification_enabled(QDtlsConfiguration *cfg,
+bool qdtls_configuration_set_dtls_cookie_verification_enabled(qdtls_configuration *cfg,
                                                               bool enabled);
 
 /**
@@ -614,7 +614,7 @@ bool qdtls_configuration_set_dtls_cookie_verification_enabled(QDtlsConfiguration
  * # Safety
  * `cfg` is NULL or a live configuration.
  */
-bool qdtls_configuration_dtls_cookie_verification_enabled(const QDtlsConfiguration *cfg);
+bool qdtls_configuration_dtls_cookie_verification_enabled(const qdtls_configuration *cfg);
 
 /**
  * Sets the PSK identity hint a server sends (`len == 0` clears it). A hint
@@ -623,7 +623,7 @@ bool qdtls_configuration_dtls_cookie_verification_enabled(const QDtlsConfigurati
  * # Safety
  * `cfg` is NULL or a live configuration; `hint` is valid for `len` bytes.
  */
-bool qdtls_configuration_set_pre_shared_key_identity_hint(QDtlsConfiguration *cfg,
+bool qdtls_configuration_set_pre_shared_key_identity_hint(qdtls_configuration *cfg,
                                                           const uint8_t *hint,
                                                           size_t len);
 
@@ -633,7 +633,7 @@ bool qdtls_configuration_set_pre_shared_key_identity_hint(QDtlsConfiguration *cf
  * # Safety
  * `cfg` is NULL or a live configuration; `buf` is valid for `cap` bytes.
  */
-size_t qdtls_configuration_pre_shared_key_identity_hint(const QDtlsConfiguration *cfg,
+size_t qdtls_configuration_pre_shared_key_identity_hint(const qdtls_configuration *cfg,
                                                         uint8_t *buf,
                                                         size_t cap);
 
@@ -644,7 +644,7 @@ size_t qdtls_configuration_pre_shared_key_identity_hint(const QDtlsConfiguration
  * # Safety
  * `cfg` is NULL or a live configuration.
  */
-bool qdtls_configuration_set_server_cipher_preference(QDtlsConfiguration *cfg, bool on);
+bool qdtls_configuration_set_server_cipher_preference(qdtls_configuration *cfg, bool on);
 
 /**
  * Whether server cipher preference is on; false for NULL.
@@ -652,7 +652,7 @@ bool qdtls_configuration_set_server_cipher_preference(QDtlsConfiguration *cfg, b
  * # Safety
  * `cfg` is NULL or a live configuration.
  */
-bool qdtls_configuration_server_cipher_preference(const QDtlsConfiguration *cfg);
+bool qdtls_configuration_server_cipher_preference(const qdtls_configuration *cfg);
 
 /**
  * Sets the ALPN protocols offered (client) or accepted in this order of
@@ -662,7 +662,7 @@ bool qdtls_configuration_server_cipher_preference(const QDtlsConfiguration *cfg)
  * # Safety
  * `cfg` is NULL or a live configuration; `protocols` holds `count` valid strings.
  */
-bool qdtls_configuration_set_allowed_next_protocols(QDtlsConfiguration *cfg,
+bool qdtls_configuration_set_allowed_next_protocols(qdtls_configuration *cfg,
                                                     const char *const *protocols,
                                                     size_t count);
 
@@ -672,7 +672,7 @@ bool qdtls_configuration_set_allowed_next_protocols(QDtlsConfiguration *cfg,
  * # Safety
  * `cfg` is NULL or a live configuration.
  */
-size_t qdtls_configuration_allowed_next_protocol_count(const QDtlsConfiguration *cfg);
+size_t qdtls_configuration_allowed_next_protocol_count(const qdtls_configuration *cfg);
 
 /**
  * ALPN protocol `index` as a string (0 when out of range).
@@ -680,7 +680,7 @@ size_t qdtls_configuration_allowed_next_protocol_count(const QDtlsConfiguration 
  * # Safety
  * `cfg` is NULL or a live configuration; `buf` is valid for `cap` bytes.
  */
-size_t qdtls_configuration_allowed_next_protocol_at(const QDtlsConfiguration *cfg,
+size_t qdtls_configuration_allowed_next_protocol_at(const qdtls_configuration *cfg,
                                                     size_t index,
                                                     char *buf,
                                                     size_t cap);
@@ -690,7 +690,7 @@ size_t qdtls_configuration_allowed_next_protocol_at(const QDtlsConfiguration *cf
  * with Qt's defaults and the current default configuration. NULL for any
  * other mode. Free with `qdtls_free`.
  */
-QDtls *qdtls_new(int32_t mode);
+qdtls_connection *qdtls_new(int32_t mode);
 
 /**
  * Releases a QDtls (no alert is sent: call `qdtls_shutdown` first). NULL is a no-op.
@@ -698,7 +698,7 @@ QDtls *qdtls_new(int32_t mode);
  * # Safety
  * `h` is NULL or a live handle not used afterwards (nor concurrently).
  */
-void qdtls_free(QDtls *h);
+void qdtls_free(qdtls_connection *h);
 
 /**
  * QDtls::setPeer. `address` is an IPv4 or IPv6 literal; `name` (may be NULL)
@@ -710,7 +710,7 @@ void qdtls_free(QDtls *h);
  * # Safety
  * `h` is NULL or live; `address` and `name` are NULL or NUL-terminated.
  */
-bool qdtls_set_peer(QDtls *h, const char *address, uint16_t port, const char *name);
+bool qdtls_set_peer(qdtls_connection *h, const char *address, uint16_t port, const char *name);
 
 /**
  * QDtls::setPeer from a `struct sockaddr_in` / `sockaddr_in6` of `len`
@@ -719,7 +719,7 @@ bool qdtls_set_peer(QDtls *h, const char *address, uint16_t port, const char *na
  * # Safety
  * `h` is NULL or live; `sockaddr` is NULL or valid for `len` bytes; `name` is NULL or NUL-terminated.
  */
-bool qdtls_set_peer_sockaddr(QDtls *h,
+bool qdtls_set_peer_sockaddr(qdtls_connection *h,
                              const void *sockaddr,
                              size_t len,
                              const char *name);
@@ -730,7 +730,7 @@ bool qdtls_set_peer_sockaddr(QDtls *h,
  * # Safety
  * `h` is NULL or live; `buf` is valid for `cap` bytes.
  */
-size_t qdtls_peer_address(const QDtls *h, char *buf, size_t cap);
+size_t qdtls_peer_address(const qdtls_connection *h, char *buf, size_t cap);
 
 /**
  * The peer port (0 when not set or for NULL).
@@ -738,7 +738,7 @@ size_t qdtls_peer_address(const QDtls *h, char *buf, size_t cap);
  * # Safety
  * `h` is NULL or live.
  */
-uint16_t qdtls_peer_port(const QDtls *h);
+uint16_t qdtls_peer_port(const qdtls_connection *h);
 
 /**
  * The verification name set by `qdtls_set_peer` or `qdtls_set_peer_verification_name`.
@@ -746,7 +746,7 @@ uint16_t qdtls_peer_port(const QDtls *h);
  * # Safety
  * `h` is NULL or live; `buf` is valid for `cap` bytes.
  */
-size_t qdtls_peer_verification_name(const QDtls *h, char *buf, size_t cap);
+size_t qdtls_peer_verification_name(const qdtls_connection *h, char *buf, size_t cap);
 
 /**
  * QDtls::setPeerVerificationName: InvalidOperation once a handshake started.
@@ -755,7 +755,7 @@ size_t qdtls_peer_verification_name(const QDtls *h, char *buf, size_t cap);
  * # Safety
  * `h` is NULL or live; `name` is NULL or NUL-terminated.
  */
-bool qdtls_set_peer_verification_name(QDtls *h, const char *name);
+bool qdtls_set_peer_verification_name(qdtls_connection *h, const char *name);
 
 /**
  * `QDTLS_SSL_CLIENT_MODE` or `QDTLS_SSL_SERVER_MODE`; `QDTLS_UNENCRYPTED_MODE` for NULL.
@@ -763,7 +763,7 @@ bool qdtls_set_peer_verification_name(QDtls *h, const char *name);
  * # Safety
  * `h` is NULL or live.
  */
-int32_t qdtls_ssl_mode(const QDtls *h);
+int32_t qdtls_ssl_mode(const qdtls_connection *h);
 
 /**
  * QDtls::setMtuHint: the link MTU (IP packet size) for handshake
@@ -774,7 +774,7 @@ int32_t qdtls_ssl_mode(const QDtls *h);
  * # Safety
  * `h` is NULL or live.
  */
-void qdtls_set_mtu_hint(QDtls *h,
+void qdtls_set_mtu_hint(qdtls_connection *h,
                         uint16_t mtu);
 
 /**
@@ -783,7 +783,7 @@ void qdtls_set_mtu_hint(QDtls *h,
  * # Safety
  * `h` is NULL or live.
  */
-uint16_t qdtls_mtu_hint(const QDtls *h);
+uint16_t qdtls_mtu_hint(const qdtls_connection *h);
 
 /**
  * QDtls::setCookieGeneratorParameters (a server must use the same
@@ -793,7 +793,7 @@ uint16_t qdtls_mtu_hint(const QDtls *h);
  * # Safety
  * `h` is NULL or live; `secret` is valid for `len` bytes.
  */
-bool qdtls_set_cookie_generator_parameters(QDtls *h,
+bool qdtls_set_cookie_generator_parameters(qdtls_connection *h,
                                            int32_t hash,
                                            const uint8_t *secret,
                                            size_t len);
@@ -805,7 +805,7 @@ bool qdtls_set_cookie_generator_parameters(QDtls *h,
  * # Safety
  * `h` is NULL or live; `hash` is NULL or writable; `secret` is valid for `cap` bytes.
  */
-size_t qdtls_cookie_generator_parameters(const QDtls *h,
+size_t qdtls_cookie_generator_parameters(const qdtls_connection *h,
                                          int32_t *hash,
                                          uint8_t *secret,
                                          size_t cap);
@@ -817,7 +817,7 @@ size_t qdtls_cookie_generator_parameters(const QDtls *h,
  * # Safety
  * `h` and `cfg` are NULL or live.
  */
-bool qdtls_set_dtls_configuration(QDtls *h, const QDtlsConfiguration *cfg);
+bool qdtls_set_dtls_configuration(qdtls_connection *h, const qdtls_configuration *cfg);
 
 /**
  * A copy of the configuration in use; the caller frees it with
@@ -827,7 +827,7 @@ bool qdtls_set_dtls_configuration(QDtls *h, const QDtlsConfiguration *cfg);
  * # Safety
  * `h` is NULL or live.
  */
-QDtlsConfiguration *qdtls_dtls_configuration(const QDtls *h);
+qdtls_configuration *qdtls_dtls_configuration(const qdtls_connection *h);
 
 /**
  * The `QDTLS_HANDSHAKE_*` state; `QDTLS_HANDSHAKE_NOT_STARTED` for NULL.
@@ -835,7 +835,7 @@ QDtlsConfiguration *qdtls_dtls_configuration(const QDtls *h);
  * # Safety
  * `h` is NULL or live.
  */
-int32_t qdtls_handshake_state(const QDtls *h);
+int32_t qdtls_handshake_state(const qdtls_connection *h);
 
 /**
  * QDtls::doHandshake: starts (client: `dgram` may be empty; server: the
@@ -849,7 +849,7 @@ int32_t qdtls_handshake_state(const QDtls *h);
  * # Safety
  * `h` is NULL or live; `dgram` is valid for `len` bytes.
  */
-bool qdtls_do_handshake(QDtls *h, int fd, const uint8_t *dgram, size_t len);
+bool qdtls_do_handshake(qdtls_connection *h, int fd, const uint8_t *dgram, size_t len);
 
 /**
  * QDtls::handleTimeout: retransmits the last flight when the timer is due.
@@ -861,7 +861,7 @@ bool qdtls_do_handshake(QDtls *h, int fd, const uint8_t *dgram, size_t len);
  * # Safety
  * `h` is NULL or live.
  */
-bool qdtls_handle_timeout(QDtls *h, int fd);
+bool qdtls_handle_timeout(qdtls_connection *h, int fd);
 
 /**
  * Milliseconds until `qdtls_handle_timeout` is due (rounded up; 0 = now),
@@ -872,7 +872,7 @@ bool qdtls_handle_timeout(QDtls *h, int fd);
  * # Safety
  * `h` is NULL or live.
  */
-int64_t qdtls_next_timeout_ms(const QDtls *h);
+int64_t qdtls_next_timeout_ms(const qdtls_connection *h);
 
 /**
  * Sets the first retransmission timeout, 1..=60000 ms (default 1000, as in
@@ -884,7 +884,7 @@ int64_t qdtls_next_timeout_ms(const QDtls *h);
  * # Safety
  * `h` is NULL or live.
  */
-bool qdtls_set_initial_timeout_ms(QDtls *h, uint32_t ms);
+bool qdtls_set_initial_timeout_ms(qdtls_connection *h, uint32_t ms);
 
 /**
  * QDtls::resumeHandshake after PeerVerificationError: true and
@@ -893,7 +893,7 @@ bool qdtls_set_initial_timeout_ms(QDtls *h, uint32_t ms);
  * # Safety
  * `h` is NULL or live.
  */
-bool qdtls_resume_handshake(QDtls *h, int fd);
+bool qdtls_resume_handshake(qdtls_connection *h, int fd);
 
 /**
  * QDtls::abortHandshake: from InProgress or PeerVerificationFailed back to
@@ -905,7 +905,7 @@ bool qdtls_resume_handshake(QDtls *h, int fd);
  * # Safety
  * `h` is NULL or live.
  */
-bool qdtls_abort_handshake(QDtls *h, int fd);
+bool qdtls_abort_handshake(qdtls_connection *h, int fd);
 
 /**
  * QDtls::shutdown: sends close_notify, then NotStarted (peer and
@@ -914,7 +914,7 @@ bool qdtls_abort_handshake(QDtls *h, int fd);
  * # Safety
  * `h` is NULL or live.
  */
-bool qdtls_shutdown(QDtls *h, int fd);
+bool qdtls_shutdown(qdtls_connection *h, int fd);
 
 /**
  * True once the handshake completed (and until shutdown or close).
@@ -922,7 +922,7 @@ bool qdtls_shutdown(QDtls *h, int fd);
  * # Safety
  * `h` is NULL or live.
  */
-bool qdtls_is_connection_encrypted(const QDtls *h);
+bool qdtls_is_connection_encrypted(const qdtls_connection *h);
 
 /**
  * The negotiated cipher's OpenSSL name ("" until HandshakeComplete).
@@ -930,7 +930,7 @@ bool qdtls_is_connection_encrypted(const QDtls *h);
  * # Safety
  * `h` is NULL or live; `buf` is valid for `cap` bytes.
  */
-size_t qdtls_session_cipher(const QDtls *h, char *buf, size_t cap);
+size_t qdtls_session_cipher(const qdtls_connection *h, char *buf, size_t cap);
 
 /**
  * `QDTLS_PROTOCOL_DTLS_V1_2` (or `_V1_0`) once complete, else `QDTLS_PROTOCOL_UNKNOWN`.
@@ -938,7 +938,7 @@ size_t qdtls_session_cipher(const QDtls *h, char *buf, size_t cap);
  * # Safety
  * `h` is NULL or live.
  */
-int32_t qdtls_session_protocol(const QDtls *h);
+int32_t qdtls_session_protocol(const qdtls_connection *h);
 
 /**
  * QDtls::writeDatagramEncrypted: encrypts `data` into one datagram and
@@ -950,7 +950,10 @@ int32_t qdtls_session_protocol(const QDtls *h);
  * # Safety
  * `h` is NULL or live; `data` is valid for `len` bytes.
  */
-int64_t qdtls_write_datagram_encrypted(QDtls *h, int fd, const uint8_t *data, size_t len);
+int64_t qdtls_write_datagram_encrypted(qdtls_connection *h,
+                                       int fd,
+                                       const uint8_t *data,
+                                       size_t len);
 
 /**
  * Batch form of `qdtls_write_datagram_encrypted`: encrypts `count`
@@ -962,9 +965,9 @@ int64_t qdtls_write_datagram_encrypted(QDtls *h, int fd, const uint8_t *data, si
  * # Safety
  * `h` is NULL or live; `datagrams` holds `count` entries, each valid for its length.
  */
-int64_t qdtls_write_datagrams_encrypted(QDtls *h,
+int64_t qdtls_write_datagrams_encrypted(qdtls_connection *h,
                                         int fd,
-                                        const QDtlsDatagram *datagrams,
+                                        const qdtls_datagram *datagrams,
                                         size_t count);
 
 /**
@@ -980,9 +983,9 @@ int64_t qdtls_write_datagrams_encrypted(QDtls *h,
  * `h` is NULL or live; `buffers` holds `count` entries, each `data` valid for `capacity` bytes;
  * no two of these overlap, nor the entries.
  */
-int64_t qdtls_receive_datagrams_decrypted(QDtls *h,
+int64_t qdtls_receive_datagrams_decrypted(qdtls_connection *h,
                                           int fd,
-                                          QDtlsReceiveBuffer *buffers,
+                                          qdtls_receive_buffer *buffers,
                                           size_t count);
 
 /**
@@ -1002,7 +1005,7 @@ int64_t qdtls_receive_datagrams_decrypted(QDtls *h,
  * # Safety
  * `h` is NULL or live; `dgram` is valid for `len` bytes; `out` for `out_cap` bytes.
  */
-int64_t qdtls_decrypt_datagram(QDtls *h,
+int64_t qdtls_decrypt_datagram(qdtls_connection *h,
                                int fd,
                                const uint8_t *dgram,
                                size_t len,
@@ -1016,7 +1019,7 @@ int64_t qdtls_decrypt_datagram(QDtls *h,
  * # Safety
  * `h` is NULL or live.
  */
-int32_t qdtls_dtls_error(const QDtls *h);
+int32_t qdtls_dtls_error(const qdtls_connection *h);
 
 /**
  * The last error's description ("" after success). Never contains key material.
@@ -1024,7 +1027,7 @@ int32_t qdtls_dtls_error(const QDtls *h);
  * # Safety
  * `h` is NULL or live; `buf` is valid for `cap` bytes.
  */
-size_t qdtls_dtls_error_string(const QDtls *h, char *buf, size_t cap);
+size_t qdtls_dtls_error_string(const qdtls_connection *h, char *buf, size_t cap);
 
 /**
  * The number of peer verification errors of the last handshake, in Qt's
@@ -1033,7 +1036,7 @@ size_t qdtls_dtls_error_string(const QDtls *h, char *buf, size_t cap);
  * # Safety
  * `h` is NULL or live.
  */
-size_t qdtls_peer_verification_error_count(const QDtls *h);
+size_t qdtls_peer_verification_error_count(const qdtls_connection *h);
 
 /**
  * The `QDTLS_SSL_ERROR_*` code of error `index` (`QDTLS_SSL_ERROR_NO_ERROR` when out of range).
@@ -1041,7 +1044,7 @@ size_t qdtls_peer_verification_error_count(const QDtls *h);
  * # Safety
  * `h` is NULL or live.
  */
-int32_t qdtls_peer_verification_error_code(const QDtls *h, size_t index);
+int32_t qdtls_peer_verification_error_code(const qdtls_connection *h, size_t index);
 
 /**
  * The DER certificate of error `index` (bytes; 0 when it has none or out of range).
@@ -1049,7 +1052,7 @@ int32_t qdtls_peer_verification_error_code(const QDtls *h, size_t index);
  * # Safety
  * `h` is NULL or live; `der` is valid for `cap` bytes.
  */
-size_t qdtls_peer_verification_error_certificate(const QDtls *h,
+size_t qdtls_peer_verification_error_certificate(const qdtls_connection *h,
                                                  size_t index,
                                                  uint8_t *der,
                                                  size_t cap);
@@ -1063,7 +1066,7 @@ size_t qdtls_peer_verification_error_certificate(const QDtls *h,
  * # Safety
  * `h` is NULL or live; `errors` holds `n` entries whose pointers are valid.
  */
-bool qdtls_ignore_verification_errors(QDtls *h, const QDtlsSslError *errors, size_t n);
+bool qdtls_ignore_verification_errors(qdtls_connection *h, const qdtls_ssl_error *errors, size_t n);
 
 /**
  * The peer's certificate, DER (bytes; 0 when there is none).
@@ -1071,7 +1074,7 @@ bool qdtls_ignore_verification_errors(QDtls *h, const QDtlsSslError *errors, siz
  * # Safety
  * `h` is NULL or live; `der` is valid for `cap` bytes.
  */
-size_t qdtls_peer_certificate(const QDtls *h, uint8_t *der, size_t cap);
+size_t qdtls_peer_certificate(const qdtls_connection *h, uint8_t *der, size_t cap);
 
 /**
  * The number of certificates in the peer's chain (leaf first, on both sides).
@@ -1079,7 +1082,7 @@ size_t qdtls_peer_certificate(const QDtls *h, uint8_t *der, size_t cap);
  * # Safety
  * `h` is NULL or live.
  */
-size_t qdtls_peer_certificate_chain_count(const QDtls *h);
+size_t qdtls_peer_certificate_chain_count(const qdtls_connection *h);
 
 /**
  * Certificate `index` of the peer's chain, DER (0 when out of range).
@@ -1087,7 +1090,10 @@ size_t qdtls_peer_certificate_chain_count(const QDtls *h);
  * # Safety
  * `h` is NULL or live; `der` is valid for `cap` bytes.
  */
-size_t qdtls_peer_certificate_chain_at(const QDtls *h, size_t index, uint8_t *der, size_t cap);
+size_t qdtls_peer_certificate_chain_at(const qdtls_connection *h,
+                                       size_t index,
+                                       uint8_t *der,
+                                       size_t cap);
 
 /**
  * Sets the PSK handler (Qt's pskRequired signal); NULL `cb` removes it.
@@ -1098,7 +1104,7 @@ size_t qdtls_peer_certificate_chain_at(const QDtls *h, size_t index, uint8_t *de
  * # Safety
  * `h` is NULL or live; `cb` and `user_data` stay valid while the handle may call them.
  */
-bool qdtls_set_psk_callback(QDtls *h, QDtlsPskCallback cb, void *user_data);
+bool qdtls_set_psk_callback(qdtls_connection *h, qdtls_psk_callback cb, void *user_data);
 
 /**
  * The largest plaintext that fits one datagram with the negotiated cipher
@@ -1107,7 +1113,7 @@ bool qdtls_set_psk_callback(QDtls *h, QDtlsPskCallback cb, void *user_data);
  * # Safety
  * `h` is NULL or live.
  */
-size_t qdtls_max_payload_size(const QDtls *h);
+size_t qdtls_max_payload_size(const qdtls_connection *h);
 
 /**
  * Client side: the server's identity hint; server side: the configured hint.
@@ -1116,7 +1122,7 @@ size_t qdtls_max_payload_size(const QDtls *h);
  * # Safety
  * `a` is NULL or the authenticator of a running callback; `buf` is valid for `cap` bytes.
  */
-size_t qdtls_psk_identity_hint(const QSslPreSharedKeyAuthenticator *a, uint8_t *buf, size_t cap);
+size_t qdtls_psk_identity_hint(const qdtls_psk_authenticator *a, uint8_t *buf, size_t cap);
 
 /**
  * Client side: the identity set so far; server side: the identity the client sent.
@@ -1124,7 +1130,7 @@ size_t qdtls_psk_identity_hint(const QSslPreSharedKeyAuthenticator *a, uint8_t *
  * # Safety
  * `a` is NULL or the authenticator of a running callback; `buf` is valid for `cap` bytes.
  */
-size_t qdtls_psk_identity(const QSslPreSharedKeyAuthenticator *a, uint8_t *buf, size_t cap);
+size_t qdtls_psk_identity(const qdtls_psk_authenticator *a, uint8_t *buf, size_t cap);
 
 /**
  * Sets the identity the client sends; longer than
@@ -1134,7 +1140,7 @@ size_t qdtls_psk_identity(const QSslPreSharedKeyAuthenticator *a, uint8_t *buf, 
  * # Safety
  * `a` is NULL or the authenticator of a running callback; `identity` is valid for `len` bytes.
  */
-bool qdtls_psk_set_identity(QSslPreSharedKeyAuthenticator *a, const uint8_t *identity, size_t len);
+bool qdtls_psk_set_identity(qdtls_psk_authenticator *a, const uint8_t *identity, size_t len);
 
 /**
  * The key set so far (bytes; see the buffer rules).
@@ -1142,7 +1148,7 @@ bool qdtls_psk_set_identity(QSslPreSharedKeyAuthenticator *a, const uint8_t *ide
  * # Safety
  * `a` is NULL or the authenticator of a running callback; `buf` is valid for `cap` bytes.
  */
-size_t qdtls_psk_pre_shared_key(const QSslPreSharedKeyAuthenticator *a, uint8_t *buf, size_t cap);
+size_t qdtls_psk_pre_shared_key(const qdtls_psk_authenticator *a, uint8_t *buf, size_t cap);
 
 /**
  * Sets the pre-shared key; longer than the maximum is truncated when used.
@@ -1151,7 +1157,7 @@ size_t qdtls_psk_pre_shared_key(const QSslPreSharedKeyAuthenticator *a, uint8_t 
  * # Safety
  * `a` is NULL or the authenticator of a running callback; `key` is valid for `len` bytes.
  */
-bool qdtls_psk_set_pre_shared_key(QSslPreSharedKeyAuthenticator *a, const uint8_t *key, size_t len);
+bool qdtls_psk_set_pre_shared_key(qdtls_psk_authenticator *a, const uint8_t *key, size_t len);
 
 /**
  * Longest identity that is sent: OpenSSL's room minus the terminating NUL
@@ -1160,7 +1166,7 @@ bool qdtls_psk_set_pre_shared_key(QSslPreSharedKeyAuthenticator *a, const uint8_
  * # Safety
  * `a` is NULL or the authenticator of a running callback.
  */
-int32_t qdtls_psk_maximum_identity_length(const QSslPreSharedKeyAuthenticator *a);
+int32_t qdtls_psk_maximum_identity_length(const qdtls_psk_authenticator *a);
 
 /**
  * Longest key that is used: what OpenSSL allows (512 with OpenSSL 3, 256
@@ -1169,14 +1175,14 @@ int32_t qdtls_psk_maximum_identity_length(const QSslPreSharedKeyAuthenticator *a
  * # Safety
  * `a` is NULL or the authenticator of a running callback.
  */
-int32_t qdtls_psk_maximum_pre_shared_key_length(const QSslPreSharedKeyAuthenticator *a);
+int32_t qdtls_psk_maximum_pre_shared_key_length(const qdtls_psk_authenticator *a);
 
 /**
  * A verifier with SHA-256 and the process-wide secret (shared with every
  * QDtls, so cookies it issues are accepted by default servers). Free with
  * `qdtls_client_verifier_free`.
  */
-QDtlsClientVerifier *qdtls_client_verifier_new(void);
+qdtls_client_verifier *qdtls_client_verifier_new(void);
 
 /**
  * Releases a verifier. NULL is a no-op.
@@ -1184,7 +1190,7 @@ QDtlsClientVerifier *qdtls_client_verifier_new(void);
  * # Safety
  * `v` is NULL or a live verifier not used afterwards.
  */
-void qdtls_client_verifier_free(QDtlsClientVerifier *v);
+void qdtls_client_verifier_free(qdtls_client_verifier *v);
 
 /**
  * Sets the cookie hash (`QDTLS_HASH_*`) and secret. Empty secret or
@@ -1193,7 +1199,7 @@ void qdtls_client_verifier_free(QDtlsClientVerifier *v);
  * # Safety
  * `v` is NULL or live; `secret` is valid for `len` bytes.
  */
-bool qdtls_client_verifier_set_cookie_generator_parameters(QDtlsClientVerifier *v,
+bool qdtls_client_verifier_set_cookie_generator_parameters(qdtls_client_verifier *v,
                                                            int32_t hash,
                                                            const uint8_t *secret,
                                                            size_t len);
@@ -1205,7 +1211,7 @@ bool qdtls_client_verifier_set_cookie_generator_parameters(QDtlsClientVerifier *
  * # Safety
  * `v` is NULL or live; `hash` is NULL or writable; `secret` is valid for `cap` bytes.
  */
-size_t qdtls_client_verifier_cookie_generator_parameters(const QDtlsClientVerifier *v,
+size_t qdtls_client_verifier_cookie_generator_parameters(const qdtls_client_verifier *v,
                                                          int32_t *hash,
                                                          uint8_t *secret,
                                                          size_t cap);
@@ -1223,7 +1229,7 @@ size_t qdtls_client_verifier_cookie_generator_parameters(const QDtlsClientVerifi
  * # Safety
  * `v` is NULL or live; `dgram` is valid for `len` bytes; `address` is NULL or NUL-terminated.
  */
-bool qdtls_client_verifier_verify_client(QDtlsClientVerifier *v,
+bool qdtls_client_verifier_verify_client(qdtls_client_verifier *v,
                                          int fd,
                                          const uint8_t *dgram,
                                          size_t len,
@@ -1237,7 +1243,7 @@ bool qdtls_client_verifier_verify_client(QDtlsClientVerifier *v,
  * # Safety
  * `v` is NULL or live; `dgram` is valid for `len` bytes; `sockaddr` for `sockaddr_len` bytes.
  */
-bool qdtls_client_verifier_verify_client_sockaddr(QDtlsClientVerifier *v,
+bool qdtls_client_verifier_verify_client_sockaddr(qdtls_client_verifier *v,
                                                   int fd,
                                                   const uint8_t *dgram,
                                                   size_t len,
@@ -1251,7 +1257,9 @@ bool qdtls_client_verifier_verify_client_sockaddr(QDtlsClientVerifier *v,
  * # Safety
  * `v` is NULL or live; `buf` is valid for `cap` bytes.
  */
-size_t qdtls_client_verifier_verified_hello(const QDtlsClientVerifier *v, uint8_t *buf, size_t cap);
+size_t qdtls_client_verifier_verified_hello(const qdtls_client_verifier *v,
+                                            uint8_t *buf,
+                                            size_t cap);
 
 /**
  * The last error (`QDTLS_ERROR_*`); InvalidInputParameters for NULL.
@@ -1259,7 +1267,7 @@ size_t qdtls_client_verifier_verified_hello(const QDtlsClientVerifier *v, uint8_
  * # Safety
  * `v` is NULL or live.
  */
-int32_t qdtls_client_verifier_dtls_error(const QDtlsClientVerifier *v);
+int32_t qdtls_client_verifier_dtls_error(const qdtls_client_verifier *v);
 
 /**
  * The last error's description ("" after success).
@@ -1267,10 +1275,12 @@ int32_t qdtls_client_verifier_dtls_error(const QDtlsClientVerifier *v);
  * # Safety
  * `v` is NULL or live; `buf` is valid for `cap` bytes.
  */
-size_t qdtls_client_verifier_dtls_error_string(const QDtlsClientVerifier *v, char *buf, size_t cap);
+size_t qdtls_client_verifier_dtls_error_string(const qdtls_client_verifier *v,
+                                               char *buf,
+                                               size_t cap);
 
 #ifdef __cplusplus
 }  // extern "C"
 #endif  // __cplusplus
 
-#endif  /* QDTLS_C_API_H */
+#endif  /* QDTLS_QDTLS_H */

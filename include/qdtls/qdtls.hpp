@@ -1,4 +1,4 @@
-// qdtls.hpp: a header-only C++17 shim over the qdtls C ABI (qdtls.h) with the
+// <qdtls/qdtls.hpp>: a header-only C++17 shim over the qdtls C ABI (qdtls.h) with the
 // names and semantics of Qt's QDtls, QDtlsClientVerifier and
 // QSslPreSharedKeyAuthenticator, over native UDP sockets and standard types.
 //
@@ -10,10 +10,8 @@
 // - Qt's handshakeTimeout signal becomes nextTimeoutMs(): wait that long (or
 //   until a datagram arrives), then call handleTimeout().
 // - Qt's pskRequired signal becomes a handler set with onPskRequired().
-// - qdtls::QDtls and qdtls::QDtlsClientVerifier share their names with the C
-//   handle types of qdtls.h (global namespace), so after `using namespace
-//   qdtls;` a plain `QDtls` is ambiguous: write `qdtls::QDtls`, or bring the
-//   names in with `using qdtls::QDtls;` inside your own namespace.
+// - The C handles behind the classes (nativeHandle()) are the C API's
+//   qdtls_connection, qdtls_client_verifier and qdtls_configuration.
 #ifndef QDTLS_HPP
 #define QDTLS_HPP
 
@@ -156,7 +154,7 @@ inline Bytes readBytes(const std::function<std::size_t(std::uint8_t *, std::size
 /// pskRequired handler; valid only during that call.
 class QSslPreSharedKeyAuthenticator {
 public:
-    explicit QSslPreSharedKeyAuthenticator(::QSslPreSharedKeyAuthenticator *a) : a_(a) {}
+    explicit QSslPreSharedKeyAuthenticator(::qdtls_psk_authenticator *a) : a_(a) {}
 
     Bytes identityHint() const {
         return detail::readBytes([&](std::uint8_t *b, std::size_t c) { return qdtls_psk_identity_hint(a_, b, c); });
@@ -179,7 +177,7 @@ public:
     int maximumPreSharedKeyLength() const { return qdtls_psk_maximum_pre_shared_key_length(a_); }
 
 private:
-    ::QSslPreSharedKeyAuthenticator *a_;
+    ::qdtls_psk_authenticator *a_;
 };
 
 /// The DTLS part of QSslConfiguration. A value type: copies are independent;
@@ -200,8 +198,8 @@ public:
     ~DtlsConfiguration() { qdtls_configuration_free(c_); }
 
     /// Takes ownership of a C handle (e.g. from qdtls_dtls_configuration).
-    static DtlsConfiguration fromNative(QDtlsConfiguration *c) { return DtlsConfiguration(c, 0); }
-    const QDtlsConfiguration *nativeHandle() const { return c_; }
+    static DtlsConfiguration fromNative(qdtls_configuration *c) { return DtlsConfiguration(c, 0); }
+    const qdtls_configuration *nativeHandle() const { return c_; }
 
     bool setProtocol(SslProtocol p) { return qdtls_configuration_set_protocol(c_, static_cast<int>(p)); }
     SslProtocol protocol() const { return static_cast<SslProtocol>(qdtls_configuration_protocol(c_)); }
@@ -264,8 +262,8 @@ public:
     }
 
 private:
-    DtlsConfiguration(QDtlsConfiguration *c, int) : c_(c) {}
-    QDtlsConfiguration *c_;
+    DtlsConfiguration(qdtls_configuration *c, int) : c_(c) {}
+    qdtls_configuration *c_;
 };
 
 /// QDtls over a native UDP socket.
@@ -281,7 +279,7 @@ public:
     ~QDtls() = default;
 
     /// The C handle (owned by this object), e.g. to check it is not NULL.
-    ::QDtls *nativeHandle() const { return h_.get(); }
+    ::qdtls_connection *nativeHandle() const { return h_.get(); }
 
     bool setPeer(const std::string &address, std::uint16_t port, const std::string &verificationName = {}) {
         return qdtls_set_peer(h_.get(), address.c_str(), port, verificationName.c_str());
@@ -387,7 +385,7 @@ public:
         return out;
     }
     bool ignoreVerificationErrors(const std::vector<QSslError> &errors) {
-        std::vector<QDtlsSslError> list;
+        std::vector<qdtls_ssl_error> list;
         for (const auto &e : errors)
             list.push_back({static_cast<int>(e.error), e.certificate.empty() ? nullptr : e.certificate.data(),
                             e.certificate.size()});
@@ -416,10 +414,10 @@ public:
 
 private:
     struct Deleter {
-        void operator()(::QDtls *h) const { qdtls_free(h); }
+        void operator()(::qdtls_connection *h) const { qdtls_free(h); }
     };
 
-    static void pskTrampoline(void *user, ::QSslPreSharedKeyAuthenticator *a) {
+    static void pskTrampoline(void *user, ::qdtls_psk_authenticator *a) {
         auto *handler = static_cast<PskHandler *>(user);
         QSslPreSharedKeyAuthenticator view(a);
 #if defined(__cpp_exceptions)
@@ -433,7 +431,7 @@ private:
 #endif
     }
 
-    std::unique_ptr<::QDtls, Deleter> h_;
+    std::unique_ptr<::qdtls_connection, Deleter> h_;
     // Heap-allocated so the address given to the C callback survives moves.
     std::unique_ptr<PskHandler> psk_;
 };
@@ -443,7 +441,7 @@ class QDtlsClientVerifier {
 public:
     QDtlsClientVerifier() : v_(qdtls_client_verifier_new()) {}
 
-    ::QDtlsClientVerifier *nativeHandle() const { return v_.get(); }
+    ::qdtls_client_verifier *nativeHandle() const { return v_.get(); }
 
     bool setCookieGeneratorParameters(const GeneratorParameters &p) {
         return qdtls_client_verifier_set_cookie_generator_parameters(v_.get(), static_cast<int>(p.hash),
@@ -478,9 +476,9 @@ public:
 
 private:
     struct Deleter {
-        void operator()(::QDtlsClientVerifier *v) const { qdtls_client_verifier_free(v); }
+        void operator()(::qdtls_client_verifier *v) const { qdtls_client_verifier_free(v); }
     };
-    std::unique_ptr<::QDtlsClientVerifier, Deleter> v_;
+    std::unique_ptr<::qdtls_client_verifier, Deleter> v_;
 };
 
 /// The library version ("MAJOR.MINOR.PATCH").
