@@ -990,6 +990,168 @@ void test_linkage() {
     CHECK_EQ(std::string(qdtls::version()), QDTLS_TEST_PACKAGE_VERSION);
 }
 
+// What the Qt adapter converts a QSslConfiguration with: CAs can be cleared
+// (back to the system store) and the cipher list reset to the default.
+void test_configuration_clear_and_reset() {
+    const std::string ca = readFile("ca.pem");
+    CHECK(!ca.empty());
+    const std::string defaultCiphers = DtlsConfiguration().ciphers();
+    CHECK(!defaultCiphers.empty());
+    DtlsConfiguration c;
+    CHECK(c.addCaCertificates(ca));
+    CHECK_EQ(c.caCertificateCount(), std::size_t{1});
+    DtlsConfiguration copy = c;
+    CHECK(c.clearCaCertificates());
+    CHECK_EQ(c.caCertificateCount(), std::size_t{0});
+    CHECK_EQ(copy.caCertificateCount(), std::size_t{1});
+    CHECK(c.clearCaCertificates()); // nothing to clear: still fine
+    CHECK(c.setCiphers("PSK-AES128-GCM-SHA256"));
+    CHECK_EQ(c.ciphers(), "PSK-AES128-GCM-SHA256");
+    CHECK(!c.setCiphers("NO-SUCH-CIPHER"));
+    CHECK_EQ(c.ciphers(), "PSK-AES128-GCM-SHA256");
+    CHECK(c.resetCiphers());
+    CHECK_EQ(c.ciphers(), defaultCiphers);
+    // a configuration with reset ciphers and cleared CAs still runs a PSK handshake
+    DtlsConfiguration s = pskConfig();
+    CHECK(s.setCiphers("PSK-AES256-GCM-SHA384"));
+    CHECK(s.resetCiphers());
+    CHECK(s.clearCaCertificates());
+    Pair p;
+    CHECK(p.connect(pskConfig(), s));
+    simplePsk(p.client);
+    simplePsk(p.server);
+    CHECK_MSG(p.handshake(), "client " + describe(p.client) + "; server " + describe(p.server));
+    CHECK_COMPLETE(p);
+}
+
+// The getters read values of every length around the first buffer the shim
+// offers (one call below it, two above), strings and bytes alike.
+void test_long_values() {
+    QDtls d(SslMode::SslClientMode);
+    for (std::size_t n : {std::size_t{0}, std::size_t{1}, std::size_t{126}, std::size_t{127}, std::size_t{128},
+                          std::size_t{129}, std::size_t{255}, std::size_t{1000}}) {
+        std::string name(n, 'n');
+        for (std::size_t i = 0; i < n; ++i)
+            name[i] = static_cast<char>('a' + i % 26);
+        CHECK_MSG(d.setPeerVerificationName(name), show(n));
+        CHECK_EQ(d.peerVerificationName(), name);
+        if (n == 0)
+            continue;
+        Bytes secret(n);
+        for (std::size_t i = 0; i < n; ++i)
+            secret[i] = static_cast<std::uint8_t>(i * 7);
+        CHECK_MSG(d.setCookieGeneratorParameters({qdtls::HashAlgorithm::Sha384, secret}), show(n));
+        const qdtls::GeneratorParameters got = d.cookieGeneratorParameters();
+        CHECK_EQ(got.hash, qdtls::HashAlgorithm::Sha384);
+        CHECK_EQ(got.secret, secret);
+        QDtlsClientVerifier v;
+        CHECK(v.setCookieGeneratorParameters({qdtls::HashAlgorithm::Sha3_256, secret}));
+        CHECK_EQ(v.cookieGeneratorParameters().secret, secret);
+        CHECK_EQ(v.cookieGeneratorParameters().hash, qdtls::HashAlgorithm::Sha3_256);
+    }
+    // a cipher list and a PEM chain longer than the first buffer
+    DtlsConfiguration c;
+    const std::string list = "PSK-AES128-GCM-SHA256:PSK-AES256-GCM-SHA384:PSK-CHACHA20-POLY1305:"
+                             "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384";
+    CHECK(list.size() > qdtls::detail::kFirstTry);
+    CHECK(c.setCiphers(list));
+    CHECK_EQ(c.ciphers(), list);
+    const std::string chain = readFile("server.pem");
+    CHECK(chain.size() > qdtls::detail::kFirstTry);
+    CHECK(c.setLocalCertificateChain(chain));
+    CHECK(c.localCertificateChain().find("-----BEGIN CERTIFICATE-----") == 0);
+    // an error text (long enough to need the second call or not: it round-trips)
+    CHECK(!d.setPeer("not an address", 1));
+    CHECK(!d.dtlsErrorString().empty());
+    CHECK_ERR(d, QDtlsError::InvalidInputParameters);
+}
+
+// The pointer and length overloads the Qt adapter uses for its QByteArrays:
+// verifyClient from raw bytes (text and sockaddr addresses) and
+// decryptDatagram into the caller's buffer.
+void test_raw_buffer_overloads() {
+    Udp serverSock;
+    QDtlsClientVerifier verifier;
+    Pair p;
+    CHECK(p.client.setDtlsConfiguration(pskConfig()));
+    simplePsk(p.client, "raw");
+    CHECK(p.client.setPeer("127.0.0.1", serverSock.port()));
+    CHECK(p.client.doHandshake(p.cs.fd));
+    auto hello = recvWithin(serverSock.fd, 5000);
+    CHECK(hello.has_value());
+    CHECK(!verifier.verifyClient(serverSock.fd, hello->data.data(), hello->data.size(), "127.0.0.1", p.cs.port()));
+    CHECK_ERR(verifier, QDtlsError::NoError);
+    CHECK(!verifier.verifyClient(serverSock.fd, hello->data.data(), 0, "127.0.0.1", p.cs.port()));
+    CHECK_ERR(verifier, QDtlsError::InvalidInputParameters);
+    auto hvr = recvWithin(p.cs.fd, 5000);
+    CHECK(hvr.has_value());
+    CHECK(p.client.doHandshake(p.cs.fd, hvr->data.data(), hvr->data.size()));
+    auto hello2 = recvWithin(serverSock.fd, 5000);
+    CHECK(hello2.has_value());
+    CHECK(verifier.verifyClient(serverSock.fd, hello2->data.data(), hello2->data.size(),
+                                reinterpret_cast<const sockaddr *>(&hello2->from), sizeof hello2->from));
+    CHECK_EQ(verifier.verifiedHello(), hello2->data);
+    CHECK(verifier.verifyClient(serverSock.fd, hello2->data.data(), hello2->data.size(), "127.0.0.1", p.cs.port()));
+
+    QDtls server(SslMode::SslServerMode);
+    DtlsConfiguration scfg = pskConfig();
+    CHECK(scfg.setDtlsCookieVerificationEnabled(true));
+    CHECK(server.setDtlsConfiguration(scfg));
+    CHECK(server.setPeer(reinterpret_cast<const sockaddr *>(&hello2->from), sizeof hello2->from));
+    simplePsk(server);
+    const Bytes verified = verifier.verifiedHello();
+    CHECK_MSG(server.doHandshake(serverSock.fd, verified.data(), verified.size()), describe(server));
+    p.server = std::move(server);
+    const int fd = serverSock.fd;
+    serverSock.fd = p.ss.fd;
+    p.ss.fd = fd;
+    CHECK_MSG(p.pump(10000), "client " + describe(p.client) + "; server " + describe(p.server));
+    CHECK_COMPLETE(p);
+
+    CHECK_EQ(p.client.writeDatagramEncrypted(p.cs.fd, std::string_view("into a buffer")), std::int64_t{13});
+    auto d = recvWithin(p.ss.fd, 5000);
+    CHECK(d.has_value());
+    std::vector<char> plain(d->data.size(), '\0');
+    const std::int64_t n = p.server.decryptDatagram(p.ss.fd, d->data.data(), d->data.size(), plain.data(), plain.size());
+    CHECK_EQ(n, std::int64_t{13});
+    CHECK_EQ(std::string(plain.data(), 13), "into a buffer");
+    CHECK_ERR(p.server, QDtlsError::NoError);
+    // replayed: 0 bytes, not an error
+    CHECK_EQ(p.server.decryptDatagram(p.ss.fd, d->data.data(), d->data.size(), plain.data(), plain.size()),
+             std::int64_t{0});
+    // a buffer too small for the plaintext: -1 and an error
+    CHECK_EQ(p.client.writeDatagramEncrypted(p.cs.fd, std::string_view("too long for four")), std::int64_t{17});
+    d = recvWithin(p.ss.fd, 5000);
+    CHECK(d.has_value());
+    CHECK_EQ(p.server.decryptDatagram(p.ss.fd, d->data.data(), d->data.size(), plain.data(), 4), std::int64_t{-1});
+    CHECK(p.server.dtlsError() != QDtlsError::NoError);
+    CHECK(p.server.isConnectionEncrypted());
+}
+
+// setPeer from a sockaddr_in6 with a scope id (a link-local peer, as Qt's
+// QHostAddress("fe80::1%lo") gives it), and sockaddrs that are not addresses.
+void test_peer_from_scoped_sockaddr() {
+    QDtls d(SslMode::SslClientMode);
+    sockaddr_in6 sa{};
+    sa.sin6_family = AF_INET6;
+    sa.sin6_port = htons(4433);
+    CHECK(inet_pton(AF_INET6, "fe80::1", &sa.sin6_addr) == 1);
+    sa.sin6_scope_id = 1; // the loopback interface's index on Linux
+    CHECK_MSG(d.setPeer(reinterpret_cast<const sockaddr *>(&sa), sizeof sa, "scoped.example"), describe(d));
+    CHECK_ERR(d, QDtlsError::NoError);
+    CHECK_EQ(d.peerAddress(), "fe80::1");
+    CHECK_EQ(d.peerPort(), std::uint16_t{4433});
+    CHECK_EQ(d.peerVerificationName(), "scoped.example");
+    // a truncated sockaddr_in6 and an unknown family are null addresses
+    CHECK(!d.setPeer(reinterpret_cast<const sockaddr *>(&sa), sizeof sa - 4));
+    CHECK_ERR(d, QDtlsError::InvalidInputParameters);
+    sockaddr_storage other{};
+    other.ss_family = AF_UNIX;
+    CHECK(!d.setPeer(reinterpret_cast<const sockaddr *>(&other), sizeof other));
+    CHECK_ERR(d, QDtlsError::InvalidInputParameters);
+    CHECK_EQ(d.peerAddress(), "fe80::1"); // a refused setPeer keeps the old peer
+}
+
 struct Test {
     const char *name;
     void (*fn)();
@@ -1008,6 +1170,10 @@ const Test tests[] = {
     {"configuration_copy_independence", test_configuration_copy_independence},
     {"throwing_psk_handler", test_throwing_psk_handler},
     {"linkage", test_linkage},
+    {"configuration_clear_and_reset", test_configuration_clear_and_reset},
+    {"long_values", test_long_values},
+    {"raw_buffer_overloads", test_raw_buffer_overloads},
+    {"peer_from_scoped_sockaddr", test_peer_from_scoped_sockaddr},
 };
 
 int checkList(std::string_view list) {

@@ -133,21 +133,52 @@ struct GeneratorParameters {
 };
 
 namespace detail {
-inline std::string readString(const std::function<std::size_t(char *, std::size_t)> &get) {
-    std::size_t len = get(nullptr, 0);
-    std::string s(len + 1, '\0');
-    get(s.data(), s.size());
-    s.resize(len);
-    return s;
+// The C getters' buffer rules (see qdtls.h): a getter returns the full length
+// of the value and writes it only when it fits. Most values (names, hints,
+// error texts, secrets) are short: the first call offers this much room on
+// the stack, so one call usually suffices; a longer value is read with a
+// second call into storage of its size, and again if it grew in between.
+constexpr std::size_t kFirstTry = 128;
+
+/// A string getter, `std::size_t get(char *buf, std::size_t cap)`:
+/// NUL-terminated when len + 1 <= cap.
+template <class Get> std::string readString(Get &&get) {
+    char first[kFirstTry];
+    std::size_t len = get(first, sizeof first);
+    if (len < sizeof first)
+        return std::string(first, len);
+    std::string s;
+    for (;;) {
+        s.resize(len + 1);
+        const std::size_t now = get(s.data(), s.size());
+        if (now <= len) {
+            s.resize(now);
+            return s;
+        }
+        len = now;
+    }
 }
 
-inline Bytes readBytes(const std::function<std::size_t(std::uint8_t *, std::size_t)> &get) {
-    std::size_t len = get(nullptr, 0);
-    Bytes b(len);
-    if (len)
-        get(b.data(), b.size());
-    return b;
+/// A byte getter, `std::size_t get(std::uint8_t *buf, std::size_t cap)`:
+/// written only when len <= cap.
+template <class Get> Bytes readBytes(Get &&get) {
+    std::uint8_t first[kFirstTry];
+    std::size_t len = get(first, sizeof first);
+    if (len <= sizeof first)
+        return Bytes(first, first + len);
+    Bytes b;
+    for (;;) {
+        b.resize(len);
+        const std::size_t now = get(b.data(), b.size());
+        if (now <= len) {
+            b.resize(now);
+            return b;
+        }
+        len = now;
+    }
 }
+
+inline const std::uint8_t *u8(const void *p) { return static_cast<const std::uint8_t *>(p); }
 } // namespace detail
 
 /// QSslPreSharedKeyAuthenticator: a view of the authenticator handed to the
@@ -226,9 +257,13 @@ public:
     bool addCaCertificates(std::string_view pem) {
         return qdtls_configuration_add_ca_certificates(c_, pem.data(), pem.size());
     }
+    /// Removes every added CA (back to the system's trust store, as Qt with no CAs).
+    bool clearCaCertificates() { return qdtls_configuration_clear_ca_certificates(c_); }
     std::size_t caCertificateCount() const { return qdtls_configuration_ca_certificate_count(c_); }
     /// Colon-separated OpenSSL cipher names.
     bool setCiphers(const std::string &list) { return qdtls_configuration_set_ciphers(c_, list.c_str()); }
+    /// Back to the library's DTLS default cipher list (Qt: setCiphers() with an empty list).
+    bool resetCiphers() { return qdtls_configuration_set_ciphers(c_, nullptr); }
     std::string ciphers() const {
         return detail::readString([&](char *b, std::size_t c) { return qdtls_configuration_ciphers(c_, b, c); });
     }
@@ -284,7 +319,8 @@ public:
     bool setPeer(const std::string &address, std::uint16_t port, const std::string &verificationName = {}) {
         return qdtls_set_peer(h_.get(), address.c_str(), port, verificationName.c_str());
     }
-    /// setPeer from the sockaddr recvfrom() filled in.
+    /// setPeer from the sockaddr recvfrom() filled in: a sockaddr_in, or a
+    /// sockaddr_in6 (whose sin6_scope_id selects the interface of a link-local peer).
     bool setPeer(const sockaddr *sockaddr, socklen_t len, const std::string &verificationName = {}) {
         return qdtls_set_peer_sockaddr(h_.get(), sockaddr, len, verificationName.c_str());
     }
@@ -329,7 +365,7 @@ public:
         return qdtls_do_handshake(h_.get(), socket, dgram.data(), dgram.size());
     }
     bool doHandshake(int socket, const void *dgram, std::size_t len) {
-        return qdtls_do_handshake(h_.get(), socket, static_cast<const std::uint8_t *>(dgram), len);
+        return qdtls_do_handshake(h_.get(), socket, detail::u8(dgram), len);
     }
     /// Retransmits when due; true if it did.
     bool handleTimeout(int socket) { return qdtls_handle_timeout(h_.get(), socket); }
@@ -349,7 +385,7 @@ public:
 
     /// Bytes written, or -1.
     std::int64_t writeDatagramEncrypted(int socket, const void *data, std::size_t len) {
-        return qdtls_write_datagram_encrypted(h_.get(), socket, static_cast<const std::uint8_t *>(data), len);
+        return qdtls_write_datagram_encrypted(h_.get(), socket, detail::u8(data), len);
     }
     std::int64_t writeDatagramEncrypted(int socket, std::string_view data) {
         return writeDatagramEncrypted(socket, data.data(), data.size());
@@ -361,11 +397,18 @@ public:
     Bytes decryptDatagram(int socket, const void *dgram, std::size_t len) {
         Bytes out(len);
         std::int64_t n =
-            qdtls_decrypt_datagram(h_.get(), socket, static_cast<const std::uint8_t *>(dgram), len, out.data(), len);
+            qdtls_decrypt_datagram(h_.get(), socket, detail::u8(dgram), len, out.data(), len);
         out.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
         return out;
     }
     Bytes decryptDatagram(int socket, const Bytes &dgram) { return decryptDatagram(socket, dgram.data(), dgram.size()); }
+    /// decryptDatagram into the caller's buffer (`cap` >= `len` always
+    /// suffices): the plaintext length, 0 for replayed/non-data datagrams,
+    /// -1 on error (see dtlsError()).
+    std::int64_t decryptDatagram(int socket, const void *dgram, std::size_t len, void *plain, std::size_t cap) {
+        return qdtls_decrypt_datagram(h_.get(), socket, detail::u8(dgram), len, static_cast<std::uint8_t *>(plain),
+                                      cap);
+    }
 
     QDtlsError dtlsError() const { return static_cast<QDtlsError>(qdtls_dtls_error(h_.get())); }
     std::string dtlsErrorString() const {
@@ -457,12 +500,19 @@ public:
         return p;
     }
     bool verifyClient(int socket, const Bytes &dgram, const std::string &address, std::uint16_t port) {
-        return qdtls_client_verifier_verify_client(v_.get(), socket, dgram.data(), dgram.size(), address.c_str(), port);
+        return verifyClient(socket, dgram.data(), dgram.size(), address, port);
     }
-    /// verifyClient with the sockaddr recvfrom() filled in.
+    bool verifyClient(int socket, const void *dgram, std::size_t len, const std::string &address, std::uint16_t port) {
+        return qdtls_client_verifier_verify_client(v_.get(), socket, detail::u8(dgram), len, address.c_str(), port);
+    }
+    /// verifyClient with the sockaddr recvfrom() filled in (an IPv6 address
+    /// keeps its sin6_scope_id).
     bool verifyClient(int socket, const Bytes &dgram, const sockaddr *sockaddr, socklen_t len) {
-        return qdtls_client_verifier_verify_client_sockaddr(v_.get(), socket, dgram.data(), dgram.size(), sockaddr,
-                                                            len);
+        return verifyClient(socket, dgram.data(), dgram.size(), sockaddr, len);
+    }
+    bool verifyClient(int socket, const void *dgram, std::size_t len, const sockaddr *sockaddr, socklen_t sockaddrLen) {
+        return qdtls_client_verifier_verify_client_sockaddr(v_.get(), socket, detail::u8(dgram), len, sockaddr,
+                                                            sockaddrLen);
     }
     Bytes verifiedHello() const {
         return detail::readBytes(
