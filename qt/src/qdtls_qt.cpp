@@ -1,7 +1,16 @@
 // The Qt adapter: qdtls::qt::QDtls and qdtls::qt::QDtlsClientVerifier over the
-// qdtls C ABI. Qt values are converted to the C library's at this boundary;
-// datagrams are sent by the library on the QUdpSocket's descriptor.
+// C++ shim <qdtls/qdtls.hpp> (::qdtls::QDtls, ::qdtls::QDtlsClientVerifier,
+// ::qdtls::DtlsConfiguration), never the C header directly. Qt values are
+// converted to the shim's at this boundary; datagrams are sent by the library
+// on the QUdpSocket's descriptor.
+//
+// Names: inside namespace qdtls::qt, QDtls, QDtlsClientVerifier, QDtlsError,
+// QSslError and QSslPreSharedKeyAuthenticator are the adapter's (or Qt's,
+// declared there by qdtls_qt.h); the shim's classes of the same names are
+// always written ::qdtls::QDtls etc.
 #include <qdtls/qdtls_qt.h>
+
+#include <qdtls/qdtls.hpp>
 
 #include <QtCore/qmutex.h>
 #include <QtCore/qshareddata.h>
@@ -16,31 +25,16 @@
 #include <QtNetwork/qudpsocket.h>
 
 #include <netinet/in.h>
-#include <stdbool.h>
-#include <stddef.h>
-#include <stdint.h>
 
 #include <climits>
+#include <cstdint>
 #include <cstring>
-#include <memory>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #if QDTLS_QT_PRIVATE_API
 #include "qtprivatebridge.h"
-#endif
-
-// The C header declares structs named QDtls, QDtlsClientVerifier and
-// QSslPreSharedKeyAuthenticator. Included inside a namespace of its own they
-// cannot clash with Qt's classes (the functions keep their C linkage). It is
-// included by path, never through the include path, where Qt's QtNetwork
-// directory also has a qdtls.h.
-namespace qdtls {
-namespace c {
-#include "../../include/qdtls.h"
-} // namespace c
-} // namespace qdtls
-#ifndef QDTLS_VERSION_STRING
-#error "the qdtls C header was not read"
 #endif
 
 namespace qdtls {
@@ -48,121 +42,90 @@ namespace qt {
 
 namespace {
 
-static_assert(int(QDtlsError::TlsNonFatalError) == QDTLS_ERROR_TLS_NON_FATAL_ERROR, "QDtlsError values");
-static_assert(int(QDtls::HandshakeComplete) == QDTLS_HANDSHAKE_COMPLETE, "HandshakeState values");
-static_assert(int(QSslSocket::SslServerMode) == QDTLS_SSL_SERVER_MODE, "SslMode values");
-static_assert(int(QSslSocket::AutoVerifyPeer) == QDTLS_AUTO_VERIFY_PEER, "PeerVerifyMode values");
-static_assert(int(QSslError::CertificateBlacklisted) == QDTLS_SSL_ERROR_CERTIFICATE_BLACKLISTED, "SslError values");
-static_assert(int(QSslError::UnspecifiedError) == QDTLS_SSL_ERROR_UNSPECIFIED_ERROR, "SslError values");
+// The adapter's enums have Qt's values, and so have the shim's.
+static_assert(int(QDtlsError::TlsNonFatalError) == int(::qdtls::QDtlsError::TlsNonFatalError), "QDtlsError values");
+static_assert(int(QDtls::HandshakeComplete) == int(::qdtls::HandshakeState::HandshakeComplete),
+              "HandshakeState values");
+static_assert(int(QDtls::PeerVerificationFailed) == int(::qdtls::HandshakeState::PeerVerificationFailed),
+              "HandshakeState values");
+static_assert(int(QSslSocket::SslServerMode) == int(::qdtls::SslMode::SslServerMode), "SslMode values");
+static_assert(int(QSslSocket::AutoVerifyPeer) == int(::qdtls::PeerVerifyMode::AutoVerifyPeer), "PeerVerifyMode values");
+static_assert(int(QSslError::CertificateBlacklisted) == int(::qdtls::SslError::CertificateBlacklisted),
+              "SslError values");
+static_assert(int(QSslError::UnspecifiedError) == int(::qdtls::SslError::UnspecifiedError), "SslError values");
+// The library takes QCryptographicHash::Algorithm numbers and refuses the
+// ones it does not offer (Md4, Keccak, BLAKE2) with InvalidInputParameters.
+static_assert(int(QCryptographicHash::Md5) == int(::qdtls::HashAlgorithm::Md5), "hash values");
+static_assert(int(QCryptographicHash::Sha256) == int(::qdtls::HashAlgorithm::Sha256), "hash values");
+static_assert(int(QCryptographicHash::Sha512) == int(::qdtls::HashAlgorithm::Sha512), "hash values");
+static_assert(int(QCryptographicHash::RealSha3_224) == int(::qdtls::HashAlgorithm::Sha3_224), "hash values");
+static_assert(int(QCryptographicHash::RealSha3_512) == int(::qdtls::HashAlgorithm::Sha3_512), "hash values");
 
-// ---- reading the C library's buffers ---------------------------------------
+// ---- between Qt's types and the shim's -----------------------------------------
 
-// Most values the library hands back (names, hints, error texts, small
-// secrets) are short: the first call offers this much room, so that one call
-// usually suffices; a longer value is read with a second call.
-constexpr size_t firstTry = 128;
-
-// A byte blob getter: written only when len <= cap; returns the full length.
-template <class Get>
-QByteArray readBytes(Get get)
+// The shim reads the library's buffers (strings as UTF-8 std::string, blobs
+// as ::qdtls::Bytes); these only change the container.
+QString toQString(const std::string &s)
 {
-    QByteArray buf(qsizetype(firstTry), Qt::Uninitialized);
-    size_t cap = firstTry;
-    for (;;) {
-        const size_t len = get(reinterpret_cast<uint8_t *>(buf.data()), cap);
-        if (len <= cap) {
-            buf.truncate(qsizetype(len));
-            return buf;
-        }
-        cap = len; // did not fit (or grew in between): room for all of it
-        buf.resize(qsizetype(cap));
-    }
+    return QString::fromUtf8(s.data(), qsizetype(s.size()));
 }
 
-// A string getter: NUL-terminated when len + 1 <= cap; returns the full length.
-template <class Get>
-QString readString(Get get)
+QByteArray toQByteArray(const ::qdtls::Bytes &b)
 {
-    char first[firstTry];
-    size_t len = get(first, sizeof first);
-    if (len < sizeof first)
-        return QString::fromUtf8(first, qsizetype(len));
-    QByteArray buf;
-    for (;;) {
-        buf.resize(qsizetype(len + 1));
-        const size_t now = get(buf.data(), len + 1);
-        if (now <= len) {
-            buf.truncate(qsizetype(now));
-            return QString::fromUtf8(buf);
-        }
-        len = now;
-    }
+    return QByteArray(reinterpret_cast<const char *>(b.data()), qsizetype(b.size()));
 }
 
-// ---- conversions ------------------------------------------------------------
-
-int32_t toCHash(QCryptographicHash::Algorithm a)
+::qdtls::Bytes toBytes(const QByteArray &b)
 {
-    switch (a) {
-    case QCryptographicHash::Md5: return QDTLS_HASH_MD5;
-    case QCryptographicHash::Sha1: return QDTLS_HASH_SHA1;
-    case QCryptographicHash::Sha224: return QDTLS_HASH_SHA224;
-    case QCryptographicHash::Sha256: return QDTLS_HASH_SHA256;
-    case QCryptographicHash::Sha384: return QDTLS_HASH_SHA384;
-    case QCryptographicHash::Sha512: return QDTLS_HASH_SHA512;
-    case QCryptographicHash::RealSha3_224: return QDTLS_HASH_SHA3_224;
-    case QCryptographicHash::RealSha3_256: return QDTLS_HASH_SHA3_256;
-    case QCryptographicHash::RealSha3_384: return QDTLS_HASH_SHA3_384;
-    case QCryptographicHash::RealSha3_512: return QDTLS_HASH_SHA3_512;
-    default: return -1; // Md4, Keccak, BLAKE2: not offered by the library
-    }
+    return ::qdtls::Bytes(b.constData(), b.constData() + b.size());
 }
 
-QCryptographicHash::Algorithm fromCHash(int32_t h)
+std::string_view toView(const QByteArray &b)
 {
-    switch (h) {
-    case QDTLS_HASH_MD5: return QCryptographicHash::Md5;
-    case QDTLS_HASH_SHA1: return QCryptographicHash::Sha1;
-    case QDTLS_HASH_SHA224: return QCryptographicHash::Sha224;
-    case QDTLS_HASH_SHA384: return QCryptographicHash::Sha384;
-    case QDTLS_HASH_SHA512: return QCryptographicHash::Sha512;
-    case QDTLS_HASH_SHA3_224: return QCryptographicHash::RealSha3_224;
-    case QDTLS_HASH_SHA3_256: return QCryptographicHash::RealSha3_256;
-    case QDTLS_HASH_SHA3_384: return QCryptographicHash::RealSha3_384;
-    case QDTLS_HASH_SHA3_512: return QCryptographicHash::RealSha3_512;
-    default: return QCryptographicHash::Sha256;
-    }
+    return std::string_view(b.constData(), size_t(b.size()));
+}
+
+::qdtls::GeneratorParameters toShim(const QDtlsClientVerifier::GeneratorParameters &p)
+{
+    return {::qdtls::HashAlgorithm(int(p.hash)), toBytes(p.secret)};
+}
+
+QDtlsClientVerifier::GeneratorParameters fromShim(const ::qdtls::GeneratorParameters &p)
+{
+    return {QCryptographicHash::Algorithm(int(p.hash)), toQByteArray(p.secret)};
 }
 
 // QSsl::SslProtocol numbers differ between Qt 5 and Qt 6; the library uses Qt 6's.
-int32_t toCProtocol(QSsl::SslProtocol p)
+::qdtls::SslProtocol toShimProtocol(QSsl::SslProtocol p)
 {
+    using P = ::qdtls::SslProtocol;
 #if QT_VERSION >= QT_VERSION_CHECK(6, 0, 0)
-    static_assert(int(QSsl::DtlsV1_2) == QDTLS_PROTOCOL_DTLS_V1_2, "QSsl::SslProtocol values");
-    static_assert(int(QSsl::DtlsV1_2OrLater) == QDTLS_PROTOCOL_DTLS_V1_2_OR_LATER, "QSsl::SslProtocol values");
-    return int32_t(p); // DtlsV1_0 (8) and DtlsV1_0OrLater (9) are deprecated names with these numbers
+    static_assert(int(QSsl::DtlsV1_2) == int(P::DtlsV1_2), "QSsl::SslProtocol values");
+    static_assert(int(QSsl::DtlsV1_2OrLater) == int(P::DtlsV1_2OrLater), "QSsl::SslProtocol values");
+    return P(int(p)); // DtlsV1_0 (8) and DtlsV1_0OrLater (9) are deprecated names with these numbers
 #else
     switch (p) {
-    case QSsl::DtlsV1_0: return QDTLS_PROTOCOL_DTLS_V1_0;
-    case QSsl::DtlsV1_0OrLater: return QDTLS_PROTOCOL_DTLS_V1_0_OR_LATER;
-    case QSsl::DtlsV1_2: return QDTLS_PROTOCOL_DTLS_V1_2;
-    case QSsl::DtlsV1_2OrLater: return QDTLS_PROTOCOL_DTLS_V1_2_OR_LATER;
-    case QSsl::UnknownProtocol: return QDTLS_PROTOCOL_UNKNOWN;
-    default: return 0; // a TLS protocol: refused at handshake time, as in Qt
+    case QSsl::DtlsV1_0: return P::DtlsV1_0;
+    case QSsl::DtlsV1_0OrLater: return P::DtlsV1_0OrLater;
+    case QSsl::DtlsV1_2: return P::DtlsV1_2;
+    case QSsl::DtlsV1_2OrLater: return P::DtlsV1_2OrLater;
+    case QSsl::UnknownProtocol: return P::UnknownProtocol;
+    default: return P(0); // a TLS protocol: refused at handshake time, as in Qt
     }
 #endif
 }
 
-QSsl::SslProtocol fromCProtocol(int32_t p)
+QSsl::SslProtocol fromShimProtocol(::qdtls::SslProtocol p)
 {
 #if QT_VERSION >= QT_VERSION_CHECK(6, 0, 0)
-    return QSsl::SslProtocol(p);
+    return QSsl::SslProtocol(int(p));
 #else
+    using P = ::qdtls::SslProtocol;
     switch (p) {
-    case QDTLS_PROTOCOL_DTLS_V1_0: return QSsl::DtlsV1_0;
-    case QDTLS_PROTOCOL_DTLS_V1_0_OR_LATER: return QSsl::DtlsV1_0OrLater;
-    case QDTLS_PROTOCOL_DTLS_V1_2: return QSsl::DtlsV1_2;
-    case QDTLS_PROTOCOL_DTLS_V1_2_OR_LATER: return QSsl::DtlsV1_2OrLater;
+    case P::DtlsV1_0: return QSsl::DtlsV1_0;
+    case P::DtlsV1_0OrLater: return QSsl::DtlsV1_0OrLater;
+    case P::DtlsV1_2: return QSsl::DtlsV1_2;
+    case P::DtlsV1_2OrLater: return QSsl::DtlsV1_2OrLater;
     default: return QSsl::UnknownProtocol;
     }
 #endif
@@ -178,9 +141,9 @@ QByteArray certificatesPem(const QList<QSslCertificate> &certificates)
     return pem;
 }
 
-QSslCertificate certificateFromDer(const QByteArray &der)
+QSslCertificate certificateFromDer(const ::qdtls::Bytes &der)
 {
-    return der.isEmpty() ? QSslCertificate() : QSslCertificate(der, QSsl::Der);
+    return der.empty() ? QSslCertificate() : QSslCertificate(toQByteArray(der), QSsl::Der);
 }
 
 // Qt's list of every cipher it knows, which a configuration carries by
@@ -192,44 +155,36 @@ const QList<QSslCipher> &supportedCiphers()
     return *all;
 }
 
-struct ConfigurationDeleter
-{
-    void operator()(c::QDtlsConfiguration *cfg) const { c::qdtls_configuration_free(cfg); }
-};
-using CConfiguration = std::unique_ptr<c::QDtlsConfiguration, ConfigurationDeleter>;
-
-// The C configuration for a QSslConfiguration. What the library refuses is
-// described in `problem`: Qt accepts any configuration in
+// The shim's configuration for a QSslConfiguration. What the library refuses
+// is described in `problem`: Qt accepts any configuration in
 // setDtlsConfiguration and fails the handshake with TlsInitializationError.
-CConfiguration toCConfiguration(const QSslConfiguration &q, QString *problem)
+::qdtls::DtlsConfiguration toShimConfiguration(const QSslConfiguration &q, QString *problem)
 {
-    CConfiguration cfg(c::qdtls_configuration_new());
-    if (!cfg)
+    ::qdtls::DtlsConfiguration cfg;
+    if (!cfg.nativeHandle())
         return cfg;
-    c::QDtlsConfiguration *p = cfg.get();
     auto fail = [problem](const QString &what) {
         if (problem->isEmpty())
             *problem = what;
     };
 
-    c::qdtls_configuration_set_protocol(p, toCProtocol(q.protocol()));
-    c::qdtls_configuration_set_peer_verify_mode(p, int32_t(q.peerVerifyMode()));
-    c::qdtls_configuration_set_peer_verify_depth(p, int32_t(qMax(0, q.peerVerifyDepth())));
+    cfg.setProtocol(toShimProtocol(q.protocol()));
+    cfg.setPeerVerifyMode(::qdtls::PeerVerifyMode(int(q.peerVerifyMode())));
+    cfg.setPeerVerifyDepth(qMax(0, q.peerVerifyDepth()));
 
-    const QByteArray chain = certificatesPem(q.localCertificateChain());
-    if (!c::qdtls_configuration_set_local_certificate_chain(p, chain.constData(), size_t(chain.size())))
+    if (!cfg.setLocalCertificateChain(toView(certificatesPem(q.localCertificateChain()))))
         fail(QStringLiteral("Cannot use the local certificate chain"));
 
     const QSslKey key = q.privateKey();
     const QByteArray keyPem = key.isNull() ? QByteArray() : key.toPem();
     if (!key.isNull() && keyPem.isEmpty())
         fail(QStringLiteral("Cannot use the private key (only keys that can be written as PEM are supported)"));
-    else if (!c::qdtls_configuration_set_private_key(p, keyPem.constData(), size_t(keyPem.size()), nullptr))
+    else if (!cfg.setPrivateKey(toView(keyPem)))
         fail(QStringLiteral("Cannot use the private key"));
 
-    c::qdtls_configuration_clear_ca_certificates(p);
+    cfg.clearCaCertificates();
     const QByteArray cas = certificatesPem(q.caCertificates());
-    if (!cas.isEmpty() && !c::qdtls_configuration_add_ca_certificates(p, cas.constData(), size_t(cas.size())))
+    if (!cas.isEmpty() && !cfg.addCaCertificates(toView(cas)))
         fail(QStringLiteral("Cannot use the CA certificates"));
 
     // As Qt builds the DTLS context: no ciphers means the defaults; TLS 1.3
@@ -251,40 +206,38 @@ CConfiguration toCConfiguration(const QSslConfiguration &q, QString *problem)
             dtlsCiphers << cipher.name();
     }
     if (everything || (dtlsCiphers.isEmpty() && tls13)) {
-        c::qdtls_configuration_set_ciphers(p, nullptr);
+        cfg.resetCiphers();
     } else {
-        const QByteArray list = dtlsCiphers.join(QLatin1Char(':')).toLatin1();
-        if (list.isEmpty() || !c::qdtls_configuration_set_ciphers(p, list.constData()))
+        const std::string list = dtlsCiphers.join(QLatin1Char(':')).toStdString();
+        if (list.empty() || !cfg.setCiphers(list))
             fail(QStringLiteral("Invalid or empty cipher list"));
     }
 
-    c::qdtls_configuration_set_dtls_cookie_verification_enabled(p, q.dtlsCookieVerificationEnabled());
-    const QByteArray hint = q.preSharedKeyIdentityHint();
-    if (!c::qdtls_configuration_set_pre_shared_key_identity_hint(p, reinterpret_cast<const uint8_t *>(hint.constData()),
-                                                                 size_t(hint.size())))
+    cfg.setDtlsCookieVerificationEnabled(q.dtlsCookieVerificationEnabled());
+    if (!cfg.setPreSharedKeyIdentityHint(toView(q.preSharedKeyIdentityHint())))
         fail(QStringLiteral("Cannot use the pre-shared key identity hint"));
-    c::qdtls_configuration_set_server_cipher_preference(
-        p, !q.testSslOption(QSsl::SslOptionDisableServerCipherPreference));
+    cfg.setServerCipherPreference(!q.testSslOption(QSsl::SslOptionDisableServerCipherPreference));
 
     const QList<QByteArray> protocols = q.allowedNextProtocols();
-    std::vector<const char *> names(size_t(protocols.size()));
-    for (qsizetype i = 0; i < protocols.size(); ++i)
-        names[size_t(i)] = protocols[i].constData();
-    if (!c::qdtls_configuration_set_allowed_next_protocols(p, names.data(), names.size()))
+    std::vector<std::string> names;
+    names.reserve(size_t(protocols.size()));
+    for (const QByteArray &protocol : protocols)
+        names.emplace_back(protocol.constData()); // up to a NUL, as C strings
+    if (!cfg.setAllowedNextProtocols(names))
         fail(QStringLiteral("Invalid ALPN protocol name"));
     return cfg;
 }
 
 // A QSslConfiguration in the library's form. The library shares a
-// configuration it is given (qdtls_set_dtls_configuration takes a reference
-// to immutable data), so one converted configuration serves any number of
+// configuration it is given (setDtlsConfiguration takes a reference to
+// immutable data), so one converted configuration serves any number of
 // QDtls objects, in any thread.
 // (Qt's intrusive sharing rather than std::shared_ptr, whose type
 // information would be exported from the library.)
 struct Converted : QSharedData
 {
     QSslConfiguration qt;
-    CConfiguration c;
+    ::qdtls::DtlsConfiguration shim;
     QString problem; // what the library refused, reported at handshake time
 };
 
@@ -316,9 +269,9 @@ ConvertedPtr convert(const QSslConfiguration &q)
     }
     Converted *made = new Converted;
     made->qt = q;
-    made->c = toCConfiguration(q, &made->problem);
+    made->shim = toShimConfiguration(q, &made->problem);
     const ConvertedPtr fresh(made);
-    if (fresh->c) {
+    if (fresh->shim.nativeHandle()) {
         QMutexLocker lock(&cache->mutex);
         cache->recent[cache->next] = fresh;
         cache->next = (cache->next + 1) % cacheSize;
@@ -346,7 +299,8 @@ int socketFd(QUdpSocket *socket)
 }
 
 // An IPv6 address with a scope (fe80::1%eth0) is handed over as a
-// sockaddr_in6; every other address as text.
+// sockaddr_in6 (the shim's sockaddr overloads keep sin6_scope_id); every
+// other address as text.
 bool scopedSockaddr(const QHostAddress &address, quint16 port, sockaddr_in6 *sa)
 {
     if (address.protocol() != QAbstractSocket::IPv6Protocol || address.scopeId().isEmpty())
@@ -362,14 +316,14 @@ bool scopedSockaddr(const QHostAddress &address, quint16 port, sockaddr_in6 *sa)
     return true;
 }
 
-QByteArray addressText(const QHostAddress &address)
+const sockaddr *asSockaddr(const sockaddr_in6 &sa)
 {
-    return address.isNull() ? QByteArray() : address.toString().toLatin1();
+    return reinterpret_cast<const sockaddr *>(&sa);
 }
 
-const uint8_t *u8(const QByteArray &b)
+std::string addressText(const QHostAddress &address)
 {
-    return reinterpret_cast<const uint8_t *>(b.constData());
+    return address.isNull() ? std::string() : address.toString().toStdString();
 }
 
 } // namespace
@@ -379,8 +333,7 @@ const uint8_t *u8(const QByteArray &b)
 class QDtlsClientVerifierPrivate
 {
 public:
-    c::QDtlsClientVerifier *v = c::qdtls_client_verifier_new();
-    ~QDtlsClientVerifierPrivate() { c::qdtls_client_verifier_free(v); }
+    ::qdtls::QDtlsClientVerifier v;
 };
 
 QDtlsClientVerifier::GeneratorParameters::GeneratorParameters() = default;
@@ -396,17 +349,12 @@ QDtlsClientVerifier::~QDtlsClientVerifier() = default;
 
 bool QDtlsClientVerifier::setCookieGeneratorParameters(const GeneratorParameters &params)
 {
-    return c::qdtls_client_verifier_set_cookie_generator_parameters(d->v, toCHash(params.hash), u8(params.secret),
-                                                                    size_t(params.secret.size()));
+    return d->v.setCookieGeneratorParameters(toShim(params));
 }
 
 QDtlsClientVerifier::GeneratorParameters QDtlsClientVerifier::cookieGeneratorParameters() const
 {
-    int32_t hash = QDTLS_HASH_SHA256;
-    const QByteArray secret = readBytes([this, &hash](uint8_t *buf, size_t cap) {
-        return c::qdtls_client_verifier_cookie_generator_parameters(d->v, &hash, buf, cap);
-    });
-    return {fromCHash(hash), secret};
+    return fromShim(d->v.cookieGeneratorParameters());
 }
 
 bool QDtlsClientVerifier::verifyClient(QUdpSocket *socket, const QByteArray &dgram, const QHostAddress &address,
@@ -415,29 +363,23 @@ bool QDtlsClientVerifier::verifyClient(QUdpSocket *socket, const QByteArray &dgr
     const int fd = socketFd(socket);
     sockaddr_in6 sa;
     if (scopedSockaddr(address, port, &sa))
-        return c::qdtls_client_verifier_verify_client_sockaddr(d->v, fd, u8(dgram), size_t(dgram.size()), &sa,
-                                                               sizeof sa);
-    const QByteArray text = addressText(address);
-    return c::qdtls_client_verifier_verify_client(d->v, fd, u8(dgram), size_t(dgram.size()), text.constData(), port);
+        return d->v.verifyClient(fd, dgram.constData(), size_t(dgram.size()), asSockaddr(sa), sizeof sa);
+    return d->v.verifyClient(fd, dgram.constData(), size_t(dgram.size()), addressText(address), port);
 }
 
 QByteArray QDtlsClientVerifier::verifiedHello() const
 {
-    return readBytes([this](uint8_t *buf, size_t cap) {
-        return c::qdtls_client_verifier_verified_hello(d->v, buf, cap);
-    });
+    return toQByteArray(d->v.verifiedHello());
 }
 
 QDtlsError QDtlsClientVerifier::dtlsError() const
 {
-    return QDtlsError(c::qdtls_client_verifier_dtls_error(d->v));
+    return QDtlsError(int(d->v.dtlsError()));
 }
 
 QString QDtlsClientVerifier::dtlsErrorString() const
 {
-    return readString([this](char *buf, size_t cap) {
-        return c::qdtls_client_verifier_dtls_error_string(d->v, buf, cap);
-    });
+    return toQString(d->v.dtlsErrorString());
 }
 
 // ---- QDtls -------------------------------------------------------------------------
@@ -446,23 +388,23 @@ class QDtlsPrivate
 {
 public:
     QDtlsPrivate(QDtls *q, QSslSocket::SslMode mode)
-        : q(q), mode(mode), h(c::qdtls_new(int32_t(mode))),
+        : q(q), mode(mode), h(::qdtls::SslMode(int(mode))),
           // Qt's value at construction; handed over by configureIfNeeded.
           config(QSslConfiguration::defaultDtlsConfiguration())
     {
+        h.onPskRequired([this](::qdtls::QSslPreSharedKeyAuthenticator *a) { pskRequired(*a); });
+        if (!h.nativeHandle())
+            syncError(); // Qt's error for an invalid mode
     }
-    ~QDtlsPrivate() { c::qdtls_free(h); }
 
     // Takes the library's last error (after a call Qt documents as clearing
     // or setting the error).
     void syncError()
     {
-        const int32_t code = c::qdtls_dtls_error(h);
-        error = QDtlsError(code);
-        errorString = code == QDTLS_ERROR_NO_ERROR
-                          ? QString()
-                          : readString([this](char *buf, size_t cap) { return c::qdtls_dtls_error_string(h, buf, cap); });
-        if (!h && errorString.isEmpty())
+        const ::qdtls::QDtlsError code = h.dtlsError();
+        error = QDtlsError(int(code));
+        errorString = code == ::qdtls::QDtlsError::NoError ? QString() : toQString(h.dtlsErrorString());
+        if (!h.nativeHandle() && errorString.isEmpty())
             errorString = QStringLiteral("QDtls was created in a mode other than SslClientMode or SslServerMode");
     }
 
@@ -476,7 +418,7 @@ public:
     // retransmission timer after every call that drives the handshake.
     void rearmTimer()
     {
-        const int64_t ms = c::qdtls_next_timeout_ms(h);
+        const int64_t ms = h.nextTimeoutMs();
         if (ms >= 0)
             startTimer(ms);
         else if (timer)
@@ -498,7 +440,7 @@ public:
 
     void timerFired()
     {
-        const int64_t ms = c::qdtls_next_timeout_ms(h);
+        const int64_t ms = h.nextTimeoutMs();
         if (ms < 0)
             return;
         if (ms > 0) { // woke early: wait for the rest
@@ -511,7 +453,7 @@ public:
     bool setDtlsConfiguration(const QSslConfiguration &configuration)
     {
         const ConvertedPtr converted = convert(configuration);
-        const bool ok = c::qdtls_set_dtls_configuration(h, converted->c.get());
+        const bool ok = h.setDtlsConfiguration(converted->shim);
         syncError();
         if (ok) {
             config = configuration;
@@ -532,21 +474,18 @@ public:
             setDtlsConfiguration(config);
     }
 
-    static void pskCallback(void *user, c::QSslPreSharedKeyAuthenticator *a)
-    {
-        static_cast<QDtlsPrivate *>(user)->pskRequired(a);
-    }
-
-    void pskRequired(c::QSslPreSharedKeyAuthenticator *a)
+    // The shim's pskRequired handler: Qt's signal with Qt's authenticator,
+    // then the identity (client) and key copied back.
+    void pskRequired(::qdtls::QSslPreSharedKeyAuthenticator &a)
     {
         QSslPreSharedKeyAuthenticator auth;
-        const QByteArray hint = readBytes([a](uint8_t *buf, size_t cap) { return c::qdtls_psk_identity_hint(a, buf, cap); });
-        const QByteArray identity = readBytes([a](uint8_t *buf, size_t cap) { return c::qdtls_psk_identity(a, buf, cap); });
-        const int maxKey = qMax(0, int(c::qdtls_psk_maximum_pre_shared_key_length(a)));
+        const QByteArray hint = toQByteArray(a.identityHint());
+        const QByteArray identity = toQByteArray(a.identity());
+        const int maxKey = qMax(0, a.maximumPreSharedKeyLength());
         if (mode == QSslSocket::SslClientMode) {
 #if QDTLS_QT_PRIVATE_API
             pskHint = hint; // Qt's authenticator refers to these bytes
-            bridge::setupClientPsk(&auth, pskHint, qMax(0, int(c::qdtls_psk_maximum_identity_length(a))), maxKey);
+            bridge::setupClientPsk(&auth, pskHint, qMax(0, a.maximumIdentityLength()), maxKey);
 #endif
         } else {
 #if QDTLS_QT_PRIVATE_API
@@ -558,12 +497,9 @@ public:
         Q_UNUSED(hint);
         Q_UNUSED(maxKey);
         Q_EMIT q->pskRequired(&auth);
-        if (mode == QSslSocket::SslClientMode) {
-            const QByteArray id = auth.identity();
-            c::qdtls_psk_set_identity(a, u8(id), size_t(id.size()));
-        }
-        const QByteArray key = auth.preSharedKey();
-        c::qdtls_psk_set_pre_shared_key(a, u8(key), size_t(key.size()));
+        if (mode == QSslSocket::SslClientMode)
+            a.setIdentity(toView(auth.identity()));
+        a.setPreSharedKey(toView(auth.preSharedKey()));
     }
 
     // Qt's checks before the TLS context is built, for a configuration the
@@ -583,7 +519,7 @@ public:
 
     QDtls *q;
     QSslSocket::SslMode mode;
-    c::QDtls *h;
+    ::qdtls::QDtls h;
     QSslConfiguration config;
     QString configurationProblem;
     QHostAddress peerAddress;
@@ -594,26 +530,16 @@ public:
     QTimer *timer = nullptr; // a child of q, so that it follows q to another thread
 };
 
-QDtls::QDtls(QSslSocket::SslMode mode, QObject *parent) : QObject(parent), d(new QDtlsPrivate(this, mode))
-{
-    c::qdtls_set_psk_callback(d->h, &QDtlsPrivate::pskCallback, d.data());
-    if (!d->h)
-        d->syncError(); // Qt's error for an invalid mode
-}
+QDtls::QDtls(QSslSocket::SslMode mode, QObject *parent) : QObject(parent), d(new QDtlsPrivate(this, mode)) {}
 
 QDtls::~QDtls() = default;
 
 bool QDtls::setPeer(const QHostAddress &address, quint16 port, const QString &verificationName)
 {
-    const QByteArray name = verificationName.toUtf8();
+    const std::string name = verificationName.toStdString();
     sockaddr_in6 sa;
-    bool ok;
-    if (scopedSockaddr(address, port, &sa)) {
-        ok = c::qdtls_set_peer_sockaddr(d->h, &sa, sizeof sa, name.constData());
-    } else {
-        const QByteArray text = addressText(address);
-        ok = c::qdtls_set_peer(d->h, text.constData(), port, name.constData());
-    }
+    const bool ok = scopedSockaddr(address, port, &sa) ? d->h.setPeer(asSockaddr(sa), sizeof sa, name)
+                                                       : d->h.setPeer(addressText(address), port, name);
     d->syncError();
     if (ok)
         d->peerAddress = address;
@@ -622,8 +548,7 @@ bool QDtls::setPeer(const QHostAddress &address, quint16 port, const QString &ve
 
 bool QDtls::setPeerVerificationName(const QString &name)
 {
-    const QByteArray utf8 = name.toUtf8();
-    const bool ok = c::qdtls_set_peer_verification_name(d->h, utf8.constData());
+    const bool ok = d->h.setPeerVerificationName(name.toStdString());
     d->syncError();
     return ok;
 }
@@ -635,12 +560,12 @@ QHostAddress QDtls::peerAddress() const
 
 quint16 QDtls::peerPort() const
 {
-    return c::qdtls_peer_port(d->h);
+    return d->h.peerPort();
 }
 
 QString QDtls::peerVerificationName() const
 {
-    return readString([this](char *buf, size_t cap) { return c::qdtls_peer_verification_name(d->h, buf, cap); });
+    return toQString(d->h.peerVerificationName());
 }
 
 QSslSocket::SslMode QDtls::sslMode() const
@@ -650,29 +575,24 @@ QSslSocket::SslMode QDtls::sslMode() const
 
 void QDtls::setMtuHint(quint16 mtuHint)
 {
-    c::qdtls_set_mtu_hint(d->h, mtuHint); // Qt leaves the last error alone here
+    d->h.setMtuHint(mtuHint); // Qt leaves the last error alone here
 }
 
 quint16 QDtls::mtuHint() const
 {
-    return c::qdtls_mtu_hint(d->h);
+    return d->h.mtuHint();
 }
 
 bool QDtls::setCookieGeneratorParameters(const GeneratorParameters &params)
 {
-    const bool ok = c::qdtls_set_cookie_generator_parameters(d->h, toCHash(params.hash), u8(params.secret),
-                                                             size_t(params.secret.size()));
+    const bool ok = d->h.setCookieGeneratorParameters(toShim(params));
     d->syncError();
     return ok;
 }
 
 QDtls::GeneratorParameters QDtls::cookieGeneratorParameters() const
 {
-    int32_t hash = QDTLS_HASH_SHA256;
-    const QByteArray secret = readBytes([this, &hash](uint8_t *buf, size_t cap) {
-        return c::qdtls_cookie_generator_parameters(d->h, &hash, buf, cap);
-    });
-    return {fromCHash(hash), secret};
+    return fromShim(d->h.cookieGeneratorParameters());
 }
 
 bool QDtls::setDtlsConfiguration(const QSslConfiguration &configuration)
@@ -684,14 +604,10 @@ QSslConfiguration QDtls::dtlsConfiguration() const
 {
     QSslConfiguration configuration = d->config;
 #if QDTLS_QT_PRIVATE_API
-    const QSslCertificate peer = certificateFromDer(
-        readBytes([this](uint8_t *buf, size_t cap) { return c::qdtls_peer_certificate(d->h, buf, cap); }));
+    const QSslCertificate peer = certificateFromDer(d->h.peerCertificate());
     QList<QSslCertificate> chain;
-    const size_t n = c::qdtls_peer_certificate_chain_count(d->h);
-    for (size_t i = 0; i < n; ++i) {
-        chain << certificateFromDer(readBytes(
-            [this, i](uint8_t *buf, size_t cap) { return c::qdtls_peer_certificate_chain_at(d->h, i, buf, cap); }));
-    }
+    for (const ::qdtls::Bytes &der : d->h.peerCertificateChain())
+        chain << certificateFromDer(der);
     bridge::setPeerCertificates(configuration, peer, chain);
 #endif
     return configuration;
@@ -699,7 +615,7 @@ QSslConfiguration QDtls::dtlsConfiguration() const
 
 QDtls::HandshakeState QDtls::handshakeState() const
 {
-    return HandshakeState(c::qdtls_handshake_state(d->h));
+    return HandshakeState(int(d->h.handshakeState()));
 }
 
 bool QDtls::doHandshake(QUdpSocket *socket, const QByteArray &dgram)
@@ -708,7 +624,7 @@ bool QDtls::doHandshake(QUdpSocket *socket, const QByteArray &dgram)
     if (!d->configurationProblem.isEmpty() && handshakeState() == HandshakeNotStarted)
         return d->failInitialization(socket, dgram);
     const int fd = socketFd(socket);
-    const bool ok = c::qdtls_do_handshake(d->h, fd, u8(dgram), size_t(dgram.size()));
+    const bool ok = d->h.doHandshake(fd, dgram.constData(), size_t(dgram.size()));
     d->syncError();
     d->rearmTimer();
     return ok;
@@ -717,7 +633,7 @@ bool QDtls::doHandshake(QUdpSocket *socket, const QByteArray &dgram)
 bool QDtls::handleTimeout(QUdpSocket *socket)
 {
     const int fd = socketFd(socket);
-    const bool ok = c::qdtls_handle_timeout(d->h, fd);
+    const bool ok = d->h.handleTimeout(fd);
     d->syncError();
     d->rearmTimer();
     return ok;
@@ -726,7 +642,7 @@ bool QDtls::handleTimeout(QUdpSocket *socket)
 bool QDtls::resumeHandshake(QUdpSocket *socket)
 {
     const int fd = socketFd(socket);
-    const bool ok = c::qdtls_resume_handshake(d->h, fd);
+    const bool ok = d->h.resumeHandshake(fd);
     d->syncError();
     d->rearmTimer();
     return ok;
@@ -735,7 +651,7 @@ bool QDtls::resumeHandshake(QUdpSocket *socket)
 bool QDtls::abortHandshake(QUdpSocket *socket)
 {
     const int fd = socketFd(socket);
-    const bool ok = c::qdtls_abort_handshake(d->h, fd);
+    const bool ok = d->h.abortHandshake(fd);
     d->syncError();
     d->rearmTimer();
     return ok;
@@ -744,7 +660,7 @@ bool QDtls::abortHandshake(QUdpSocket *socket)
 bool QDtls::shutdown(QUdpSocket *socket)
 {
     const int fd = socketFd(socket);
-    const bool ok = c::qdtls_shutdown(d->h, fd);
+    const bool ok = d->h.shutdown(fd);
     d->syncError();
     d->rearmTimer();
     return ok;
@@ -752,24 +668,24 @@ bool QDtls::shutdown(QUdpSocket *socket)
 
 bool QDtls::isConnectionEncrypted() const
 {
-    return c::qdtls_is_connection_encrypted(d->h);
+    return d->h.isConnectionEncrypted();
 }
 
 QSslCipher QDtls::sessionCipher() const
 {
-    const QString name = readString([this](char *buf, size_t cap) { return c::qdtls_session_cipher(d->h, buf, cap); });
+    const QString name = toQString(d->h.sessionCipher());
     return name.isEmpty() ? QSslCipher() : QSslCipher(name);
 }
 
 QSsl::SslProtocol QDtls::sessionProtocol() const
 {
-    return fromCProtocol(c::qdtls_session_protocol(d->h));
+    return fromShimProtocol(d->h.sessionProtocol());
 }
 
 qint64 QDtls::writeDatagramEncrypted(QUdpSocket *socket, const QByteArray &dgram)
 {
     const int fd = socketFd(socket);
-    const int64_t n = c::qdtls_write_datagram_encrypted(d->h, fd, u8(dgram), size_t(dgram.size()));
+    const int64_t n = d->h.writeDatagramEncrypted(fd, dgram.constData(), size_t(dgram.size()));
     d->syncError();
     return n;
 }
@@ -778,8 +694,8 @@ QByteArray QDtls::decryptDatagram(QUdpSocket *socket, const QByteArray &dgram)
 {
     const int fd = socketFd(socket);
     QByteArray plain(dgram.size(), Qt::Uninitialized);
-    const int64_t n = c::qdtls_decrypt_datagram(d->h, fd, u8(dgram), size_t(dgram.size()),
-                                                reinterpret_cast<uint8_t *>(plain.data()), size_t(plain.size()));
+    const int64_t n =
+        d->h.decryptDatagram(fd, dgram.constData(), size_t(dgram.size()), plain.data(), size_t(plain.size()));
     d->syncError();
     d->rearmTimer();
     if (n <= 0)
@@ -809,13 +725,8 @@ QVector<QSslError> QDtls::peerVerificationErrors() const
 #else
     QVector<QSslError> errors;
 #endif
-    const size_t n = c::qdtls_peer_verification_error_count(d->h);
-    for (size_t i = 0; i < n; ++i) {
-        const auto code = QSslError::SslError(c::qdtls_peer_verification_error_code(d->h, i));
-        const QByteArray der = readBytes(
-            [this, i](uint8_t *buf, size_t cap) { return c::qdtls_peer_verification_error_certificate(d->h, i, buf, cap); });
-        errors << QSslError(code, certificateFromDer(der));
-    }
+    for (const ::qdtls::QSslError &e : d->h.peerVerificationErrors())
+        errors << QSslError(QSslError::SslError(int(e.error)), certificateFromDer(e.certificate));
     return errors;
 }
 
@@ -825,9 +736,7 @@ void QDtls::ignoreVerificationErrors(const QList<QSslError> &errorsToIgnore)
 void QDtls::ignoreVerificationErrors(const QVector<QSslError> &errorsToIgnore)
 #endif
 {
-    std::vector<QByteArray> ders;
-    std::vector<c::QDtlsSslError> entries;
-    ders.reserve(size_t(errorsToIgnore.size()));
+    std::vector<::qdtls::QSslError> entries;
     entries.reserve(size_t(errorsToIgnore.size()));
     for (const QSslError &e : errorsToIgnore) {
         const QSslCertificate cert = e.certificate();
@@ -837,14 +746,13 @@ void QDtls::ignoreVerificationErrors(const QVector<QSslError> &errorsToIgnore)
             // (NoPeerCertificate). The library would match it against any
             // certificate: leave such entries out.
             if (e.error() == QSslError::NoPeerCertificate)
-                entries.push_back({int32_t(e.error()), nullptr, 0});
+                entries.push_back({::qdtls::SslError(int(e.error())), {}});
             continue;
         }
-        ders.push_back(cert.toDer());
-        entries.push_back({int32_t(e.error()), u8(ders.back()), size_t(ders.back().size())});
+        entries.push_back({::qdtls::SslError(int(e.error())), toBytes(cert.toDer())});
     }
     // Qt's ignoreVerificationErrors leaves the last error alone.
-    c::qdtls_ignore_verification_errors(d->h, entries.data(), entries.size());
+    d->h.ignoreVerificationErrors(entries);
 }
 
 } // namespace qt

@@ -1,4 +1,5 @@
-// See qtprivatebridge.h. This file must not see the qdtls C header.
+// See qtprivatebridge.h. The only file of the adapter that sees Qt's private
+// headers; it needs nothing of qdtls.
 #include "qtprivatebridge.h"
 
 #include <QtNetwork/private/qtlsbackend_p.h>

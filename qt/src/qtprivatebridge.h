@@ -2,10 +2,12 @@
 // public way to put the peer's certificates into a QSslConfiguration or to
 // fill in a QSslPreSharedKeyAuthenticator's identity hint and maximum
 // lengths; Qt's own TLS backends use these QTlsBackend statics. They are
-// compiled in a translation unit of their own (qtprivatebridge.cpp) because
-// Qt's private headers include Qt's qdtls.h, whose include guard is the same
-// as the qdtls C header's. Built only with QDTLS_QT_PRIVATE_API=ON, which
-// ties the adapter to the exact Qt version it was built with.
+// compiled in a translation unit of their own (qtprivatebridge.cpp), the only
+// one that sees Qt's private headers: those pull in Qt's internals and Qt's
+// own qdtls.h (the global class QDtls), which the adapter's implementation
+// keeps out of its sight, and this way the private API the adapter depends
+// on is these five calls. Built only with QDTLS_QT_PRIVATE_API=ON, which ties
+// the adapter to the exact Qt version it was built with.
 #ifndef QDTLS_QT_QTPRIVATEBRIDGE_H
 #define QDTLS_QT_QTPRIVATEBRIDGE_H
 

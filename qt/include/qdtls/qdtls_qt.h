@@ -1,12 +1,13 @@
 // qdtls_qt.h: the Qt adapter of qdtls. qdtls::qt::QDtls and
 // qdtls::qt::QDtlsClientVerifier have exactly the public API of Qt's QDtls and
 // QDtlsClientVerifier (Qt 6, and Qt 5.15 where Qt 5's API differs), implemented
-// over the qdtls C library instead of Qt's own DTLS backend.
+// over the qdtls library (through its C++ shim, <qdtls/qdtls.hpp>) instead of
+// Qt's own DTLS backend.
 //
-// This header declares everything inside namespace qdtls::qt and never
-// exposes the C header (qdtls.h), whose C structs would clash with Qt's
-// classes. Include <qdtls/QDtls> instead to make unchanged Qt code use the
-// adapter through global aliases.
+// This header declares everything inside namespace qdtls::qt and includes
+// nothing of the library: the shim's classes (qdtls::QDtls, ...) are an
+// implementation detail. Include <qdtls/QDtls> instead to make unchanged Qt
+// code use the adapter through global aliases.
 //
 // Differences from Qt that an application can observe are listed in the
 // adapter's README.md.
