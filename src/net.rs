@@ -7,9 +7,10 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::engine::Transport;
+use crate::engine::{BatchReceiver, Transport};
 
 /// A UDP socket owned by the application. Connected or not, IPv4 or IPv6.
+#[derive(Clone, Copy)]
 pub struct FdTransport {
     fd: RawFd,
 }
@@ -188,6 +189,16 @@ pub fn is_connected(fd: RawFd) -> bool {
         let mut ss: libc::sockaddr_storage = zeroed();
         let mut len = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
         libc::getpeername(fd, (&mut ss as *mut libc::sockaddr_storage).cast(), &mut len) == 0
+    }
+}
+
+impl BatchReceiver for FdTransport {
+    fn is_connected(&mut self) -> bool {
+        is_connected(self.fd)
+    }
+
+    fn receive(&mut self, bufs: &mut [&mut [u8]], each: &mut dyn FnMut(&mut [u8], Option<usize>)) -> io::Result<usize> {
+        receive_batch(self.fd, bufs, |buf, received| each(buf, received))
     }
 }
 

@@ -60,10 +60,7 @@ impl Configuration {
 
     /// Applies a change that may be refused; a refused change changes nothing.
     fn update(&mut self, f: impl FnOnce(&mut ConfigData) -> std::result::Result<(), String>) -> Result<()> {
-        let mut data = self.inner.data.clone();
-        f(&mut data).map_err(invalid)?;
-        *Config::make_mut(&mut self.inner) = data;
-        Ok(())
+        Config::update(&mut self.inner, f).map_err(invalid)
     }
 
     /// The protocol versions allowed.

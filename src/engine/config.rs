@@ -62,6 +62,25 @@ impl Default for ConfigData {
 /// The setters' rules, shared by the C ABI and the Rust API: each refuses a
 /// value (with the reason) and then leaves the configuration unchanged.
 impl ConfigData {
+    /// The QSsl::SslProtocol value; any value is stored, as in Qt (one that
+    /// names no DTLS version fails the handshake with TlsInitializationError).
+    pub fn set_protocol(&mut self, protocol: i32) -> Result<(), String> {
+        self.protocol = protocol;
+        Ok(())
+    }
+
+    /// A QSslSocket::PeerVerifyMode value; others are refused.
+    pub fn set_peer_verify_mode(&mut self, mode: i32) -> Result<(), String> {
+        self.verify_mode = VerifyMode::from_i32(mode).ok_or_else(|| format!("Invalid peer verify mode {mode}"))?;
+        Ok(())
+    }
+
+    /// The local certificate chain as concatenated PEM, leaf first.
+    pub fn local_chain_pem(&self) -> String {
+        let pem: Vec<u8> = self.local_chain.iter().filter_map(|c| c.to_pem().ok()).flatten().collect();
+        String::from_utf8_lossy(&pem).into_owned()
+    }
+
     /// QSslConfiguration::setPeerVerifyDepth: 0 means no limit; negative is refused.
     pub fn set_peer_verify_depth(&mut self, depth: i32) -> Result<(), String> {
         if depth < 0 {
@@ -151,6 +170,15 @@ pub struct Config {
 impl Config {
     pub fn new(data: ConfigData) -> Arc<Config> {
         Arc::new(Config { data, context: OnceCell::new() })
+    }
+
+    /// Applies a setter that may refuse: a refused value leaves the
+    /// configuration unchanged (sessions sharing the old value never see a change).
+    pub fn update(this: &mut Arc<Config>, f: impl FnOnce(&mut ConfigData) -> Result<(), String>) -> Result<(), String> {
+        let mut data = this.data.clone();
+        f(&mut data)?;
+        *Config::make_mut(this) = data;
+        Ok(())
     }
 
     /// Copy-on-write access for setters: sessions that share the old value

@@ -35,6 +35,19 @@ pub trait Transport {
 
 pub use values::{HandshakeState, SslMode};
 
+/// Where a batch of received datagrams comes from: a connected socket read
+/// with one system call for many datagrams (recvmmsg).
+pub trait BatchReceiver {
+    /// Whether only the session's peer can send here (a connected socket):
+    /// datagrams from anyone else must never reach a session.
+    fn is_connected(&mut self) -> bool;
+    /// Receives the datagrams already queued (never waits), one into each of
+    /// `bufs` in order, calling `each` with the buffer and the datagram's
+    /// length, or None when it was larger than its buffer. Returns how many
+    /// arrived.
+    fn receive(&mut self, bufs: &mut [&mut [u8]], each: &mut dyn FnMut(&mut [u8], Option<usize>)) -> io::Result<usize>;
+}
+
 /// Qt refuses broadcast and multicast peers (setPeer, verifyClient).
 pub fn is_broadcast_or_multicast(a: std::net::IpAddr) -> bool {
     match a {

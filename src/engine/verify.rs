@@ -45,6 +45,15 @@ pub struct VerificationError {
 }
 
 impl VerificationError {
+    /// An entry of an ignore list: a code and a DER certificate (empty: none).
+    pub fn from_der(code: i32, der: &[u8]) -> Result<Self, String> {
+        let certificate = match der {
+            [] => None,
+            der => Some(X509::from_der(der).map_err(|e| format!("Invalid DER certificate: {e}"))?),
+        };
+        Ok(VerificationError { code, certificate })
+    }
+
     /// Qt's rule: equal codes and equal certificates. An ignore entry without
     /// a certificate is our extension and matches any certificate.
     pub fn is_ignored_by(&self, ignore: &VerificationError) -> bool {

@@ -12,7 +12,7 @@ use libc::c_char;
 
 use super::handle::{self, try_mut, try_ref, Boxed, Exclusive, Handle};
 use super::{bytes, c_bytes, call, guard, out, slice, text};
-use crate::engine::config::{default_config, set_default_config, Config, ConfigData, Protocol, VerifyMode};
+use crate::engine::config::{default_config, set_default_config, Config, Protocol};
 use crate::engine::context::DEFAULT_CIPHERS;
 
 /// An opaque DTLS configuration. Create with `qdtls_configuration_new`,
@@ -31,17 +31,6 @@ impl Handle for qdtls_configuration {
     type RustType = Arc<Config>;
 }
 impl Exclusive for qdtls_configuration {}
-
-/// Runs a setter on a copy of the content and keeps the copy only when the
-/// setter accepts it, so a refused value leaves the configuration unchanged.
-fn update(cfg: &mut Arc<Config>, f: impl FnOnce(&mut ConfigData) -> bool) -> bool {
-    let mut data = cfg.data.clone();
-    let ok = f(&mut data);
-    if ok {
-        *Config::make_mut(cfg) = data;
-    }
-    ok
-}
 
 /// A new configuration: a copy of the current default DTLS configuration
 /// (protocol DtlsV1_2OrLater, AutoVerifyPeer, depth 0, cookie verification
@@ -99,12 +88,7 @@ pub unsafe extern "C" fn qdtls_set_default_dtls_configuration(cfg: *const qdtls_
 pub unsafe extern "C" fn qdtls_configuration_set_protocol(cfg: *mut qdtls_configuration, protocol: i32) -> bool {
     // SAFETY: `cfg` is NULL or live and not used elsewhere, as this function's contract says.
     let cfg = unsafe { try_mut(cfg) };
-    call(cfg, false, |c| {
-        update(c, |d| {
-            d.protocol = protocol;
-            true
-        })
-    })
+    call(cfg, false, |c| Config::update(c, |d| d.set_protocol(protocol)).is_ok())
 }
 
 /// The protocol; `QDTLS_PROTOCOL_UNKNOWN` for NULL.
@@ -126,15 +110,7 @@ pub unsafe extern "C" fn qdtls_configuration_protocol(cfg: *const qdtls_configur
 pub unsafe extern "C" fn qdtls_configuration_set_peer_verify_mode(cfg: *mut qdtls_configuration, mode: i32) -> bool {
     // SAFETY: `cfg` is NULL or live and not used elsewhere, as this function's contract says.
     let cfg = unsafe { try_mut(cfg) };
-    call(cfg, false, |c| {
-        update(c, |d| match VerifyMode::from_i32(mode) {
-            Some(m) => {
-                d.verify_mode = m;
-                true
-            }
-            None => false,
-        })
-    })
+    call(cfg, false, |c| Config::update(c, |d| d.set_peer_verify_mode(mode)).is_ok())
 }
 
 /// The peer verify mode; -1 for NULL.
@@ -157,7 +133,7 @@ pub unsafe extern "C" fn qdtls_configuration_peer_verify_mode(cfg: *const qdtls_
 pub unsafe extern "C" fn qdtls_configuration_set_peer_verify_depth(cfg: *mut qdtls_configuration, depth: i32) -> bool {
     // SAFETY: `cfg` is NULL or live and not used elsewhere, as this function's contract says.
     let cfg = unsafe { try_mut(cfg) };
-    call(cfg, false, |c| update(c, |d| d.set_peer_verify_depth(depth).is_ok()))
+    call(cfg, false, |c| Config::update(c, |d| d.set_peer_verify_depth(depth)).is_ok())
 }
 
 /// The peer verify depth; -1 for NULL.
@@ -187,7 +163,7 @@ pub unsafe extern "C" fn qdtls_configuration_set_local_certificate_chain(
 ) -> bool {
     // SAFETY: pointers as this function's contract says.
     let (cfg, pem) = unsafe { (try_mut(cfg), bytes(pem, len)) };
-    call(cfg.zip(pem), false, |(c, pem)| update(c, |d| d.set_local_certificate_chain_pem(pem).is_ok()))
+    call(cfg.zip(pem), false, |(c, pem)| Config::update(c, |d| d.set_local_certificate_chain_pem(pem)).is_ok())
 }
 
 /// The local certificate chain as PEM text (see the buffer rules in the
@@ -203,10 +179,7 @@ pub unsafe extern "C" fn qdtls_configuration_local_certificate_chain(
 ) -> usize {
     // SAFETY: pointers as this function's contract says.
     let (cfg, buf) = unsafe { (try_ref(cfg), out(buf, cap)) };
-    call(cfg, 0, |c| {
-        let pem: Vec<u8> = c.data.local_chain.iter().filter_map(|c| c.to_pem().ok()).flatten().collect();
-        buf.put_str(&String::from_utf8_lossy(&pem))
-    })
+    call(cfg, 0, |c| buf.put_str(&c.data.local_chain_pem()))
 }
 
 /// Sets the private key from PEM; `passphrase` (NUL-terminated, may be NULL)
@@ -225,7 +198,7 @@ pub unsafe extern "C" fn qdtls_configuration_set_private_key(
 ) -> bool {
     // SAFETY: pointers as this function's contract says.
     let (cfg, pem, pass) = unsafe { (try_mut(cfg), bytes(pem, len), c_bytes(passphrase)) };
-    call(cfg.zip(pem), false, |(c, pem)| update(c, |d| d.set_private_key_pem(pem, pass).is_ok()))
+    call(cfg.zip(pem), false, |(c, pem)| Config::update(c, |d| d.set_private_key_pem(pem, pass)).is_ok())
 }
 
 /// Whether a private key is set (the key itself is never handed back).
@@ -253,7 +226,7 @@ pub unsafe extern "C" fn qdtls_configuration_add_ca_certificates(
 ) -> bool {
     // SAFETY: pointers as this function's contract says.
     let (cfg, pem) = unsafe { (try_mut(cfg), bytes(pem, len)) };
-    call(cfg.zip(pem), false, |(c, pem)| update(c, |d| d.add_ca_certificates_pem(pem).is_ok()))
+    call(cfg.zip(pem), false, |(c, pem)| Config::update(c, |d| d.add_ca_certificates_pem(pem)).is_ok())
 }
 
 /// Removes every added CA certificate (back to the system's trust store).
@@ -265,10 +238,8 @@ pub unsafe extern "C" fn qdtls_configuration_clear_ca_certificates(cfg: *mut qdt
     // SAFETY: `cfg` is NULL or live and not used elsewhere, as this function's contract says.
     let cfg = unsafe { try_mut(cfg) };
     call(cfg, false, |c| {
-        update(c, |d| {
-            d.ca_certificates.clear();
-            true
-        })
+        Config::make_mut(c).ca_certificates.clear();
+        true
     })
 }
 
@@ -298,7 +269,7 @@ pub unsafe extern "C" fn qdtls_configuration_set_ciphers(
     let (cfg, list) = unsafe { (try_mut(cfg), text(ciphers)) };
     // NULL is "no list" (the default); a string that is not UTF-8 is refused.
     let list = if ciphers.is_null() { Some(None) } else { list.map(Some) };
-    call(cfg.zip(list), false, |(c, list)| update(c, |d| d.set_ciphers(list).is_ok()))
+    call(cfg.zip(list), false, |(c, list)| Config::update(c, |d| d.set_ciphers(list)).is_ok())
 }
 
 /// The cipher list (the default list when none was set).
@@ -329,10 +300,8 @@ pub unsafe extern "C" fn qdtls_configuration_set_dtls_cookie_verification_enable
     // SAFETY: `cfg` is NULL or live and not used elsewhere, as this function's contract says.
     let cfg = unsafe { try_mut(cfg) };
     call(cfg, false, |c| {
-        update(c, |d| {
-            d.cookie_verification = enabled;
-            true
-        })
+        Config::make_mut(c).cookie_verification = enabled;
+        true
     })
 }
 
@@ -360,7 +329,7 @@ pub unsafe extern "C" fn qdtls_configuration_set_pre_shared_key_identity_hint(
 ) -> bool {
     // SAFETY: pointers as this function's contract says.
     let (cfg, hint) = unsafe { (try_mut(cfg), bytes(hint, len)) };
-    call(cfg.zip(hint), false, |(c, hint)| update(c, |d| d.set_psk_identity_hint(hint).is_ok()))
+    call(cfg.zip(hint), false, |(c, hint)| Config::update(c, |d| d.set_psk_identity_hint(hint)).is_ok())
 }
 
 /// The PSK identity hint (bytes; see the buffer rules).
@@ -391,10 +360,8 @@ pub unsafe extern "C" fn qdtls_configuration_set_server_cipher_preference(
     // SAFETY: `cfg` is NULL or live and not used elsewhere, as this function's contract says.
     let cfg = unsafe { try_mut(cfg) };
     call(cfg, false, |c| {
-        update(c, |d| {
-            d.server_cipher_preference = on;
-            true
-        })
+        Config::make_mut(c).server_cipher_preference = on;
+        true
     })
 }
 
@@ -426,7 +393,7 @@ pub unsafe extern "C" fn qdtls_configuration_set_allowed_next_protocols(
     // SAFETY: each entry is a NUL-terminated string (a NULL one is refused), as this function's contract says.
     let list: Option<Vec<Vec<u8>>> =
         names.and_then(|n| n.iter().map(|&p| unsafe { c_bytes(p) }.map(<[u8]>::to_vec)).collect());
-    call(cfg.zip(list), false, |(c, list)| update(c, |d| d.set_allowed_next_protocols(list).is_ok()))
+    call(cfg.zip(list), false, |(c, list)| Config::update(c, |d| d.set_allowed_next_protocols(list)).is_ok())
 }
 
 /// The number of allowed ALPN protocols; 0 for NULL.

@@ -23,7 +23,7 @@ use crate::engine::psk::PskAuthenticator;
 use crate::engine::session::Session;
 use crate::engine::verify::VerificationError;
 use crate::engine::{HandshakeState, SslMode};
-use crate::net::{from_sockaddr, is_connected, receive_batch, FdTransport};
+use crate::net::{from_sockaddr, FdTransport};
 
 /// An opaque DTLS connection. Create with `qdtls_new`, release with `qdtls_free`.
 pub struct qdtls_connection {
@@ -93,20 +93,6 @@ impl qdtls_receive_buffer {
         }
         // SAFETY: as this function's contract.
         unsafe { std::slice::from_raw_parts_mut(self.data, self.capacity) }
-    }
-}
-
-/// One receive buffer during a batch: the caller's bytes and the result to
-/// hand back. A real slice, so `AsMut` is safe.
-#[derive(Default)]
-struct Slot<'a> {
-    data: &'a mut [u8],
-    result: i64,
-}
-
-impl AsMut<[u8]> for Slot<'_> {
-    fn as_mut(&mut self) -> &mut [u8] {
-        self.data
     }
 }
 
@@ -565,47 +551,22 @@ pub unsafe extern "C" fn qdtls_receive_datagrams_decrypted(
         // the call, as this function's contract says.
         (false, n) => Some(unsafe { std::slice::from_raw_parts_mut(buffers, n) }),
     };
-    let args = match FdTransport::new(fd) {
-        None => Err(BadArg("Invalid (nullptr) socket")),
-        Some(t) => need(bufs, "NULL buffer list with a non-zero count").map(|b| (t, b)),
-    };
-    call_with(s, -1, args, |s, (mut t, bufs)| {
-        // The engine's rules, here until the engine has a batch receive.
-        if !s.is_encrypted() {
-            s.set_error(DtlsError::InvalidOperation, "Cannot read a datagram, not in encrypted state");
-            return -1;
-        }
-        if !is_connected(fd) {
-            s.set_error(DtlsError::InvalidOperation, "Batch receive needs a connected socket");
-            return -1;
-        }
-        with_scratch(bufs.len(), |slots: &mut [Slot<'_>]| {
+    call_with(s, -1, need(bufs, "NULL buffer list with a non-zero count"), |s, bufs| {
+        with_scratch(bufs.len(), |slots: &mut [&mut [u8]]| {
             for (slot, b) in slots.iter_mut().zip(bufs.iter()) {
                 // SAFETY: each `data` is valid for `capacity` bytes and
                 // overlaps nothing else, as this function's contract says.
-                slot.data = unsafe { b.data() };
+                *slot = unsafe { b.data() };
             }
-            let got = receive_batch(fd, slots, |slot, received| {
-                slot.result = match received {
-                    Some(len) => s.decrypt_in_place(Some(&mut t), slot.data, len),
-                    None => {
-                        s.set_error(DtlsError::InvalidInputParameters, "Datagram larger than its receive buffer");
-                        -1
-                    }
-                };
-            });
-            match got {
-                Ok(n) => {
-                    for (b, slot) in bufs.iter_mut().zip(slots.iter()).take(n) {
-                        b.result = slot.result;
-                    }
-                    n as i64
+            with_scratch(bufs.len(), |results: &mut [i64]| {
+                // fd -1 gives no transport, which the engine refuses before receiving.
+                let mut rx = FdTransport::from_socket(fd);
+                let n = with_socket(fd, |t| s.receive_datagrams_decrypted(t, &mut rx, slots, results));
+                for (b, r) in bufs.iter_mut().zip(results.iter()).take(n.max(0) as usize) {
+                    b.result = *r;
                 }
-                Err(e) => {
-                    s.set_error(DtlsError::UnderlyingSocketError, &e.to_string());
-                    -1
-                }
-            }
+                n
+            })
         })
     })
 }
@@ -729,12 +690,9 @@ pub unsafe extern "C" fn qdtls_ignore_verification_errors(
             .iter()
             .map(|e| {
                 // SAFETY: each entry's certificate is valid for its length, as this function's contract says.
-                let certificate = match unsafe { bytes(e.certificate_der, e.certificate_der_len) } {
-                    None => return Err(BadArg("NULL certificate with a non-zero length")),
-                    Some([]) => None,
-                    Some(der) => Some(X509::from_der(der).map_err(|_| BadArg("Invalid DER certificate"))?),
-                };
-                Ok(VerificationError { code: e.code, certificate })
+                let der = unsafe { bytes(e.certificate_der, e.certificate_der_len) };
+                let der = der.ok_or(BadArg("NULL certificate with a non-zero length"))?;
+                VerificationError::from_der(e.code, der).map_err(|_| BadArg("Invalid DER certificate"))
             })
             .collect();
         match list {

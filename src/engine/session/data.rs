@@ -51,6 +51,41 @@ impl Session {
         self.decrypt(t, Input::Separate(dgram), out)
     }
 
+    /// Receives the datagrams already queued on `rx` (a connected socket)
+    /// into `bufs` and decrypts each in place, its result (as
+    /// `decrypt_in_place`) in `results`. Returns how many arrived, or -1:
+    /// not encrypted or not connected (InvalidOperation), the receive failed
+    /// (UnderlyingSocketError). `results` is at least as long as `bufs`.
+    pub fn receive_datagrams_decrypted(
+        &self,
+        t: Option<&mut dyn Transport>,
+        rx: &mut dyn BatchReceiver,
+        bufs: &mut [&mut [u8]],
+        results: &mut [i64],
+    ) -> i64 {
+        let Some(t) = t else { return self.fail(InvalidInputParameters, "Invalid (nullptr) socket", -1) };
+        if !self.is_encrypted() {
+            return self.fail(InvalidOperation, "Cannot read a datagram, not in encrypted state", -1);
+        }
+        if !rx.is_connected() {
+            return self.fail(InvalidOperation, "Batch receive needs a connected socket", -1);
+        }
+        let mut next = results.iter_mut();
+        let got = rx.receive(bufs, &mut |buf, received| {
+            let result = match received {
+                Some(len) => self.decrypt_in_place(Some(&mut *t), buf, len),
+                None => self.fail(InvalidInputParameters, "Datagram larger than its receive buffer", -1),
+            };
+            if let Some(slot) = next.next() {
+                *slot = result;
+            }
+        });
+        match got {
+            Ok(n) => n as i64,
+            Err(e) => self.fail(UnderlyingSocketError, e.to_string(), -1),
+        }
+    }
+
     /// decrypt_datagram for a datagram in `buf[..len]`, whose plaintext
     /// replaces it (it is never longer). `len <= buf.len()`.
     pub fn decrypt_in_place(&self, t: Option<&mut dyn Transport>, buf: &mut [u8], len: usize) -> i64 {

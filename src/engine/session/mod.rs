@@ -33,7 +33,7 @@ use super::ossl;
 use super::psk::PskCallback;
 use super::record::{is_fragmented_client_hello, min_protected_body, starts_with_client_hello};
 use super::verify::{all_ignored, from_x509_error, peer_errors, VerificationError};
-use super::{flush, is_broadcast_or_multicast, HandshakeState, SslMode, Transport};
+use super::{flush, is_broadcast_or_multicast, BatchReceiver, HandshakeState, SslMode, Transport};
 
 /// Largest plaintext of one DTLS record.
 pub const MAX_RECORD_PLAINTEXT: usize = 16384;
