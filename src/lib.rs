@@ -27,6 +27,7 @@ pub use api::*;
 pub mod __private {
     pub use crate::engine::context::live_contexts;
     pub use crate::engine::psk::wipe;
+    pub use crate::engine::resumption::rotate_ticket_keys;
     pub use crate::engine::trust::system_store_loaded;
 
     /// A client-side authenticator as OpenSSL's callback makes it, and the key it would use.

@@ -1,4 +1,4 @@
-// Qt's numeric values, in one place. This file is one invocation of
+// Qt's numeric values (and the few protocol numbers the API adds), in one place. This file is one invocation of
 // `qt_values!`: the crate expands it into the Rust enums (src/engine/values.rs)
 // and build.rs into the C enums of qdtls.h; the C++ shim uses those.
 // Each entry: the Rust enum `as` its C type name, then each variant with its
@@ -152,5 +152,18 @@ qt_values! {
         CertificateBlacklisted = 24 => QDTLS_SSL_ERROR_CERTIFICATE_BLACKLISTED,
         /// Any other verification error.
         UnspecifiedError = -1 => QDTLS_SSL_ERROR_UNSPECIFIED_ERROR,
+    }
+
+    /// A DTLS-SRTP protection profile (RFC 5764 4.1.2, RFC 7714), with its
+    /// number from the IANA registry.
+    pub enum SrtpProfile as qdtls_srtp_profile {
+        /// AES-128 counter mode, HMAC-SHA1 with an 80-bit tag.
+        Aes128CmSha1_80 = 1 => QDTLS_SRTP_AES128_CM_SHA1_80,
+        /// AES-128 counter mode, HMAC-SHA1 with a 32-bit tag.
+        Aes128CmSha1_32 = 2 => QDTLS_SRTP_AES128_CM_SHA1_32,
+        /// AEAD AES-128-GCM (RFC 7714).
+        AeadAes128Gcm = 7 => QDTLS_SRTP_AEAD_AES_128_GCM,
+        /// AEAD AES-256-GCM (RFC 7714).
+        AeadAes256Gcm = 8 => QDTLS_SRTP_AEAD_AES_256_GCM,
     }
 }

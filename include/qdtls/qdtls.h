@@ -323,6 +323,29 @@ typedef enum qdtls_ssl_error_code {
 } qdtls_ssl_error_code;
 
 /**
+ * A DTLS-SRTP protection profile (RFC 5764 4.1.2, RFC 7714), with its
+ * number from the IANA registry.
+ */
+typedef enum qdtls_srtp_profile {
+  /**
+   * AES-128 counter mode, HMAC-SHA1 with an 80-bit tag.
+   */
+  QDTLS_SRTP_AES128_CM_SHA1_80 = 1,
+  /**
+   * AES-128 counter mode, HMAC-SHA1 with a 32-bit tag.
+   */
+  QDTLS_SRTP_AES128_CM_SHA1_32 = 2,
+  /**
+   * AEAD AES-128-GCM (RFC 7714).
+   */
+  QDTLS_SRTP_AEAD_AES_128_GCM = 7,
+  /**
+   * AEAD AES-256-GCM (RFC 7714).
+   */
+  QDTLS_SRTP_AEAD_AES_256_GCM = 8,
+} qdtls_srtp_profile;
+
+/**
  * QSslSocket::UnencryptedMode: not a DTLS mode (`qdtls_new` refuses it).
  */
 #define QDTLS_UNENCRYPTED_MODE 0
@@ -411,6 +434,55 @@ typedef struct {
  * `qdtls_set_psk_callback`. Runs on the thread driving the handshake.
  */
 typedef void (*qdtls_psk_callback)(void *user_data, qdtls_psk_authenticator *authenticator);
+
+/**
+ * DTLS-SRTP keying material (RFC 5764 4.2): the negotiated profile and both
+ * sides' master keys and salts. `key_len`/`salt_len` bytes of each array
+ * are used (16/14 for the AES-CM profiles, 16/12 and 32/12 for AES-GCM).
+ */
+typedef struct {
+  /**
+   * The negotiated `QDTLS_SRTP_*` profile.
+   */
+  int32_t profile;
+  /**
+   * Length of each master key.
+   */
+  size_t key_len;
+  /**
+   * Length of each master salt.
+   */
+  size_t salt_len;
+  /**
+   * The client's master key (protects what the client sends).
+   */
+  uint8_t client_key[32];
+  /**
+   * The server's master key.
+   */
+  uint8_t server_key[32];
+  /**
+   * The client's master salt.
+   */
+  uint8_t client_salt[14];
+  /**
+   * The server's master salt.
+   */
+  uint8_t server_salt[14];
+} qdtls_srtp_keys;
+
+/**
+ * Sends one datagram for a connection: `data`/`len` to the peer at
+ * `addr`/`addr_len` (a `sockaddr_in` or `sockaddr_in6`). Returns 0 when the
+ * datagram was sent (or queued for sending), anything else when it could
+ * not be: the call that wanted to send then fails with
+ * UnderlyingSocketError. Runs on the thread that called the qdtls function.
+ */
+typedef int (*qdtls_send_callback)(void *user_data,
+                                   const uint8_t *data,
+                                   size_t len,
+                                   const sockaddr *addr,
+                                   socklen_t addr_len);
 
 #ifdef __cplusplus
 extern "C" {
@@ -684,6 +756,53 @@ size_t qdtls_configuration_allowed_next_protocol_at(const qdtls_configuration *c
                                                     size_t index,
                                                     char *buf,
                                                     size_t cap);
+
+/**
+ * Sets the DTLS-SRTP protection profiles (`QDTLS_SRTP_*`), preferred first
+ * (RFC 5764): a client offers them, a server picks the first of its own
+ * list that the client offers. An empty list (the default) turns DTLS-SRTP
+ * off. False for NULL, an unknown or a repeated profile (nothing changes).
+ *
+ * # Safety
+ * `cfg` is NULL or a live configuration; `profiles` is valid for `count` values.
+ */
+bool qdtls_configuration_set_srtp_profiles(qdtls_configuration *cfg,
+                                           const int32_t *profiles,
+                                           size_t count);
+
+/**
+ * The DTLS-SRTP profiles into `out` (at most `cap`); returns how many there are.
+ *
+ * # Safety
+ * `cfg` is NULL or a live configuration; `out` is valid for `cap` values.
+ */
+size_t qdtls_configuration_srtp_profiles(const qdtls_configuration *cfg, int32_t *out, size_t cap);
+
+/**
+ * Turns session resumption on or off (default off, as in Qt). On: a server
+ * issues session tickets (keys rotate every 12 hours; a ticket stays valid
+ * for one more period) and keeps a session cache; a client keeps its
+ * session for `qdtls_session_data`. False for NULL.
+ *
+ * # Safety
+ * `cfg` is NULL or a live configuration.
+ */
+bool qdtls_configuration_set_session_resumption(qdtls_configuration *cfg, bool on);
+
+/**
+ * Whether session resumption is on; false for NULL.
+ *
+ * # Safety
+ * `cfg` is NULL or a live configuration.
+ */
+bool qdtls_configuration_session_resumption(const qdtls_configuration *cfg);
+
+/**
+ * Starts a new session ticket key now (they also rotate every 12 hours by
+ * themselves): tickets are issued under the new key and accepted under the
+ * new and the previous one; older tickets lead to full handshakes.
+ */
+void qdtls_rotate_session_ticket_keys(void);
 
 /**
  * A new QDtls in `mode` (`QDTLS_SSL_CLIENT_MODE` or `QDTLS_SSL_SERVER_MODE`)
@@ -1116,6 +1235,114 @@ bool qdtls_set_psk_callback(qdtls_connection *h, qdtls_psk_callback cb, void *us
 size_t qdtls_max_payload_size(const qdtls_connection *h);
 
 /**
+ * RFC 5705 keying material exporter: fills `out` (`out_len` bytes) from the
+ * established session for the label and, unless `context` is NULL, the
+ * context (a NULL context and an empty one give different output, as RFC
+ * 5705 says). False on error: InvalidOperation (not encrypted),
+ * InvalidInputParameters (NULL pointers, a label OpenSSL refuses).
+ *
+ * # Safety
+ * `h` is NULL or live; `label` is valid for `label_len` bytes; `context`
+ * is NULL or valid for `context_len` bytes; `out` is valid for `out_len` bytes.
+ */
+bool qdtls_export_keying_material(const qdtls_connection *h,
+                                  const char *label,
+                                  size_t label_len,
+                                  const uint8_t *context,
+                                  size_t context_len,
+                                  uint8_t *out_buf,
+                                  size_t out_len);
+
+/**
+ * The negotiated DTLS-SRTP profile (`QDTLS_SRTP_*`), 0 when none was
+ * negotiated (or not encrypted, or NULL `h`).
+ *
+ * # Safety
+ * `h` is NULL or live.
+ */
+int32_t qdtls_selected_srtp_profile(const qdtls_connection *h);
+
+/**
+ * DTLS-SRTP keying material into `*keys` (RFC 5764 4.2: the exporter with
+ * label "EXTRACTOR-dtls_srtp", cut into client key, server key, client
+ * salt, server salt). False when not encrypted, no profile was negotiated,
+ * or a pointer is NULL.
+ *
+ * # Safety
+ * `h` is NULL or live; `keys` is NULL or valid for writing one `qdtls_srtp_keys`.
+ */
+bool qdtls_srtp_keying_material(const qdtls_connection *h, qdtls_srtp_keys *keys);
+
+/**
+ * The ALPN protocol negotiated in the handshake (bytes; 0 when none).
+ *
+ * # Safety
+ * `h` is NULL or live; `buf` is valid for `cap` bytes.
+ */
+size_t qdtls_negotiated_application_protocol(const qdtls_connection *h, uint8_t *buf, size_t cap);
+
+/**
+ * Client side, with session resumption on in the configuration: the
+ * session of the last handshake, to resume it in a later connection with
+ * `qdtls_set_session_data` (bytes; 0 when there is none). The bytes are
+ * secret (they hold the session's master secret): keep them like a key.
+ *
+ * # Safety
+ * `h` is NULL or live; `buf` is valid for `cap` bytes.
+ */
+size_t qdtls_session_data(const qdtls_connection *h, uint8_t *buf, size_t cap);
+
+/**
+ * Client side: offers the session from `qdtls_session_data` (of a
+ * connection to the same server) for resumption in the next handshake; the
+ * server may accept (`qdtls_session_resumed`) or do a full handshake. An
+ * empty `data` clears it. False for data that is not a session
+ * (InvalidInputParameters) or once a handshake started (InvalidOperation).
+ *
+ * # Safety
+ * `h` is NULL or live; `data` is valid for `len` bytes.
+ */
+bool qdtls_set_session_data(const qdtls_connection *h, const uint8_t *data, size_t len);
+
+/**
+ * Whether the last handshake resumed an earlier session (abbreviated handshake).
+ *
+ * # Safety
+ * `h` is NULL or live.
+ */
+bool qdtls_session_resumed(const qdtls_connection *h);
+
+/**
+ * Sets the ceiling of the doubling retransmission timeout, 1..=600000 ms
+ * (default 60000, RFC 6347's). InvalidOperation once a handshake started.
+ *
+ * # Safety
+ * `h` is NULL or live.
+ */
+bool qdtls_set_max_timeout_ms(const qdtls_connection *h, uint32_t ms);
+
+/**
+ * Sets how many times one flight is retransmitted before the handshake
+ * fails with TlsFatalError: 0..=12 (default 12, OpenSSL's own limit).
+ * InvalidOperation once a handshake started.
+ *
+ * # Safety
+ * `h` is NULL or live.
+ */
+bool qdtls_set_max_retransmissions(const qdtls_connection *h, uint32_t n);
+
+/**
+ * Sets a deadline for the whole handshake, in ms from its start (0, the
+ * default: none). Past it, `qdtls_next_timeout_ms` reaches 0 and
+ * `qdtls_handle_timeout` fails the handshake with TlsFatalError.
+ * InvalidOperation once a handshake started.
+ *
+ * # Safety
+ * `h` is NULL or live.
+ */
+bool qdtls_set_handshake_deadline_ms(const qdtls_connection *h, uint32_t ms);
+
+/**
  * Client side: the server's identity hint; server side: the configured hint.
  * Bytes, written when they fit; returns the length (0 for NULL).
  *
@@ -1176,6 +1403,19 @@ int32_t qdtls_psk_maximum_identity_length(const qdtls_psk_authenticator *a);
  * `a` is NULL or the authenticator of a running callback.
  */
 int32_t qdtls_psk_maximum_pre_shared_key_length(const qdtls_psk_authenticator *a);
+
+/**
+ * Makes the connection send through `callback` whenever a function is
+ * called with fd -1 (instead of failing with InvalidInputParameters, Qt's
+ * null socket); datagrams from the peer are still passed in as usual. NULL
+ * `callback` removes it. `user_data` is passed to every call; the callback
+ * may run on any thread that drives the connection. False for NULL `h`.
+ *
+ * # Safety
+ * `h` is NULL or live; `callback`, if set, is safe to call with
+ * `user_data` until it is replaced or the connection is freed.
+ */
+bool qdtls_set_send_callback(qdtls_connection *h, qdtls_send_callback callback, void *user_data);
 
 /**
  * A verifier with SHA-256 and the process-wide secret (shared with every

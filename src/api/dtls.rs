@@ -76,7 +76,7 @@ pub struct SslError {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub struct Dtls {
-    session: Session,
+    pub(crate) session: Session,
 }
 
 impl std::fmt::Debug for Dtls {
@@ -96,7 +96,7 @@ impl Dtls {
     }
 
     /// The result of the engine call just made: Ok, or the error it left.
-    fn check(&self, ok: bool) -> Result<()> {
+    pub(crate) fn check(&self, ok: bool) -> Result<()> {
         if ok {
             return Ok(());
         }

@@ -6,6 +6,7 @@ mod certificate;
 mod configuration;
 mod dtls;
 mod error;
+mod keying;
 mod transport;
 mod verifier;
 
@@ -14,5 +15,6 @@ pub use certificate::Certificate;
 pub use configuration::{Configuration, PeerVerifyMode, Protocol};
 pub use dtls::{Dtls, HandshakeState, PskAuthenticator, SslError, SslMode};
 pub use error::{DtlsError, Error, Result};
+pub use keying::{SrtpKeys, SrtpProfile};
 pub use transport::Transport;
 pub use verifier::{ClientVerifier, CookieHash, GeneratorParameters};

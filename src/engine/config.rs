@@ -11,6 +11,7 @@ use parking_lot::Mutex;
 
 use super::context::Shared;
 use super::error::describe;
+use super::keying::SrtpProfile;
 
 pub use super::values::{Protocol, VerifyMode};
 
@@ -39,6 +40,11 @@ pub struct ConfigData {
     pub psk_identity_hint: Option<Vec<u8>>,
     pub server_cipher_preference: bool,
     pub alpn: Vec<Vec<u8>>,
+    /// DTLS-SRTP protection profiles offered (client) or accepted (server), preferred first.
+    pub srtp_profiles: Vec<SrtpProfile>,
+    /// Session resumption: a server issues tickets and keeps a session cache;
+    /// a client keeps its session for `Session::session_data`. Off by default, as in Qt.
+    pub session_resumption: bool,
 }
 
 impl Default for ConfigData {
@@ -55,6 +61,8 @@ impl Default for ConfigData {
             psk_identity_hint: None,
             server_cipher_preference: true,
             alpn: Vec::new(),
+            srtp_profiles: Vec::new(),
+            session_resumption: false,
         }
     }
 }
@@ -125,6 +133,21 @@ impl ConfigData {
             return Err("Invalid PSK identity hint: contains a NUL byte".into());
         }
         self.psk_identity_hint = (!hint.is_empty()).then(|| hint.to_vec());
+        Ok(())
+    }
+
+    /// DTLS-SRTP protection profiles (`SrtpProfile` numbers), preferred
+    /// first; empty turns DTLS-SRTP off. Unknown or repeated numbers are refused.
+    pub fn set_srtp_profiles(&mut self, ids: &[i32]) -> Result<(), String> {
+        let mut list = Vec::with_capacity(ids.len());
+        for &id in ids {
+            let p = SrtpProfile::from_i32(id).ok_or_else(|| format!("Unknown SRTP protection profile {id}"))?;
+            if list.contains(&p) {
+                return Err(format!("SRTP protection profile {id} listed twice"));
+            }
+            list.push(p);
+        }
+        self.srtp_profiles = list;
         Ok(())
     }
 

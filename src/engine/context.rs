@@ -20,8 +20,9 @@ use parking_lot::Mutex;
 use super::config::{protocol, Config, ConfigData, VerifyMode};
 use super::error::describe;
 use super::hooks::{hooks, no_unwind};
+use super::keying::SrtpProfile;
 use super::psk::PskAuthenticator;
-use super::{cookie, ossl, trust};
+use super::{cookie, ossl, resumption, trust};
 
 /// OpenSSL's DTLS list without anonymous, null, export or weak suites;
 /// PSK suites stay in (OpenSSL's DEFAULT includes them).
@@ -40,6 +41,8 @@ struct Key {
     ciphers: Option<String>,
     server_cipher_preference: bool,
     alpn: Vec<Vec<u8>>,
+    srtp_profiles: Vec<SrtpProfile>,
+    session_resumption: bool,
     local_chain: Vec<[u8; 32]>,
     public_key: Option<[u8; 32]>,
     ca_certificates: Vec<[u8; 32]>,
@@ -117,6 +120,8 @@ fn key(d: &ConfigData) -> Option<Key> {
         ciphers: d.ciphers.clone(),
         server_cipher_preference: d.server_cipher_preference,
         alpn: d.alpn.clone(),
+        srtp_profiles: d.srtp_profiles.clone(),
+        session_resumption: d.session_resumption,
         local_chain: digests(&d.local_chain)?,
         public_key,
         ca_certificates: digests(&d.ca_certificates)?,
@@ -160,6 +165,11 @@ fn build(d: &ConfigData) -> Result<SslContext, String> {
     if !d.alpn.is_empty() {
         set_alpn(&mut b, &d.alpn)?;
     }
+    if !d.srtp_profiles.is_empty() {
+        let names: Vec<&str> = d.srtp_profiles.iter().map(|p| p.openssl_name()).collect();
+        b.set_tlsext_use_srtp(&names.join(":")).map_err(describe("Cannot use the SRTP profiles"))?;
+    }
+    resumption::configure(&mut b, d.session_resumption)?;
     Ok(b.build())
 }
 

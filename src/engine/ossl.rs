@@ -57,7 +57,24 @@ extern "C" {
     pub fn SSL_CTX_set1_cert_store(ctx: *mut openssl_sys::SSL_CTX, store: *mut openssl_sys::X509_STORE);
     pub fn SSL_CTX_get_ciphers(ctx: *const openssl_sys::SSL_CTX) -> *mut openssl_sys::stack_st_SSL_CIPHER;
     pub fn SSL_CIPHER_get_auth_nid(c: *const openssl_sys::SSL_CIPHER) -> c_int;
+    pub fn SSL_CTX_set_timeout(ctx: *mut openssl_sys::SSL_CTX, t: c_long) -> c_long;
+    pub fn SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx: *mut openssl_sys::SSL_CTX, cb: Option<TicketKeyCb>) -> c_int;
+    pub fn OSSL_PARAM_construct_utf8_string(
+        key: *const c_char,
+        buf: *mut c_char,
+        bsize: size_t,
+    ) -> openssl_sys::OSSL_PARAM;
 }
+
+/// Signature of the session ticket key callback (OpenSSL 3's EVP_MAC form).
+pub type TicketKeyCb = unsafe extern "C" fn(
+    ssl: *mut SSL,
+    key_name: *mut u8,
+    iv: *mut u8,
+    cipher: *mut openssl_sys::EVP_CIPHER_CTX,
+    mac: *mut openssl_sys::EVP_MAC_CTX,
+    enc: c_int,
+) -> c_int;
 
 /// `DTLSv1_listen` on the datagram in the SSL's BIO: > 0 when it is a
 /// ClientHello with a valid cookie (it then stays in the BIO for SSL_accept).
@@ -69,6 +86,16 @@ pub fn dtls_listen(ssl: &SslRef) -> c_int {
         BIO_ADDR_free(addr);
         r
     }
+}
+
+/// Now on the clock OpenSSL's DTLS timers read (`gettimeofday`), in µs, so
+/// that our own deadlines move with OpenSSL's timers (and with a test's
+/// virtual clock).
+pub fn now_us() -> u64 {
+    let mut tv = libc::timeval { tv_sec: 0, tv_usec: 0 };
+    // SAFETY: tv is a valid timeval; no timezone is asked for.
+    unsafe { libc::gettimeofday(&mut tv, std::ptr::null_mut()) };
+    (tv.tv_sec.max(0) as u64) * 1_000_000 + tv.tv_usec.max(0) as u64
 }
 
 /// `DTLSv1_get_timeout`: time left on the retransmission timer, if one runs.

@@ -12,7 +12,9 @@ use parking_lot::Mutex;
 use super::bio::Wired;
 use super::cookie::{install_callbacks, CookieParams};
 use super::error::{describe, DtlsError, LastError};
-use super::hooks::{set_hooks, Hooks};
+use std::sync::atomic::AtomicU32;
+
+use super::hooks::{set_hooks, Hooks, RetransmitPolicy};
 use super::record::is_fragmented_client_hello;
 use super::{flush, is_broadcast_or_multicast, ossl, Transport};
 
@@ -166,7 +168,14 @@ fn listen(x: &mut Scratch, cookie: CookieParams, peer: SocketAddr, dgram: &[u8])
     unsafe { sys::ERR_clear_error() };
     set_hooks(
         x.ssl.ssl_mut(),
-        Hooks { peer: Some(peer), cookie, psk: None, psk_hint: Vec::new(), initial_timeout_us: 1_000_000 },
+        Hooks {
+            peer: Some(peer),
+            cookie,
+            psk: None,
+            psk_hint: Vec::new(),
+            policy: RetransmitPolicy::default(),
+            retransmissions: AtomicU32::new(0),
+        },
     );
     x.ssl.bio().clear_outgoing();
     x.ssl.bio().offer(dgram);

@@ -422,3 +422,81 @@ pub unsafe extern "C" fn qdtls_configuration_allowed_next_protocol_at(
     let (cfg, buf) = unsafe { (try_ref(cfg), out(buf, cap)) };
     call(cfg, 0, |c| c.data.alpn.get(index).map_or(0, |p| buf.put_str(&String::from_utf8_lossy(p))))
 }
+
+/// Sets the DTLS-SRTP protection profiles (`QDTLS_SRTP_*`), preferred first
+/// (RFC 5764): a client offers them, a server picks the first of its own
+/// list that the client offers. An empty list (the default) turns DTLS-SRTP
+/// off. False for NULL, an unknown or a repeated profile (nothing changes).
+///
+/// # Safety
+/// `cfg` is NULL or a live configuration; `profiles` is valid for `count` values.
+#[no_mangle]
+pub unsafe extern "C" fn qdtls_configuration_set_srtp_profiles(
+    cfg: *mut qdtls_configuration,
+    profiles: *const i32,
+    count: usize,
+) -> bool {
+    // SAFETY: pointers as this function's contract says; `cfg` is not used elsewhere.
+    let (cfg, list) = unsafe { (try_mut(cfg), slice(profiles, count)) };
+    call(cfg.zip(list), false, |(c, list)| Config::update(c, |d| d.set_srtp_profiles(list)).is_ok())
+}
+
+/// The DTLS-SRTP profiles into `out` (at most `cap`); returns how many there are.
+///
+/// # Safety
+/// `cfg` is NULL or a live configuration; `out` is valid for `cap` values.
+#[no_mangle]
+pub unsafe extern "C" fn qdtls_configuration_srtp_profiles(
+    cfg: *const qdtls_configuration,
+    out: *mut i32,
+    cap: usize,
+) -> usize {
+    // SAFETY: `cfg` is NULL or live, as this function's contract says.
+    let cfg = unsafe { try_ref(cfg) };
+    call(cfg, 0, |c| {
+        let list = &c.data.srtp_profiles;
+        if !out.is_null() {
+            for (i, p) in list.iter().take(cap).enumerate() {
+                // SAFETY: `out` is valid for `cap` values, as this function's contract says.
+                unsafe { out.add(i).write(*p as i32) };
+            }
+        }
+        list.len()
+    })
+}
+
+/// Turns session resumption on or off (default off, as in Qt). On: a server
+/// issues session tickets (keys rotate every 12 hours; a ticket stays valid
+/// for one more period) and keeps a session cache; a client keeps its
+/// session for `qdtls_session_data`. False for NULL.
+///
+/// # Safety
+/// `cfg` is NULL or a live configuration.
+#[no_mangle]
+pub unsafe extern "C" fn qdtls_configuration_set_session_resumption(cfg: *mut qdtls_configuration, on: bool) -> bool {
+    // SAFETY: `cfg` is NULL or live and not used elsewhere, as this function's contract says.
+    let cfg = unsafe { try_mut(cfg) };
+    call(cfg, false, |c| {
+        Config::make_mut(c).session_resumption = on;
+        true
+    })
+}
+
+/// Whether session resumption is on; false for NULL.
+///
+/// # Safety
+/// `cfg` is NULL or a live configuration.
+#[no_mangle]
+pub unsafe extern "C" fn qdtls_configuration_session_resumption(cfg: *const qdtls_configuration) -> bool {
+    // SAFETY: `cfg` is NULL or live, as this function's contract says.
+    let cfg = unsafe { try_ref(cfg) };
+    call(cfg, false, |c| c.data.session_resumption)
+}
+
+/// Starts a new session ticket key now (they also rotate every 12 hours by
+/// themselves): tickets are issued under the new key and accepted under the
+/// new and the previous one; older tickets lead to full handshakes.
+#[no_mangle]
+pub extern "C" fn qdtls_rotate_session_ticket_keys() {
+    guard((), crate::engine::resumption::rotate_ticket_keys)
+}

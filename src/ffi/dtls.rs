@@ -10,13 +10,13 @@ use std::sync::Arc;
 
 use libc::{c_char, c_int, c_void};
 use openssl::x509::X509;
+use parking_lot::Mutex;
 
 use super::config::qdtls_configuration;
 use super::handle::{self, lend, try_ref, Boxed, Handle};
 use super::psk::qdtls_psk_authenticator;
-use super::{
-    bytes, call, call_with, guard, need, out, out_value, parse_ip, slice, text, with_socket, BadArg, ErrorSlot,
-};
+use super::transport::{with_transport, SendCallback};
+use super::{bytes, call, call_with, guard, need, out, out_value, parse_ip, slice, text, BadArg, ErrorSlot};
 use crate::engine::config::Protocol;
 use crate::engine::error::DtlsError;
 use crate::engine::psk::PskAuthenticator;
@@ -30,14 +30,40 @@ pub struct qdtls_connection {
     _private: [u8; 0],
 }
 
-// Shared between threads (calls on one handle are serialized inside the
-// session), so never `Exclusive`: only `&Session` is ever made.
-impl Handle for qdtls_connection {
-    type Ownership = Boxed;
-    type RustType = Session;
+/// What a `qdtls_connection` handle holds: the session, and the send
+/// callback for calls without an fd.
+pub(crate) struct Connection {
+    session: Session,
+    pub(crate) send: Mutex<Option<SendCallback>>,
 }
 
-impl ErrorSlot for Session {
+impl Connection {
+    fn new(mode: SslMode) -> Connection {
+        Connection { session: Session::new(mode), send: Mutex::new(None) }
+    }
+
+    /// The send callback, copied out: never held locked during a call, which
+    /// may re-enter from a PSK callback.
+    fn callback(&self) -> Option<SendCallback> {
+        *self.send.lock()
+    }
+}
+
+impl std::ops::Deref for Connection {
+    type Target = Session;
+    fn deref(&self) -> &Session {
+        &self.session
+    }
+}
+
+// Shared between threads (calls on one handle are serialized inside the
+// session), so never `Exclusive`: only `&Connection` is ever made.
+impl Handle for qdtls_connection {
+    type Ownership = Boxed;
+    type RustType = Connection;
+}
+
+impl ErrorSlot for Connection {
     fn report(&self, code: DtlsError, msg: &str) {
         self.set_error(code, msg);
     }
@@ -120,7 +146,7 @@ pub type qdtls_psk_callback =
 #[no_mangle]
 pub extern "C" fn qdtls_new(mode: i32) -> *mut qdtls_connection {
     guard(std::ptr::null_mut(), || {
-        SslMode::from_i32(mode).map_or(std::ptr::null_mut(), |mode| handle::into_raw(Session::new(mode)))
+        SslMode::from_i32(mode).map_or(std::ptr::null_mut(), |mode| handle::into_raw(Connection::new(mode)))
     })
 }
 
@@ -350,7 +376,7 @@ pub unsafe extern "C" fn qdtls_handshake_state(h: *const qdtls_connection) -> i3
 pub unsafe extern "C" fn qdtls_do_handshake(h: *mut qdtls_connection, fd: c_int, dgram: *const u8, len: usize) -> bool {
     // SAFETY: pointers as this function's contract says.
     let (s, dgram) = unsafe { (try_ref(h), bytes(dgram, len)) };
-    call_with(s, false, need(dgram, NULL_DATAGRAM), |s, d| with_socket(fd, |t| s.do_handshake(t, d)))
+    call_with(s, false, need(dgram, NULL_DATAGRAM), |s, d| with_transport(s.callback(), fd, |t| s.do_handshake(t, d)))
 }
 
 /// QDtls::handleTimeout: retransmits the last flight when the timer is due.
@@ -365,7 +391,7 @@ pub unsafe extern "C" fn qdtls_do_handshake(h: *mut qdtls_connection, fd: c_int,
 pub unsafe extern "C" fn qdtls_handle_timeout(h: *mut qdtls_connection, fd: c_int) -> bool {
     // SAFETY: `h` is NULL or live, as this function's contract says.
     let s = unsafe { try_ref(h) };
-    call(s, false, |s| with_socket(fd, |t| s.handle_timeout(t)))
+    call(s, false, |s| with_transport(s.callback(), fd, |t| s.handle_timeout(t)))
 }
 
 /// Milliseconds until `qdtls_handle_timeout` is due (rounded up; 0 = now),
@@ -409,7 +435,7 @@ pub unsafe extern "C" fn qdtls_set_initial_timeout_ms(h: *mut qdtls_connection, 
 pub unsafe extern "C" fn qdtls_resume_handshake(h: *mut qdtls_connection, fd: c_int) -> bool {
     // SAFETY: `h` is NULL or live, as this function's contract says.
     let s = unsafe { try_ref(h) };
-    call(s, false, |s| with_socket(fd, |t| s.resume_handshake(t)))
+    call(s, false, |s| with_transport(s.callback(), fd, |t| s.resume_handshake(t)))
 }
 
 /// QDtls::abortHandshake: from InProgress or PeerVerificationFailed back to
@@ -424,7 +450,7 @@ pub unsafe extern "C" fn qdtls_resume_handshake(h: *mut qdtls_connection, fd: c_
 pub unsafe extern "C" fn qdtls_abort_handshake(h: *mut qdtls_connection, fd: c_int) -> bool {
     // SAFETY: `h` is NULL or live, as this function's contract says.
     let s = unsafe { try_ref(h) };
-    call(s, false, |s| with_socket(fd, |t| s.abort_handshake(t)))
+    call(s, false, |s| with_transport(s.callback(), fd, |t| s.abort_handshake(t)))
 }
 
 /// QDtls::shutdown: sends close_notify, then NotStarted (peer and
@@ -436,7 +462,7 @@ pub unsafe extern "C" fn qdtls_abort_handshake(h: *mut qdtls_connection, fd: c_i
 pub unsafe extern "C" fn qdtls_shutdown(h: *mut qdtls_connection, fd: c_int) -> bool {
     // SAFETY: `h` is NULL or live, as this function's contract says.
     let s = unsafe { try_ref(h) };
-    call(s, false, |s| with_socket(fd, |t| s.shutdown(t)))
+    call(s, false, |s| with_transport(s.callback(), fd, |t| s.shutdown(t)))
 }
 
 /// True once the handshake completed (and until shutdown or close).
@@ -489,7 +515,9 @@ pub unsafe extern "C" fn qdtls_write_datagram_encrypted(
 ) -> i64 {
     // SAFETY: pointers as this function's contract says.
     let (s, data) = unsafe { (try_ref(h), bytes(data, len)) };
-    call_with(s, -1, need(data, NULL_DATAGRAM), |s, d| with_socket(fd, |t| s.write_datagram_encrypted(t, d)))
+    call_with(s, -1, need(data, NULL_DATAGRAM), |s, d| {
+        with_transport(s.callback(), fd, |t| s.write_datagram_encrypted(t, d))
+    })
 }
 
 /// Batch form of `qdtls_write_datagram_encrypted`: encrypts `count`
@@ -519,7 +547,7 @@ pub unsafe extern "C" fn qdtls_write_datagrams_encrypted(
                     None => return s.refuse(BadArg(NULL_DATAGRAM), -1),
                 }
             }
-            with_socket(fd, |t| s.write_datagrams_encrypted(t, slices))
+            with_transport(s.callback(), fd, |t| s.write_datagrams_encrypted(t, slices))
         })
     })
 }
@@ -561,7 +589,7 @@ pub unsafe extern "C" fn qdtls_receive_datagrams_decrypted(
             with_scratch(bufs.len(), |results: &mut [i64]| {
                 // fd -1 gives no transport, which the engine refuses before receiving.
                 let mut rx = FdTransport::from_socket(fd);
-                let n = with_socket(fd, |t| s.receive_datagrams_decrypted(t, &mut rx, slots, results));
+                let n = with_transport(s.callback(), fd, |t| s.receive_datagrams_decrypted(t, &mut rx, slots, results));
                 for (b, r) in bufs.iter_mut().zip(results.iter()).take(n.max(0) as usize) {
                     b.result = *r;
                 }
@@ -605,7 +633,7 @@ pub unsafe extern "C" fn qdtls_decrypt_datagram(
     let (s, dgram) = unsafe { (try_ref(h), bytes(dgram, len)) };
     let args =
         need(dgram, NULL_DATAGRAM).and_then(|d| Ok((d, need(out, "NULL output buffer with a non-zero capacity")?)));
-    call_with(s, -1, args, |s, (d, out)| with_socket(fd, |t| s.decrypt_datagram(t, d, out)))
+    call_with(s, -1, args, |s, (d, out)| with_transport(s.callback(), fd, |t| s.decrypt_datagram(t, d, out)))
 }
 
 /// The last error (`QDTLS_ERROR_*`); every successful call resets it to

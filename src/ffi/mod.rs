@@ -31,7 +31,9 @@ use crate::net::FdTransport;
 pub mod config;
 pub mod dtls;
 pub(crate) mod handle;
+pub mod keying;
 pub mod psk;
+pub mod transport;
 pub mod verifier;
 
 /// The panic boundary: runs `f`, turning a panic into `err`.

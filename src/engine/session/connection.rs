@@ -32,9 +32,18 @@ impl Session {
                 cookie: i.cookie.clone(),
                 psk: self.psk.lock().clone(),
                 psk_hint,
-                initial_timeout_us: i.initial_timeout_ms.saturating_mul(1000),
+                policy: i.policy,
+                retransmissions: AtomicU32::new(0),
             },
         );
+        if i.mode == SslMode::Client {
+            if let Some(der) = &i.resume_from {
+                let session = SslSession::from_der(der).map_err(describe("Invalid session data"))?;
+                // SAFETY: the session is a complete, parsed SSL_SESSION; OpenSSL
+                // resumes it only when the server agrees, else does a full handshake.
+                unsafe { ssl.set_session(&session) }.map_err(describe("Cannot resume the session"))?;
+            }
+        }
         // SAFETY: live SSL; the callback only reads our hooks.
         unsafe { ossl::DTLS_set_timer_cb(ssl.as_ptr(), Some(timer_cb)) };
         let x509_errors = Arc::new(Mutex::new(Vec::new()));
@@ -67,7 +76,8 @@ impl Session {
             }
         }
         let ssl = Wired::new(ssl, peer.is_ipv6())?;
-        Ok(Conn { ssl, peer, x509_errors, mtu_known, min_body: 0, version: 0, buffers_released: false })
+        let deadline_us = (i.policy.deadline_ms > 0).then(|| ossl::now_us() + u64::from(i.policy.deadline_ms) * 1000);
+        Ok(Conn { ssl, peer, x509_errors, mtu_known, min_body: 0, version: 0, buffers_released: false, deadline_us })
     }
 
     /// OpenSSL finished the handshake: record what was negotiated, then verify
@@ -106,6 +116,12 @@ impl Session {
         };
         // SAFETY: live SSL.
         info.max_payload = unsafe { ossl::DTLS_get_data_mtu(c.ssl.as_ptr()) };
+        info.alpn = c.ssl.selected_alpn_protocol().map(<[u8]>::to_vec);
+        info.srtp_profile = keys::selected_profile(&c.ssl);
+        info.resumed = c.ssl.session_reused();
+        if info.mode == SslMode::Client && info.config.data.session_resumption {
+            info.session_data = c.ssl.session().and_then(|s| s.to_der().ok());
+        }
         info.error.clear();
         drop(info);
         c.min_body = min_protected_body(&c.ssl);
@@ -123,6 +139,9 @@ impl Session {
         info.peer_chain.clear();
         info.verification_errors.clear();
         info.max_payload = 0;
+        info.alpn = None;
+        info.srtp_profile = None;
+        info.resumed = false;
     }
 }
 

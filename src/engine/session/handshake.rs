@@ -131,6 +131,25 @@ impl Session {
             let Some(c) = conn.as_mut().filter(|_| self.info.read().state == InProgress) else {
                 return self.succeed(false);
             };
+            let policy = self.info.read().policy;
+            let why = if c.deadline_us.is_some_and(|d| ossl::now_us() >= d) {
+                Some(format!("Handshake timed out: not complete within the deadline of {} ms", policy.deadline_ms))
+            } else if ossl::dtls_get_timeout(&c.ssl) == Some(Duration::ZERO)
+                && hooks(&c.ssl)
+                    .is_some_and(|h| h.retransmissions.load(Ordering::Relaxed) >= policy.max_retransmissions)
+            {
+                Some(format!(
+                    "Handshake timed out: no answer from the peer after {} retransmissions",
+                    policy.max_retransmissions
+                ))
+            } else {
+                None
+            };
+            if let Some(why) = why {
+                *conn = None;
+                self.reset();
+                return self.fail(TlsFatalError, why, false);
+            }
             let r = ossl::dtls_handle_timeout(&c.ssl);
             if r < 0 {
                 let why = with_openssl_errors(
@@ -153,7 +172,14 @@ impl Session {
         let guard = self.conn.lock();
         let conn = guard.try_borrow().ok()?;
         let c = conn.as_ref().filter(|_| self.info.read().state == InProgress)?;
-        ossl::dtls_get_timeout(&c.ssl)
+        let timer = ossl::dtls_get_timeout(&c.ssl);
+        match c.deadline_us {
+            None => timer,
+            Some(d) => {
+                let left = Duration::from_micros(d.saturating_sub(ossl::now_us()));
+                Some(timer.map_or(left, |t| t.min(left)))
+            }
+        }
     }
 
     /// QDtls::resumeHandshake.

@@ -10,15 +10,17 @@
 
 mod connection;
 mod data;
+mod exporter;
 mod handshake;
 mod setters;
 use std::cell::RefCell;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use foreign_types::ForeignType;
-use openssl::ssl::{Ssl, SslVerifyMode, SslVersion};
+use openssl::ssl::{Ssl, SslSession, SslVerifyMode, SslVersion};
 use openssl::x509::X509;
 use openssl_sys as sys;
 use parking_lot::{Mutex, ReentrantMutex, RwLock, RwLockReadGuard};
@@ -28,7 +30,9 @@ use super::config::{default_config, protocol, Config, VerifyMode};
 use super::context::{context, requests_certificate};
 use super::cookie::CookieParams;
 use super::error::{describe, with_openssl_errors, DtlsError, LastError};
-use super::hooks::{no_unwind, set_hooks, timer_cb, Hooks};
+use super::hooks::hooks;
+use super::hooks::{no_unwind, set_hooks, timer_cb, Hooks, RetransmitPolicy, OPENSSL_MAX_RETRANSMISSIONS};
+use super::keying::{self as keys, SrtpKeys, SrtpProfile};
 use super::ossl;
 use super::psk::PskCallback;
 use super::record::{is_fragmented_client_hello, min_protected_body, starts_with_client_hello};
@@ -60,7 +64,18 @@ pub struct Info {
     pub protocol: i32,
     /// The peer's certificate chain, leaf first (empty before the handshake).
     pub peer_chain: Vec<X509>,
-    pub initial_timeout_ms: u32,
+    /// The retransmission schedule.
+    pub policy: RetransmitPolicy,
+    /// The negotiated ALPN protocol, once encrypted.
+    pub alpn: Option<Vec<u8>>,
+    /// The negotiated DTLS-SRTP profile, once encrypted.
+    pub srtp_profile: Option<SrtpProfile>,
+    /// Whether the handshake resumed an earlier session.
+    pub resumed: bool,
+    /// Client side, with resumption on: the session to resume later (DER).
+    pub session_data: Option<Vec<u8>>,
+    /// Client side: the session the next handshake offers to resume (DER).
+    pub resume_from: Option<Vec<u8>>,
     /// Largest plaintext that fits one datagram (0 unless encrypted).
     pub max_payload: usize,
 }
@@ -79,6 +94,8 @@ struct Conn {
     version: u16,
     /// OpenSSL's record buffers were released while the session is idle.
     buffers_released: bool,
+    /// When the handshake must be complete (µs on OpenSSL's clock), if ever.
+    deadline_us: Option<u64>,
 }
 
 impl Conn {
@@ -144,7 +161,12 @@ impl Session {
                 cipher: None,
                 protocol: protocol::UNKNOWN,
                 peer_chain: Vec::new(),
-                initial_timeout_ms: 1000,
+                policy: RetransmitPolicy::default(),
+                alpn: None,
+                srtp_profile: None,
+                resumed: false,
+                session_data: None,
+                resume_from: None,
                 max_payload: 0,
             }),
             conn: ReentrantMutex::new(RefCell::new(None)),

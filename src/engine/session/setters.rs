@@ -46,7 +46,39 @@ impl Session {
         if ms == 0 || ms > 60_000 {
             return self.fail(InvalidInputParameters, "Initial timeout must be 1..=60000 ms", false);
         }
-        self.set_before_start("initial timeout", |i| i.initial_timeout_ms = ms)
+        self.set_before_start("initial timeout", |i| i.policy.initial_ms = ms)
+    }
+
+    /// The ceiling of the doubling timeout (default 60 s, RFC 6347's), 1..=600000 ms.
+    pub fn set_max_timeout_ms(&self, ms: u32) -> bool {
+        if ms == 0 || ms > 600_000 {
+            return self.fail(InvalidInputParameters, "Maximum timeout must be 1..=600000 ms", false);
+        }
+        self.set_before_start("maximum timeout", |i| i.policy.max_timeout_ms = ms)
+    }
+
+    /// Retransmissions of one flight before the handshake fails: 0 to
+    /// OpenSSL's own limit of 12 (the default).
+    pub fn set_max_retransmissions(&self, n: u32) -> bool {
+        if n > OPENSSL_MAX_RETRANSMISSIONS {
+            let msg = format!("Maximum retransmissions must be 0..={OPENSSL_MAX_RETRANSMISSIONS} (OpenSSL's limit)");
+            return self.fail(InvalidInputParameters, msg, false);
+        }
+        self.set_before_start("maximum retransmissions", |i| i.policy.max_retransmissions = n)
+    }
+
+    /// The whole handshake must complete within `ms` (0: no deadline, the default).
+    pub fn set_handshake_deadline_ms(&self, ms: u32) -> bool {
+        self.set_before_start("handshake deadline", |i| i.policy.deadline_ms = ms)
+    }
+
+    /// Client side: the session (from `session_data`) the next handshake
+    /// offers to resume; empty clears it. Only before the handshake.
+    pub fn set_session_data(&self, der: &[u8]) -> bool {
+        if !der.is_empty() && SslSession::from_der(der).is_err() {
+            return self.fail(InvalidInputParameters, "Invalid session data", false);
+        }
+        self.set_before_start("session data", |i| i.resume_from = (!der.is_empty()).then(|| der.to_vec()))
     }
 
     /// QDtls::setCookieGeneratorParameters; returns true on success (Qt returns false).
