@@ -13,13 +13,13 @@ use crate::net::FdTransport;
 /// dual-stack socket), batches with `sendmmsg` and UDP GSO.
 impl Transport for UdpSocket {
     fn send(&mut self, dgram: &[u8], peer: SocketAddr) -> io::Result<()> {
-        fd(self).send(dgram, peer)
+        Transport::send(&mut &*self, dgram, peer)
     }
     fn path_mtu(&mut self) -> Option<u32> {
-        fd(self).path_mtu()
+        Transport::path_mtu(&mut &*self)
     }
     fn send_all(&mut self, dgrams: &[Vec<u8>], peer: SocketAddr) -> io::Result<()> {
-        fd(self).send_all(dgrams, peer)
+        Transport::send_all(&mut &*self, dgrams, peer)
     }
 }
 
