@@ -52,7 +52,7 @@ if [ -n "$fuzz" ]; then
             echo "fuzz: $t FAILED (inputs in fuzz/artifacts/$t)"
             exit 1
         fi
-        grep -E '^#[0-9]+ +(INITED|DONE)|^stat::number_of_executed_units' "$work/$t.log" || true
+        grep -E '^#[0-9]+[[:space:]]+(INITED|DONE)|^stat::number_of_executed_units' "$work/$t.log" || true
     done
 else
     if [ "${FUZZ_MODE:-}" = replay ]; then
