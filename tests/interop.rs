@@ -39,17 +39,15 @@
 
 mod common;
 
-use std::io::{Read, Write};
 use std::net::{SocketAddr, UdpSocket};
-use std::path::PathBuf;
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use common::certs::{chain_pem, Ca, KeyKind, LeafSpec, Pem, Usage};
 use common::harness::*;
+use common::peer::{free_port, Peer, TempDir};
 use qdtls::ffi::dtls::*;
 use qdtls::ffi::*;
 
@@ -71,146 +69,7 @@ fn psk_bytes() -> Vec<u8> {
     (0..h.len()).step_by(2).map(|i| u8::from_str_radix(&h[i..i + 2], 16).unwrap()).collect()
 }
 
-// ---- child processes ----------------------------------------------------------
-
-/// A peer process: stdout and stderr are collected by reader threads; killed
-/// and reaped on drop whatever happened.
-struct Peer {
-    name: String,
-    child: Child,
-    stdin: Option<ChildStdin>,
-    out: Arc<Mutex<Vec<u8>>>,
-    readers: Vec<JoinHandle<()>>,
-}
-
-impl Peer {
-    fn spawn(program: &str, args: &[String]) -> Result<Peer, String> {
-        let mut child = Command::new(program)
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| format!("cannot run {program}: {e}"))?;
-        let out = Arc::new(Mutex::new(Vec::new()));
-        let mut readers = Vec::new();
-        let stdout: Box<dyn Read + Send> = Box::new(child.stdout.take().unwrap());
-        let stderr: Box<dyn Read + Send> = Box::new(child.stderr.take().unwrap());
-        // Both streams go into one buffer: the tools print status on either.
-        for mut stream in [stdout, stderr] {
-            let out = out.clone();
-            readers.push(std::thread::spawn(move || {
-                let mut buf = [0u8; 4096];
-                while let Ok(n) = stream.read(&mut buf) {
-                    if n == 0 {
-                        break;
-                    }
-                    out.lock().unwrap().extend_from_slice(&buf[..n]);
-                }
-            }));
-        }
-        let stdin = child.stdin.take();
-        Ok(Peer { name: program.to_owned(), child, stdin, out, readers })
-    }
-
-    fn output(&self) -> String {
-        String::from_utf8_lossy(&self.out.lock().unwrap()).into_owned()
-    }
-
-    fn has(&self, needle: &str) -> bool {
-        self.output().contains(needle)
-    }
-
-    /// Waits until the peer printed `needle`; the error shows its output.
-    fn wait_for(&mut self, needle: &str, limit: Duration) -> Result<(), String> {
-        let deadline = Instant::now() + limit;
-        while Instant::now() < deadline {
-            if self.has(needle) {
-                return Ok(());
-            }
-            if let Ok(Some(st)) = self.child.try_wait() {
-                // Let the readers catch up with what it printed last.
-                std::thread::sleep(Duration::from_millis(50));
-                if self.has(needle) {
-                    return Ok(());
-                }
-                return Err(format!("{} exited ({st}) before printing {needle:?}:\n{}", self.name, self.tail()));
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        Err(format!("{} did not print {needle:?} within {limit:?}:\n{}", self.name, self.tail()))
-    }
-
-    fn send_line(&mut self, line: &str) -> Result<(), String> {
-        let stdin = self.stdin.as_mut().ok_or("stdin already closed")?;
-        stdin.write_all(format!("{line}\n").as_bytes()).and_then(|_| stdin.flush()).map_err(|e| e.to_string())
-    }
-
-    fn close_stdin(&mut self) {
-        self.stdin = None;
-    }
-
-    fn wait_exit(&mut self, limit: Duration) -> Result<ExitStatus, String> {
-        let deadline = Instant::now() + limit;
-        while Instant::now() < deadline {
-            if let Ok(Some(st)) = self.child.try_wait() {
-                return Ok(st);
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        Err(format!("{} still running after {limit:?}:\n{}", self.name, self.tail()))
-    }
-
-    /// The last lines of the output, for error messages.
-    fn tail(&self) -> String {
-        let out = self.output();
-        let lines: Vec<&str> = out.lines().collect();
-        lines[lines.len().saturating_sub(25)..].join("\n")
-    }
-}
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        self.stdin = None;
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        for r in self.readers.drain(..) {
-            let _ = r.join();
-        }
-    }
-}
-
-/// A UDP port that was free a moment ago (the tools bind it themselves).
-fn free_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 // ---- certificates on disk ----------------------------------------------------------
-
-/// A temporary directory, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let n = N.fetch_add(1, Ordering::SeqCst);
-        let p = std::env::temp_dir().join(format!("qdtls-interop-{}-{tag}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&p);
-        std::fs::create_dir_all(&p).unwrap();
-        TempDir(p)
-    }
-    fn write(&self, name: &str, content: &str) -> String {
-        let p = self.0.join(name);
-        std::fs::write(&p, content).unwrap();
-        p.to_string_lossy().into_owned()
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// A CA and server/client identities of one key kind, as PEM strings and as files.
 struct Pki {

@@ -3,5 +3,6 @@ pub mod certs;
 pub mod clock;
 pub mod flood;
 pub mod harness;
+pub mod peer;
 pub mod pipe;
 pub mod rng;
