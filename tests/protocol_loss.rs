@@ -108,10 +108,7 @@ fn last_flight_lost_step_by_step() {
         assert_eq!(p.deliver(Side::Server, d).unwrap(), b"");
     }
     let resent = p.take(Side::Server);
-    assert_eq!(
-        resent.iter().map(|d| describe(d)).collect::<Vec<_>>(),
-        ["ChangeCipherSpec", "Encrypted handshake"]
-    );
+    assert_eq!(resent.iter().map(|d| describe(d)).collect::<Vec<_>>(), ["ChangeCipherSpec", "Encrypted handshake"]);
     p.deliver_ok(Side::Client, &resent);
     assert_open(&mut p);
 }
