@@ -473,7 +473,9 @@ typedef struct {
 
 /**
  * Sends one datagram for a connection: `data`/`len` to the peer at
- * `addr`/`addr_len` (a `sockaddr_in` or `sockaddr_in6`). Returns 0 when the
+ * `addr`/`addr_len` (a `struct sockaddr_in` or `sockaddr_in6`, ready for
+ * `sendto`; `const void *` as in `qdtls_set_peer_sockaddr`, so that this
+ * header needs no socket headers). Returns 0 when the
  * datagram was sent (or queued for sending), anything else when it could
  * not be: the call that wanted to send then fails with
  * UnderlyingSocketError. Runs on the thread that called the qdtls function.
@@ -481,8 +483,8 @@ typedef struct {
 typedef int (*qdtls_send_callback)(void *user_data,
                                    const uint8_t *data,
                                    size_t len,
-                                   const sockaddr *addr,
-                                   socklen_t addr_len);
+                                   const void *addr,
+                                   size_t addr_len);
 
 #ifdef __cplusplus
 extern "C" {

@@ -13,7 +13,9 @@ use crate::engine::Transport;
 use crate::net::{to_sockaddr, FdTransport};
 
 /// Sends one datagram for a connection: `data`/`len` to the peer at
-/// `addr`/`addr_len` (a `sockaddr_in` or `sockaddr_in6`). Returns 0 when the
+/// `addr`/`addr_len` (a `struct sockaddr_in` or `sockaddr_in6`, ready for
+/// `sendto`; `const void *` as in `qdtls_set_peer_sockaddr`, so that this
+/// header needs no socket headers). Returns 0 when the
 /// datagram was sent (or queued for sending), anything else when it could
 /// not be: the call that wanted to send then fails with
 /// UnderlyingSocketError. Runs on the thread that called the qdtls function.
@@ -22,15 +24,15 @@ pub type qdtls_send_callback = Option<
         user_data: *mut c_void,
         data: *const u8,
         len: usize,
-        addr: *const libc::sockaddr,
-        addr_len: libc::socklen_t,
+        addr: *const c_void,
+        addr_len: usize,
     ) -> c_int,
 >;
 
 /// A send callback and its user data.
 #[derive(Clone, Copy)]
 pub(crate) struct SendCallback {
-    f: unsafe extern "C" fn(*mut c_void, *const u8, usize, *const libc::sockaddr, libc::socklen_t) -> c_int,
+    f: unsafe extern "C" fn(*mut c_void, *const u8, usize, *const c_void, usize) -> c_int,
     user: *mut c_void,
 }
 
@@ -46,7 +48,13 @@ impl Transport for SendCallback {
         // SAFETY: the application's callback, with its user data, a datagram
         // valid for its length and an address valid for `len`.
         let r = unsafe {
-            (self.f)(self.user, dgram.as_ptr(), dgram.len(), (&ss as *const libc::sockaddr_storage).cast(), len)
+            (self.f)(
+                self.user,
+                dgram.as_ptr(),
+                dgram.len(),
+                (&ss as *const libc::sockaddr_storage).cast(),
+                len as usize,
+            )
         };
         if r == 0 {
             Ok(())
