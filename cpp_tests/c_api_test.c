@@ -433,9 +433,17 @@ struct Link {
     int sent[2];        /* datagrams sent, [1] by the client, [0] by the server */
     int retransmits[2]; /* handle_timeout() that retransmitted, same indexing */
     int failed[2];      /* a qdtls_do_handshake in the pump failed: [1] client, [0] server */
+    int client_via_callback; /* the client's calls pass fd -1 (it sends through its send callback) */
 };
 
-#define LINK_INIT {NULL, NULL, SOCK_INIT, SOCK_INIT, NULL, {0, 0}, {0, 0}, {0, 0}}
+#define LINK_INIT {NULL, NULL, SOCK_INIT, SOCK_INIT, NULL, {0, 0}, {0, 0}, {0, 0}, 0}
+
+/* The fd a side's qdtls calls pass: its socket, or -1 for a client sending through its callback. */
+static int link_fd(const Link *l, int client) {
+    if (!client)
+        return l->ss.fd;
+    return l->client_via_callback ? -1 : l->cs.fd;
+}
 
 static void link_close(Link *l) {
     qdtls_free(l->client);
@@ -473,6 +481,7 @@ static int link_step(Link *l, int from_client) {
     static uint8_t buf[65536], plain[65536];
     Sock *rs = from_client ? &l->ss : &l->cs;
     qdtls_connection *rx = from_client ? l->server : l->client;
+    int rx_fd = link_fd(l, !from_client);
     long n = recv_wait(rs->fd, buf, sizeof buf, 0, NULL);
     int index;
     if (n < 0)
@@ -482,14 +491,14 @@ static int link_step(Link *l, int from_client) {
         return 1;
     switch (qdtls_handshake_state(rx)) {
     case QDTLS_HANDSHAKE_COMPLETE:
-        qdtls_decrypt_datagram(rx, rs->fd, buf, (size_t)n, plain, sizeof plain);
+        qdtls_decrypt_datagram(rx, rx_fd, buf, (size_t)n, plain, sizeof plain);
         break;
     case QDTLS_HANDSHAKE_NOT_STARTED:
-        if (from_client && !qdtls_do_handshake(rx, rs->fd, buf, (size_t)n))
+        if (from_client && !qdtls_do_handshake(rx, rx_fd, buf, (size_t)n))
             l->failed[0] = 1;
         break;
     case QDTLS_HANDSHAKE_IN_PROGRESS:
-        if (!qdtls_do_handshake(rx, rs->fd, buf, (size_t)n))
+        if (!qdtls_do_handshake(rx, rx_fd, buf, (size_t)n))
             l->failed[!from_client] = 1;
         break;
     default:
@@ -527,7 +536,7 @@ static int link_pump(Link *l, int limit_ms) {
         if (!(link_step(l, 1) | link_step(l, 0))) {
             for (side = 0; side < 2; side++) {
                 qdtls_connection *h = side ? l->client : l->server;
-                if (qdtls_next_timeout_ms(h) == 0 && qdtls_handle_timeout(h, side ? l->cs.fd : l->ss.fd))
+                if (qdtls_next_timeout_ms(h) == 0 && qdtls_handle_timeout(h, link_fd(l, side)))
                     l->retransmits[side]++;
             }
         }
@@ -537,7 +546,7 @@ static int link_pump(Link *l, int limit_ms) {
 
 static int link_handshake(Link *l, int limit_ms) {
     l->failed[0] = l->failed[1] = 0;
-    if (!qdtls_do_handshake(l->client, l->cs.fd, NULL, 0))
+    if (!qdtls_do_handshake(l->client, link_fd(l, 1), NULL, 0))
         return 0;
     return link_pump(l, limit_ms);
 }
@@ -546,15 +555,15 @@ static int link_handshake(Link *l, int limit_ms) {
 static int64_t link_send(Link *l, int from_client, const char *data, uint8_t *out, size_t cap) {
     static uint8_t buf[65536];
     qdtls_connection *tx = from_client ? l->client : l->server, *rx = from_client ? l->server : l->client;
-    Sock *ts = from_client ? &l->cs : &l->ss, *rs = from_client ? &l->ss : &l->cs;
+    Sock *rs = from_client ? &l->ss : &l->cs;
     size_t len = strlen(data);
     long n;
-    if (qdtls_write_datagram_encrypted(tx, ts->fd, (const uint8_t *)data, len) != (int64_t)len)
+    if (qdtls_write_datagram_encrypted(tx, link_fd(l, from_client), (const uint8_t *)data, len) != (int64_t)len)
         return -1;
     n = recv_wait(rs->fd, buf, sizeof buf, 5000, NULL);
     if (n < 0)
         return -1;
-    return qdtls_decrypt_datagram(rx, rs->fd, buf, (size_t)n, out, cap);
+    return qdtls_decrypt_datagram(rx, link_fd(l, !from_client), buf, (size_t)n, out, cap);
 }
 
 /* Sends `text` one way and checks it arrives intact. */
@@ -1948,6 +1957,452 @@ out:
     qdtls_configuration_free(nokey);
 }
 
+/* ---- WebRTC and CoAP: exporter, DTLS-SRTP, ALPN, resumption, policy, send callback ---- */
+
+/* A send callback that does the sendto itself, from `fd`. */
+typedef struct {
+    int fd;
+    int calls;
+    int fail;                   /* returned instead of sending when non-zero */
+    size_t addr_len;            /* of the last call */
+    struct sockaddr_in last_to; /* of the last call */
+} SendCtx;
+
+static int send_cb(void *user, const uint8_t *data, size_t len, const void *addr, size_t addr_len) {
+    SendCtx *c = user;
+    c->calls++;
+    c->addr_len = addr_len;
+    if (addr_len == sizeof c->last_to)
+        memcpy(&c->last_to, addr, sizeof c->last_to);
+    if (c->fail)
+        return c->fail;
+    return sendto(c->fd, data, len, 0, (const struct sockaddr *)addr, (socklen_t)addr_len) == (ssize_t)len ? 0 : -1;
+}
+
+static size_t g_alpn(const void *o, size_t i, uint8_t *b, size_t c) {
+    (void)i;
+    return qdtls_negotiated_application_protocol(o, b, c);
+}
+static size_t g_session_data(const void *o, size_t i, uint8_t *b, size_t c) {
+    (void)i;
+    return qdtls_session_data(o, b, c);
+}
+
+static void test_keying_null_handles_and_arguments(void) {
+    qdtls_connection *n = NULL, *h = qdtls_new(QDTLS_SSL_CLIENT_MODE);
+    qdtls_configuration *cn = NULL, *c = qdtls_configuration_new();
+    const int32_t one[1] = {QDTLS_SRTP_AES128_CM_SHA1_80};
+    int32_t profiles[4] = {0, 0, 0, 0};
+    uint8_t buf[64];
+    qdtls_srtp_keys keys;
+    SendCtx sc = {-1, 0, 0, 0, {0}};
+    Sock s = SOCK_INIT;
+    CHECK(h && c);
+    CHECK(sock_open(&s) == 0);
+    memset(buf, SENTINEL, sizeof buf);
+    memset(&keys, SENTINEL, sizeof keys);
+
+    /* NULL handles: the documented error values, nothing written */
+    CHECK(!qdtls_export_keying_material(n, "EXPERIMENTAL x", 14, NULL, 0, buf, 16));
+    CHECK(!qdtls_export_keying_material(n, "EXPERIMENTAL x", 14, (const uint8_t *)"c", 1, buf, 16));
+    CHECK_INT(qdtls_selected_srtp_profile(n), 0);
+    CHECK(!qdtls_srtp_keying_material(n, &keys));
+    CHECK_INT(qdtls_negotiated_application_protocol(n, buf, sizeof buf), 0);
+    CHECK_INT(qdtls_session_data(n, buf, sizeof buf), 0);
+    CHECK(!qdtls_set_session_data(n, buf, 4));
+    CHECK(!qdtls_set_session_data(n, NULL, 0));
+    CHECK(!qdtls_session_resumed(n));
+    CHECK(!qdtls_set_max_timeout_ms(n, 1000));
+    CHECK(!qdtls_set_max_retransmissions(n, 3));
+    CHECK(!qdtls_set_handshake_deadline_ms(n, 1000));
+    CHECK(!qdtls_set_send_callback(n, send_cb, &sc));
+    CHECK(!qdtls_set_send_callback(n, NULL, NULL));
+    CHECK(!qdtls_configuration_set_srtp_profiles(cn, one, 1));
+    CHECK(!qdtls_configuration_set_srtp_profiles(cn, NULL, 0));
+    CHECK_INT(qdtls_configuration_srtp_profiles(cn, profiles, 4), 0);
+    CHECK(!qdtls_configuration_set_session_resumption(cn, true));
+    CHECK(!qdtls_configuration_session_resumption(cn));
+    qdtls_rotate_session_ticket_keys(); /* takes no handle: always safe */
+    CHECK(all_sentinel(buf, sizeof buf));
+    CHECK(all_sentinel((const uint8_t *)&keys, sizeof keys));
+    CHECK_INT(profiles[0], 0);
+    CHECK_INT(sc.calls, 0);
+
+    /* NULL arguments on live handles: InvalidInputParameters */
+    CHECK(!qdtls_export_keying_material(h, NULL, 5, NULL, 0, buf, 16));
+    CHECK_ERR(h, QDTLS_ERROR_INVALID_INPUT_PARAMETERS);
+    CHECK(!qdtls_export_keying_material(h, "EXPERIMENTAL x", 14, NULL, 0, NULL, 16));
+    CHECK_ERR(h, QDTLS_ERROR_INVALID_INPUT_PARAMETERS);
+    CHECK(!qdtls_export_keying_material(h, "\xff\xfe", 2, NULL, 0, buf, 16)); /* not UTF-8 */
+    CHECK_ERR(h, QDTLS_ERROR_INVALID_INPUT_PARAMETERS);
+    CHECK(!qdtls_srtp_keying_material(h, NULL));
+    CHECK_ERR(h, QDTLS_ERROR_INVALID_INPUT_PARAMETERS);
+    CHECK(!qdtls_set_session_data(h, NULL, 4));
+    CHECK_ERR(h, QDTLS_ERROR_INVALID_INPUT_PARAMETERS);
+    CHECK(!qdtls_set_session_data(h, (const uint8_t *)"not a session", 13));
+    CHECK_ERR(h, QDTLS_ERROR_INVALID_INPUT_PARAMETERS);
+    CHECK(qdtls_set_session_data(h, NULL, 0)); /* empty clears */
+    CHECK_ERR(h, QDTLS_ERROR_NO_ERROR);
+    CHECK(!qdtls_configuration_set_srtp_profiles(c, NULL, 2));
+    CHECK_INT(qdtls_configuration_srtp_profiles(c, NULL, 0), 0);
+    CHECK_INT(qdtls_negotiated_application_protocol(h, NULL, 0), 0);
+    CHECK_INT(qdtls_session_data(h, NULL, 0), 0);
+    /* a NULL callback removes it (there was none): still fine */
+    CHECK(qdtls_set_send_callback(h, NULL, NULL));
+    CHECK_ERR(h, QDTLS_ERROR_NO_ERROR);
+
+    /* before the handshake: no keys (InvalidOperation), no profile, no protocol */
+    CHECK(!qdtls_export_keying_material(h, "EXPERIMENTAL x", 14, NULL, 0, buf, 16));
+    CHECK_ERR(h, QDTLS_ERROR_INVALID_OPERATION);
+    CHECK(!qdtls_srtp_keying_material(h, &keys));
+    CHECK_ERR(h, QDTLS_ERROR_INVALID_OPERATION);
+    CHECK_INT(qdtls_selected_srtp_profile(h), 0);
+    CHECK(!qdtls_session_resumed(h));
+    CHECK(all_sentinel(buf, sizeof buf));
+    CHECK(all_sentinel((const uint8_t *)&keys, sizeof keys));
+
+    /* configuration: profiles read back in order; unknown or repeated ones change nothing */
+    {
+        const int32_t two[2] = {QDTLS_SRTP_AEAD_AES_256_GCM, QDTLS_SRTP_AES128_CM_SHA1_32};
+        const int32_t repeated[2] = {QDTLS_SRTP_AEAD_AES_128_GCM, QDTLS_SRTP_AEAD_AES_128_GCM};
+        const int32_t unknown[1] = {3};
+        CHECK(qdtls_configuration_set_srtp_profiles(c, two, 2));
+        CHECK(!qdtls_configuration_set_srtp_profiles(c, repeated, 2));
+        CHECK(!qdtls_configuration_set_srtp_profiles(c, unknown, 1));
+        CHECK_INT(qdtls_configuration_srtp_profiles(c, NULL, 0), 2);
+        CHECK_INT(qdtls_configuration_srtp_profiles(c, profiles, 1), 2); /* at most cap written */
+        CHECK_INT(profiles[0], QDTLS_SRTP_AEAD_AES_256_GCM);
+        CHECK_INT(profiles[1], 0);
+        CHECK_INT(qdtls_configuration_srtp_profiles(c, profiles, 4), 2);
+        CHECK_INT(profiles[1], QDTLS_SRTP_AES128_CM_SHA1_32);
+        CHECK(qdtls_configuration_set_srtp_profiles(c, NULL, 0)); /* empty: off */
+        CHECK_INT(qdtls_configuration_srtp_profiles(c, NULL, 0), 0);
+    }
+    CHECK(!qdtls_configuration_session_resumption(c)); /* off by default, as in Qt */
+    CHECK(qdtls_configuration_set_session_resumption(c, true));
+    CHECK(qdtls_configuration_session_resumption(c));
+    CHECK(qdtls_configuration_set_session_resumption(c, false));
+    CHECK(!qdtls_configuration_session_resumption(c));
+    CHECK(silent(s.fd, 20));
+out:
+    sock_close(&s);
+    qdtls_free(h);
+    qdtls_configuration_free(c);
+}
+
+static void test_exporter_srtp_and_alpn_agree(void) {
+    Blob ca = {0}, cert = {0}, key = {0};
+    qdtls_configuration *scfg = NULL, *ccfg = qdtls_configuration_new();
+    const int32_t cprof[2] = {QDTLS_SRTP_AES128_CM_SHA1_32, QDTLS_SRTP_AEAD_AES_256_GCM};
+    const int32_t sprof[3] = {QDTLS_SRTP_AEAD_AES_256_GCM, QDTLS_SRTP_AES128_CM_SHA1_80, QDTLS_SRTP_AES128_CM_SHA1_32};
+    const char *calpn[] = {"coap", "webrtc"}, *salpn[] = {"webrtc", "coap"};
+    uint8_t a[48], b[48], zero[48], none[32], empty[32], raw[88];
+    qdtls_srtp_keys kc, ks;
+    Link l = LINK_INIT;
+    CHECK(ccfg != NULL);
+    CHECK(load(&ca, "ca.pem") == 0 && load(&cert, "server.pem") == 0 && load(&key, "server.key") == 0);
+    scfg = cert_server_config(&cert, &key);
+    CHECK(scfg != NULL);
+    CHECK(qdtls_configuration_add_ca_certificates(ccfg, ca.data, ca.len));
+    CHECK(qdtls_configuration_set_srtp_profiles(ccfg, cprof, 2));
+    CHECK(qdtls_configuration_set_srtp_profiles(scfg, sprof, 3));
+    CHECK(qdtls_configuration_set_allowed_next_protocols(ccfg, calpn, 2));
+    CHECK(qdtls_configuration_set_allowed_next_protocols(scfg, salpn, 2));
+    CHECK(link_open(&l, ccfg, scfg, "localhost") == 0);
+    CHECK_MSG(link_handshake(&l, 10000), "client %s / server %s", err_of(l.client), err_of(l.server));
+    CHECK_INT(qdtls_handshake_state(l.client), QDTLS_HANDSHAKE_COMPLETE);
+
+    /* RFC 5705: both sides export the same bytes */
+    memset(zero, 0, sizeof zero);
+    CHECK_MSG(qdtls_export_keying_material(l.client, "EXPERIMENTAL c", 14, (const uint8_t *)"ctx", 3, a, sizeof a),
+              "%s", err_of(l.client));
+    CHECK_ERR(l.client, QDTLS_ERROR_NO_ERROR);
+    CHECK(qdtls_export_keying_material(l.server, "EXPERIMENTAL c", 14, (const uint8_t *)"ctx", 3, b, sizeof b));
+    CHECK_MEM(a, sizeof a, b, sizeof b);
+    CHECK(memcmp(a, zero, sizeof a) != 0);
+    /* another label, other bytes; no context and an empty one differ */
+    CHECK(qdtls_export_keying_material(l.server, "EXPERIMENTAL d", 14, (const uint8_t *)"ctx", 3, b, sizeof b));
+    CHECK(memcmp(a, b, sizeof a) != 0);
+    CHECK(qdtls_export_keying_material(l.client, "EXPERIMENTAL c", 14, NULL, 0, none, sizeof none));
+    CHECK(qdtls_export_keying_material(l.client, "EXPERIMENTAL c", 14, (const uint8_t *)"", 0, empty, sizeof empty));
+    CHECK(memcmp(none, empty, sizeof none) != 0);
+    CHECK(qdtls_export_keying_material(l.server, "EXPERIMENTAL c", 14, NULL, 0, b, sizeof none));
+    CHECK_MEM(none, sizeof none, b, sizeof none);
+
+    /* DTLS-SRTP: the server's preference among the client's offer; equal keys */
+    CHECK_INT(qdtls_selected_srtp_profile(l.client), QDTLS_SRTP_AEAD_AES_256_GCM);
+    CHECK_INT(qdtls_selected_srtp_profile(l.server), QDTLS_SRTP_AEAD_AES_256_GCM);
+    CHECK_MSG(qdtls_srtp_keying_material(l.client, &kc), "%s", err_of(l.client));
+    CHECK(qdtls_srtp_keying_material(l.server, &ks));
+    CHECK_INT(kc.profile, QDTLS_SRTP_AEAD_AES_256_GCM);
+    CHECK_INT(ks.profile, kc.profile);
+    CHECK_INT(kc.key_len, 32);
+    CHECK_INT(kc.salt_len, 12);
+    CHECK_INT(ks.key_len, 32);
+    CHECK_INT(ks.salt_len, 12);
+    CHECK_MEM(kc.client_key, kc.key_len, ks.client_key, ks.key_len);
+    CHECK_MEM(kc.server_key, kc.key_len, ks.server_key, ks.key_len);
+    CHECK_MEM(kc.client_salt, kc.salt_len, ks.client_salt, ks.salt_len);
+    CHECK_MEM(kc.server_salt, kc.salt_len, ks.server_salt, ks.salt_len);
+    CHECK(memcmp(kc.client_key, kc.server_key, 32) != 0);
+    /* RFC 5764 4.2: the exporter output, cut in order */
+    CHECK(qdtls_export_keying_material(l.client, "EXTRACTOR-dtls_srtp", 19, NULL, 0, raw, sizeof raw));
+    CHECK_MEM(raw, 32, kc.client_key, 32);
+    CHECK_MEM(raw + 32, 32, kc.server_key, 32);
+    CHECK_MEM(raw + 64, 12, kc.client_salt, 12);
+    CHECK_MEM(raw + 76, 12, kc.server_salt, 12);
+
+    /* ALPN: the server's preference, on both sides, by the buffer rules */
+    CHECK(bytes_rules("qdtls_negotiated_application_protocol", g_alpn, l.client, 0, "webrtc", 6));
+    CHECK(bytes_rules("qdtls_negotiated_application_protocol", g_alpn, l.server, 0, "webrtc", 6));
+
+    /* no resumption asked for: no session data */
+    CHECK_INT(qdtls_session_data(l.client, NULL, 0), 0);
+    CHECK(!qdtls_session_resumed(l.client));
+    CHECK_SEND(&l, 1, "srtp ping");
+out:
+    link_close(&l);
+    qdtls_configuration_free(scfg);
+    qdtls_configuration_free(ccfg);
+    blob_free(&ca);
+    blob_free(&cert);
+    blob_free(&key);
+}
+
+static void test_session_resumption(void) {
+    Blob ca = {0}, cert = {0}, key = {0};
+    qdtls_configuration *scfg = NULL, *ccfg = qdtls_configuration_new();
+    Link first = LINK_INIT, second = LINK_INIT, third = LINK_INIT;
+    uint8_t *data = NULL;
+    size_t len;
+    CHECK(ccfg != NULL);
+    CHECK(load(&ca, "ca.pem") == 0 && load(&cert, "server.pem") == 0 && load(&key, "server.key") == 0);
+    scfg = cert_server_config(&cert, &key);
+    CHECK(scfg != NULL);
+    CHECK(qdtls_configuration_add_ca_certificates(ccfg, ca.data, ca.len));
+    CHECK(qdtls_configuration_set_session_resumption(ccfg, true));
+    CHECK(qdtls_configuration_set_session_resumption(scfg, true));
+
+    /* a full handshake leaves the client a session */
+    CHECK(link_open(&first, ccfg, scfg, "localhost") == 0);
+    CHECK_MSG(link_handshake(&first, 10000), "client %s / server %s", err_of(first.client), err_of(first.server));
+    CHECK(!qdtls_session_resumed(first.client));
+    CHECK(!qdtls_session_resumed(first.server));
+    len = qdtls_session_data(first.client, NULL, 0);
+    CHECK(len > 0);
+    data = malloc(len);
+    CHECK(data != NULL);
+    CHECK_INT(qdtls_session_data(first.client, data, len), len);
+    CHECK(bytes_rules("qdtls_session_data", g_session_data, first.client, 0, data, len));
+    /* not once the handshake started */
+    CHECK(!qdtls_set_session_data(first.client, data, len));
+    CHECK_ERR(first.client, QDTLS_ERROR_INVALID_OPERATION);
+
+    /* a new connection offers it: abbreviated handshake on both sides */
+    CHECK(link_open(&second, ccfg, scfg, "localhost") == 0);
+    CHECK_MSG(qdtls_set_session_data(second.client, data, len), "%s", err_of(second.client));
+    CHECK_ERR(second.client, QDTLS_ERROR_NO_ERROR);
+    CHECK_MSG(link_handshake(&second, 10000), "client %s / server %s", err_of(second.client), err_of(second.server));
+    CHECK(qdtls_session_resumed(second.client));
+    CHECK(qdtls_session_resumed(second.server));
+    CHECK_INT(qdtls_peer_verification_error_count(second.client), 0);
+    CHECK_SEND(&second, 1, "resumed ping");
+    CHECK_SEND(&second, 0, "resumed pong");
+
+    /* a rotated ticket key still opens the ticket */
+    qdtls_rotate_session_ticket_keys();
+    CHECK(link_open(&third, ccfg, scfg, "localhost") == 0);
+    CHECK(qdtls_set_session_data(third.client, data, len));
+    CHECK_MSG(link_handshake(&third, 10000), "client %s / server %s", err_of(third.client), err_of(third.server));
+    CHECK(qdtls_session_resumed(third.client));
+    CHECK_SEND(&third, 1, "after rotation");
+out:
+    free(data);
+    link_close(&first);
+    link_close(&second);
+    link_close(&third);
+    qdtls_configuration_free(scfg);
+    qdtls_configuration_free(ccfg);
+    blob_free(&ca);
+    blob_free(&cert);
+    blob_free(&key);
+}
+
+/* Lets the client's flight time out against a peer that never answers;
+ * returns how many times it retransmitted, -1 if it never gave up. */
+static int time_out_completely(qdtls_connection *c, int fd, int64_t *waits, int max_waits) {
+    int64_t limit = now_ms() + 10000;
+    int retransmitted = 0, i = 0;
+    while (now_ms() < limit) {
+        int64_t t = qdtls_next_timeout_ms(c);
+        if (t < 0)
+            return -1;
+        if (i < max_waits)
+            waits[i] = t;
+        i++;
+        sleep_ms((int)t);
+        while (qdtls_next_timeout_ms(c) > 0)
+            sleep_ms(1);
+        if (qdtls_handle_timeout(c, fd))
+            retransmitted++;
+        else if (qdtls_handshake_state(c) == QDTLS_HANDSHAKE_NOT_STARTED)
+            return retransmitted;
+    }
+    return -1;
+}
+
+static void test_retransmission_policy(void) {
+    qdtls_connection *c = qdtls_new(QDTLS_SSL_CLIENT_MODE);
+    qdtls_configuration *cfg = psk_config(NULL);
+    Sock cs = SOCK_INIT, ss = SOCK_INIT;
+    uint8_t buf[2048];
+    char text[256];
+    int64_t waits[8] = {0};
+    int got = 0, r;
+    CHECK(c && cfg);
+    CHECK(sock_open(&cs) == 0 && sock_open(&ss) == 0);
+    CHECK(qdtls_set_dtls_configuration(c, cfg));
+    CHECK(qdtls_set_peer(c, "127.0.0.1", sock_port(&ss), NULL));
+
+    /* ranges */
+    CHECK(!qdtls_set_max_timeout_ms(c, 0));
+    CHECK_ERR(c, QDTLS_ERROR_INVALID_INPUT_PARAMETERS);
+    CHECK(!qdtls_set_max_timeout_ms(c, 600001));
+    CHECK_ERR(c, QDTLS_ERROR_INVALID_INPUT_PARAMETERS);
+    CHECK(qdtls_set_max_timeout_ms(c, 600000));
+    CHECK_ERR(c, QDTLS_ERROR_NO_ERROR);
+    CHECK(qdtls_set_max_timeout_ms(c, 1));
+    CHECK(!qdtls_set_max_retransmissions(c, 13));
+    CHECK_ERR(c, QDTLS_ERROR_INVALID_INPUT_PARAMETERS);
+    CHECK(!qdtls_set_max_retransmissions(c, UINT32_MAX));
+    CHECK_ERR(c, QDTLS_ERROR_INVALID_INPUT_PARAMETERS);
+    CHECK(qdtls_set_max_retransmissions(c, 12));
+    CHECK(qdtls_set_max_retransmissions(c, 0));
+    CHECK(qdtls_set_handshake_deadline_ms(c, UINT32_MAX));
+    CHECK(qdtls_set_handshake_deadline_ms(c, 0));
+    CHECK_ERR(c, QDTLS_ERROR_NO_ERROR);
+
+    /* 50 ms doubling, capped at 60 ms, two retransmissions: fails at the third expiry */
+    CHECK(qdtls_set_initial_timeout_ms(c, 50));
+    CHECK(qdtls_set_max_timeout_ms(c, 60));
+    CHECK(qdtls_set_max_retransmissions(c, 2));
+    CHECK(qdtls_do_handshake(c, cs.fd, NULL, 0));
+    /* only before the handshake */
+    CHECK(!qdtls_set_max_timeout_ms(c, 100));
+    CHECK_ERR(c, QDTLS_ERROR_INVALID_OPERATION);
+    CHECK(!qdtls_set_max_retransmissions(c, 5));
+    CHECK_ERR(c, QDTLS_ERROR_INVALID_OPERATION);
+    CHECK(!qdtls_set_handshake_deadline_ms(c, 100));
+    CHECK_ERR(c, QDTLS_ERROR_INVALID_OPERATION);
+    r = time_out_completely(c, cs.fd, waits, 8);
+    CHECK_INT(r, 2);
+    CHECK_ERR(c, QDTLS_ERROR_TLS_FATAL_ERROR);
+    qdtls_dtls_error_string(c, text, sizeof text);
+    CHECK_MSG(strstr(text, "2 retransmissions") != NULL, "%s", text);
+    CHECK_MSG(waits[0] > 40 && waits[0] <= 50, "first wait %lld", (long long)waits[0]);
+    CHECK_MSG(waits[1] > 45 && waits[1] <= 60, "second wait %lld (capped at 60)", (long long)waits[1]);
+    CHECK_MSG(waits[2] > 45 && waits[2] <= 60, "third wait %lld (capped at 60)", (long long)waits[2]);
+    CHECK_INT(qdtls_next_timeout_ms(c), -1);
+    while (recv_wait(ss.fd, buf, sizeof buf, 50, NULL) > 0)
+        got++;
+    CHECK_INT(got, 3); /* the ClientHello and two copies */
+
+    /* a deadline of 120 ms before the first timer (1 s): fails at it, nothing retransmitted */
+    CHECK(qdtls_set_initial_timeout_ms(c, 1000));
+    CHECK(qdtls_set_max_retransmissions(c, 12));
+    CHECK(qdtls_set_handshake_deadline_ms(c, 120));
+    CHECK(qdtls_do_handshake(c, cs.fd, NULL, 0));
+    waits[0] = qdtls_next_timeout_ms(c);
+    CHECK_MSG(waits[0] > 100 && waits[0] <= 120, "next timeout %lld", (long long)waits[0]);
+    r = time_out_completely(c, cs.fd, waits, 8);
+    CHECK_INT(r, 0);
+    CHECK_ERR(c, QDTLS_ERROR_TLS_FATAL_ERROR);
+    qdtls_dtls_error_string(c, text, sizeof text);
+    CHECK_MSG(strstr(text, "deadline of 120 ms") != NULL, "%s", text);
+    got = 0;
+    while (recv_wait(ss.fd, buf, sizeof buf, 50, NULL) > 0)
+        got++;
+    CHECK_INT(got, 1);
+out:
+    sock_close(&cs);
+    sock_close(&ss);
+    qdtls_free(c);
+    qdtls_configuration_free(cfg);
+}
+
+static void test_send_callback(void) {
+    qdtls_configuration *cfg = psk_config(NULL);
+    qdtls_connection *plain = qdtls_new(QDTLS_SSL_CLIENT_MODE);
+    PskCtx cp = {"cb-client", "callback shared key", 0, {0}, 0, {0}, 0, 0, 0, 0};
+    PskCtx sp = {NULL, "callback shared key", 0, {0}, 0, {0}, 0, 0, 0, 0};
+    SendCtx sc = {-1, 0, 0, 0, {0}};
+    Link l = LINK_INIT;
+    uint8_t buf[2048], out[2048];
+    long n;
+    int calls;
+    CHECK(cfg && plain);
+
+    /* without a callback, fd -1 is Qt's null socket */
+    CHECK(qdtls_set_peer(plain, "127.0.0.1", 9, NULL));
+    CHECK(!qdtls_do_handshake(plain, -1, NULL, 0));
+    CHECK_ERR(plain, QDTLS_ERROR_INVALID_INPUT_PARAMETERS);
+
+    /* the client sends only through its callback, which does the sendto itself */
+    CHECK(link_open(&l, cfg, cfg, NULL) == 0);
+    CHECK(qdtls_set_psk_callback(l.client, psk_cb, &cp));
+    CHECK(qdtls_set_psk_callback(l.server, psk_cb, &sp));
+    sc.fd = l.cs.fd;
+    CHECK(qdtls_set_send_callback(l.client, send_cb, &sc));
+    CHECK_ERR(l.client, QDTLS_ERROR_NO_ERROR);
+    l.client_via_callback = 1;
+    CHECK_MSG(link_handshake(&l, 10000), "client %s / server %s", err_of(l.client), err_of(l.server));
+    CHECK_INT(qdtls_handshake_state(l.server), QDTLS_HANDSHAKE_COMPLETE);
+    CHECK(sc.calls >= 2); /* ClientHello, then the Finished flight */
+    CHECK_INT(sc.addr_len, sizeof(struct sockaddr_in));
+    CHECK_INT(sc.last_to.sin_family, AF_INET);
+    CHECK_INT(ntohs(sc.last_to.sin_port), sock_port(&l.ss));
+    CHECK_INT(ntohl(sc.last_to.sin_addr.s_addr), INADDR_LOOPBACK);
+    calls = sc.calls;
+    CHECK_SEND(&l, 1, "through the callback");
+    CHECK_INT(sc.calls, calls + 1);
+    CHECK_SEND(&l, 0, "back to the socket");
+    CHECK_INT(sc.calls, calls + 1);
+
+    /* a real fd still goes to the fd, not the callback */
+    CHECK_INT(qdtls_write_datagram_encrypted(l.client, l.cs.fd, (const uint8_t *)"fd", 2), 2);
+    CHECK_INT(sc.calls, calls + 1);
+    n = recv_wait(l.ss.fd, buf, sizeof buf, 5000, NULL);
+    CHECK(n > 0);
+    CHECK_INT(qdtls_decrypt_datagram(l.server, l.ss.fd, buf, (size_t)n, out, sizeof out), 2);
+
+    /* a failing callback fails the call with UnderlyingSocketError */
+    sc.fail = 7;
+    CHECK_INT(qdtls_write_datagram_encrypted(l.client, -1, (const uint8_t *)"lost", 4), -1);
+    CHECK_ERR(l.client, QDTLS_ERROR_UNDERLYING_SOCKET_ERROR);
+    CHECK_INT(sc.calls, calls + 2);
+    CHECK(silent(l.ss.fd, 20));
+    sc.fail = 0;
+
+    /* removed: fd -1 is the null socket again */
+    CHECK(qdtls_set_send_callback(l.client, NULL, NULL));
+    CHECK_INT(qdtls_write_datagram_encrypted(l.client, -1, (const uint8_t *)"x", 1), -1);
+    CHECK_ERR(l.client, QDTLS_ERROR_INVALID_INPUT_PARAMETERS);
+    CHECK_INT(sc.calls, calls + 2);
+
+    /* and back: shutdown's close_notify goes through it */
+    CHECK(qdtls_set_send_callback(l.client, send_cb, &sc));
+    CHECK(qdtls_shutdown(l.client, -1));
+    CHECK_INT(sc.calls, calls + 3);
+    n = recv_wait(l.ss.fd, buf, sizeof buf, 5000, NULL);
+    CHECK(n > 0);
+    qdtls_decrypt_datagram(l.server, l.ss.fd, buf, (size_t)n, out, sizeof out);
+    CHECK_INT(qdtls_handshake_state(l.server), QDTLS_HANDSHAKE_NOT_STARTED);
+out:
+    link_close(&l);
+    qdtls_free(plain);
+    qdtls_configuration_free(cfg);
+}
+
 /* ---- runner ----------------------------------------------------------------------------- */
 
 typedef struct {
@@ -1976,6 +2431,11 @@ static const Test tests[] = {
     {"decrypt_too_small_buffer", test_decrypt_too_small_buffer},
     {"closed_fd", test_closed_fd},
     {"operation_errors", test_operation_errors},
+    {"keying_null_handles_and_arguments", test_keying_null_handles_and_arguments},
+    {"exporter_srtp_and_alpn_agree", test_exporter_srtp_and_alpn_agree},
+    {"session_resumption", test_session_resumption},
+    {"retransmission_policy", test_retransmission_policy},
+    {"send_callback", test_send_callback},
 };
 #define NTESTS (sizeof tests / sizeof tests[0])
 
