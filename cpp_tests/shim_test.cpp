@@ -225,6 +225,8 @@ struct Pair {
     Udp cs, ss;
     // Drops the index-th datagram sent by one side when it returns true.
     std::function<bool(bool fromClient, int index)> drop;
+    // The client passes socket -1 (it sends through its send callback).
+    bool clientViaCallback = false;
     int sent[2] = {0, 0};        // [1] by the client, [0] by the server
     int retransmits[2] = {0, 0}; // handleTimeout() that returned true, same indexing
     bool failed[2] = {false, false};
@@ -233,6 +235,9 @@ struct Pair {
         return client.setDtlsConfiguration(c) && server.setDtlsConfiguration(s) &&
                client.setPeer("127.0.0.1", ss.port(), name) && server.setPeer(cs.sa(), sizeof cs.addr);
     }
+
+    // The socket a side's calls pass.
+    int fd(bool ofClient) const { return !ofClient ? ss.fd : clientViaCallback ? -1 : cs.fd; }
 
     static bool done(const QDtls &d) {
         return d.handshakeState() == HandshakeState::HandshakeComplete ||
@@ -248,16 +253,17 @@ struct Pair {
         int index = sent[fromClient]++;
         if (drop && drop(fromClient, index))
             return true;
+        const int rxFd = fd(!fromClient);
         switch (rx.handshakeState()) {
         case HandshakeState::HandshakeComplete:
-            rx.decryptDatagram(rs.fd, d->data);
+            rx.decryptDatagram(rxFd, d->data);
             break;
         case HandshakeState::HandshakeNotStarted:
-            if (fromClient && !rx.doHandshake(rs.fd, d->data))
+            if (fromClient && !rx.doHandshake(rxFd, d->data))
                 failed[0] = true;
             break;
         case HandshakeState::HandshakeInProgress:
-            if (!rx.doHandshake(rs.fd, d->data))
+            if (!rx.doHandshake(rxFd, d->data))
                 failed[!fromClient] = true;
             break;
         default:
@@ -288,7 +294,7 @@ struct Pair {
             bool a = step(true);
             bool b = step(false);
             if (!a && !b) {
-                if (client.nextTimeoutMs() == 0 && client.handleTimeout(cs.fd))
+                if (client.nextTimeoutMs() == 0 && client.handleTimeout(fd(true)))
                     ++retransmits[1];
                 if (server.nextTimeoutMs() == 0 && server.handleTimeout(ss.fd))
                     ++retransmits[0];
@@ -299,21 +305,20 @@ struct Pair {
 
     bool handshake(int limitMs = 10000) {
         failed[0] = failed[1] = false;
-        return client.doHandshake(cs.fd) && pump(limitMs);
+        return client.doHandshake(fd(true)) && pump(limitMs);
     }
 
     // Sends `data` from one side; what the other side decrypted (nullopt if nothing arrived).
     std::optional<Bytes> send(bool fromClient, std::string_view data) {
         QDtls &tx = fromClient ? client : server;
         QDtls &rx = fromClient ? server : client;
-        Udp &ts = fromClient ? cs : ss;
         Udp &rs = fromClient ? ss : cs;
-        if (tx.writeDatagramEncrypted(ts.fd, data) != static_cast<std::int64_t>(data.size()))
+        if (tx.writeDatagramEncrypted(fd(fromClient), data) != static_cast<std::int64_t>(data.size()))
             return std::nullopt;
         auto d = recvWithin(rs.fd, 5000);
         if (!d)
             return std::nullopt;
-        return rx.decryptDatagram(rs.fd, d->data);
+        return rx.decryptDatagram(fd(!fromClient), d->data);
     }
 };
 
@@ -1152,6 +1157,255 @@ void test_peer_from_scoped_sockaddr() {
     CHECK_EQ(d.peerAddress(), "fe80::1"); // a refused setPeer keeps the old peer
 }
 
+// ---- beyond Qt: exporter, DTLS-SRTP, ALPN, resumption, policy, send callback ----------
+
+static_assert(static_cast<int>(qdtls::SrtpProfile::AeadAes256Gcm) == QDTLS_SRTP_AEAD_AES_256_GCM);
+static_assert(static_cast<int>(qdtls::SrtpProfile::NoProfile) == 0);
+
+struct CertConfigs {
+    DtlsConfiguration client, server;
+    bool ok = false;
+    CertConfigs() {
+        const std::string ca = readFile("ca.pem"), cert = readFile("server.pem"), key = readFile("server.key");
+        ok = server.setDtlsCookieVerificationEnabled(false) && server.setLocalCertificateChain(cert) &&
+             server.setPrivateKey(key) && client.addCaCertificates(ca);
+    }
+};
+
+void test_keying_material_srtp_and_alpn() {
+    using qdtls::SrtpProfile;
+    CertConfigs cfg;
+    CHECK(cfg.ok);
+    CHECK(cfg.client.srtpProfiles().empty());
+    CHECK(cfg.client.setSrtpProfiles({SrtpProfile::Aes128CmSha1_32, SrtpProfile::AeadAes256Gcm}));
+    CHECK(cfg.server.setSrtpProfiles(
+        {SrtpProfile::AeadAes256Gcm, SrtpProfile::Aes128CmSha1_80, SrtpProfile::Aes128CmSha1_32}));
+    // a repeated or unknown profile is refused and changes nothing
+    CHECK(!cfg.client.setSrtpProfiles({SrtpProfile::AeadAes128Gcm, SrtpProfile::AeadAes128Gcm}));
+    CHECK(!cfg.client.setSrtpProfiles({static_cast<SrtpProfile>(3)}));
+    CHECK((cfg.client.srtpProfiles() == std::vector<SrtpProfile>{SrtpProfile::Aes128CmSha1_32,
+                                                                 SrtpProfile::AeadAes256Gcm}));
+    CHECK(cfg.client.setAllowedNextProtocols({"coap", "webrtc"}));
+    CHECK(cfg.server.setAllowedNextProtocols({"webrtc", "coap"}));
+
+    Pair p;
+    CHECK(p.connect(cfg.client, cfg.server, "localhost"));
+    // nothing before the handshake
+    CHECK(p.client.exportKeyingMaterial("EXPERIMENTAL shim", 32).empty());
+    CHECK_ERR(p.client, QDtlsError::InvalidOperation);
+    CHECK_EQ(p.client.srtpKeyingMaterial().profile, SrtpProfile::NoProfile);
+    CHECK_ERR(p.client, QDtlsError::InvalidOperation);
+    CHECK_EQ(p.client.selectedSrtpProfile(), SrtpProfile::NoProfile);
+    CHECK_EQ(p.client.negotiatedApplicationProtocol(), "");
+    CHECK_MSG(p.handshake(), "client " + describe(p.client) + "; server " + describe(p.server));
+    CHECK_COMPLETE(p);
+
+    // RFC 5705: equal on both sides; no context differs from an empty one
+    const Bytes a = p.client.exportKeyingMaterial("EXPERIMENTAL shim", bytes("ctx"), 48);
+    CHECK_ERR(p.client, QDtlsError::NoError);
+    CHECK_EQ(a.size(), std::size_t{48});
+    CHECK_EQ(p.server.exportKeyingMaterial("EXPERIMENTAL shim", std::string_view("ctx"), 48), a);
+    CHECK(a != Bytes(48, 0));
+    const Bytes none = p.client.exportKeyingMaterial("EXPERIMENTAL shim", 32);
+    const Bytes empty = p.client.exportKeyingMaterial("EXPERIMENTAL shim", Bytes{}, 32);
+    CHECK_EQ(none.size(), std::size_t{32});
+    CHECK_EQ(empty.size(), std::size_t{32});
+    CHECK(none != empty);
+    CHECK_EQ(p.server.exportKeyingMaterial("EXPERIMENTAL shim", 32), none);
+    CHECK_EQ(p.server.exportKeyingMaterial("EXPERIMENTAL shim", std::string_view(), 32), empty);
+
+    // DTLS-SRTP: the server's preference among the client's offer, equal keys
+    CHECK_EQ(p.client.selectedSrtpProfile(), SrtpProfile::AeadAes256Gcm);
+    CHECK_EQ(p.server.selectedSrtpProfile(), SrtpProfile::AeadAes256Gcm);
+    const qdtls::SrtpKeyingMaterial kc = p.client.srtpKeyingMaterial(), ks = p.server.srtpKeyingMaterial();
+    CHECK_EQ(kc.profile, SrtpProfile::AeadAes256Gcm);
+    CHECK_EQ(kc.clientKey.size(), std::size_t{32});
+    CHECK_EQ(kc.clientSalt.size(), std::size_t{12});
+    CHECK_EQ(ks.profile, kc.profile);
+    CHECK_EQ(ks.clientKey, kc.clientKey);
+    CHECK_EQ(ks.serverKey, kc.serverKey);
+    CHECK_EQ(ks.clientSalt, kc.clientSalt);
+    CHECK_EQ(ks.serverSalt, kc.serverSalt);
+    CHECK(kc.clientKey != kc.serverKey);
+    Bytes raw = kc.clientKey;
+    raw.insert(raw.end(), kc.serverKey.begin(), kc.serverKey.end());
+    raw.insert(raw.end(), kc.clientSalt.begin(), kc.clientSalt.end());
+    raw.insert(raw.end(), kc.serverSalt.begin(), kc.serverSalt.end());
+    CHECK_EQ(p.client.exportKeyingMaterial("EXTRACTOR-dtls_srtp", 88), raw);
+
+    // ALPN: the server's preference on both sides
+    CHECK_EQ(p.client.negotiatedApplicationProtocol(), "webrtc");
+    CHECK_EQ(p.server.negotiatedApplicationProtocol(), "webrtc");
+    CHECK_SEND(p, true, "keys agreed");
+}
+
+void test_session_resumption() {
+    CertConfigs cfg;
+    CHECK(cfg.ok);
+    CHECK(!cfg.client.sessionResumption());
+    CHECK(cfg.client.setSessionResumption(true));
+    CHECK(cfg.server.setSessionResumption(true));
+    CHECK(DtlsConfiguration(cfg.client).sessionResumption()); // copies keep it
+    Bytes session;
+    {
+        Pair p;
+        CHECK(p.connect(cfg.client, cfg.server, "localhost"));
+        CHECK_MSG(p.handshake(), "client " + describe(p.client));
+        CHECK_COMPLETE(p);
+        CHECK(!p.client.sessionResumed());
+        session = p.client.sessionData();
+        CHECK(!session.empty());
+        CHECK(!p.client.setSessionData(session)); // not once started
+        CHECK_ERR(p.client, QDtlsError::InvalidOperation);
+    }
+    {
+        Pair p;
+        CHECK(p.connect(cfg.client, cfg.server, "localhost"));
+        CHECK(!p.client.setSessionData(bytes("not a session")));
+        CHECK_ERR(p.client, QDtlsError::InvalidInputParameters);
+        CHECK(p.client.setSessionData(session));
+        CHECK_ERR(p.client, QDtlsError::NoError);
+        CHECK_MSG(p.handshake(), "client " + describe(p.client));
+        CHECK_COMPLETE(p);
+        CHECK(p.client.sessionResumed());
+        CHECK(p.server.sessionResumed());
+        CHECK_SEND(p, true, "resumed");
+        CHECK_SEND(p, false, "resumed too");
+    }
+    qdtls::rotateSessionTicketKeys();
+    {
+        Pair p;
+        CHECK(p.connect(cfg.client, cfg.server, "localhost"));
+        CHECK(p.client.setSessionData(session));
+        CHECK_MSG(p.handshake(), "client " + describe(p.client));
+        CHECK(p.client.sessionResumed()); // the previous ticket key still opens it
+    }
+    {   // resumption off: a full handshake and no session data
+        CertConfigs off;
+        Pair p;
+        CHECK(p.connect(off.client, off.server, "localhost"));
+        CHECK(p.client.setSessionData(session)); // offered, but the server issues and takes no tickets
+        CHECK_MSG(p.handshake(), "client " + describe(p.client));
+        CHECK(!p.server.sessionResumed());
+        CHECK(p.client.sessionData().empty());
+    }
+}
+
+// Lets the client's flight time out against silence; the waits and how many retransmitted.
+std::pair<std::vector<std::int64_t>, int> timeOutCompletely(QDtls &d, int fd) {
+    std::vector<std::int64_t> waits;
+    int retransmitted = 0;
+    const auto start = Clock::now();
+    while (msSince(start) < 10000) {
+        const std::int64_t t = d.nextTimeoutMs();
+        if (t < 0)
+            break;
+        waits.push_back(t);
+        std::this_thread::sleep_for(std::chrono::milliseconds(t));
+        while (d.nextTimeoutMs() > 0)
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        if (d.handleTimeout(fd))
+            ++retransmitted;
+        else if (d.handshakeState() == HandshakeState::HandshakeNotStarted)
+            break;
+    }
+    return {waits, retransmitted};
+}
+
+void test_retransmission_policy() {
+    Udp cs, silentPeer;
+    QDtls d(SslMode::SslClientMode);
+    CHECK(d.setDtlsConfiguration(pskConfig()));
+    CHECK(d.setPeer("127.0.0.1", silentPeer.port()));
+    CHECK(!d.setMaxTimeoutMs(0));
+    CHECK_ERR(d, QDtlsError::InvalidInputParameters);
+    CHECK(!d.setMaxTimeoutMs(600001));
+    CHECK(!d.setMaxRetransmissions(13));
+    CHECK_ERR(d, QDtlsError::InvalidInputParameters);
+    CHECK(d.setInitialTimeoutMs(40));
+    CHECK(d.setMaxTimeoutMs(50));
+    CHECK(d.setMaxRetransmissions(3));
+    CHECK(d.setHandshakeDeadlineMs(0));
+    CHECK(d.doHandshake(cs.fd));
+    CHECK(!d.setMaxTimeoutMs(100));
+    CHECK_ERR(d, QDtlsError::InvalidOperation);
+    CHECK(!d.setMaxRetransmissions(1));
+    CHECK(!d.setHandshakeDeadlineMs(100));
+    CHECK_ERR(d, QDtlsError::InvalidOperation);
+    auto [waits, retransmitted] = timeOutCompletely(d, cs.fd);
+    CHECK_EQ(retransmitted, 3);
+    CHECK_EQ(waits.size(), std::size_t{4});
+    CHECK_MSG(waits[0] <= 40 && waits[1] <= 50 && waits[2] <= 50 && waits[3] <= 50 && waits[1] > 40,
+              "waits " + show(waits[0]) + " " + show(waits[1]) + " " + show(waits[2]) + " " + show(waits[3]));
+    CHECK_ERR(d, QDtlsError::TlsFatalError);
+    int got = 0;
+    while (recvWithin(silentPeer.fd, 50))
+        ++got;
+    CHECK_EQ(got, 4);
+
+    // a deadline before the first timer
+    CHECK(d.setInitialTimeoutMs(1000));
+    CHECK(d.setHandshakeDeadlineMs(80));
+    CHECK(d.doHandshake(cs.fd));
+    const std::int64_t t = d.nextTimeoutMs();
+    CHECK_MSG(t > 60 && t <= 80, show(t));
+    auto [waits2, retransmitted2] = timeOutCompletely(d, cs.fd);
+    CHECK_EQ(retransmitted2, 0);
+    CHECK_ERR(d, QDtlsError::TlsFatalError);
+    CHECK_MSG(d.dtlsErrorString().find("deadline") != std::string::npos, d.dtlsErrorString());
+}
+
+void test_send_callback() {
+    Pair p;
+    CHECK(p.connect(pskConfig(), pskConfig()));
+    simplePsk(p.server);
+    // Set on another object, then moved in: the callback's address survives moves.
+    QDtls client(SslMode::SslClientMode);
+    CHECK(client.setDtlsConfiguration(pskConfig()));
+    CHECK(client.setPeer("127.0.0.1", p.ss.port()));
+    simplePsk(client);
+    int calls = 0;
+    socklen_t lastLen = 0;
+    sockaddr_in lastTo{};
+    const int fd = p.cs.fd;
+    bool failNext = false;
+    CHECK(client.setSendCallback([&](const std::uint8_t *data, std::size_t len, const sockaddr *to, socklen_t toLen) {
+        ++calls;
+        lastLen = toLen;
+        if (toLen == sizeof lastTo)
+            std::memcpy(&lastTo, to, sizeof lastTo);
+        if (failNext)
+            return false;
+        return sendto(fd, data, len, 0, to, toLen) == static_cast<ssize_t>(len);
+    }));
+    p.client = std::move(client);
+    p.clientViaCallback = true;
+    CHECK_MSG(p.handshake(), "client " + describe(p.client) + "; server " + describe(p.server));
+    CHECK_COMPLETE(p);
+    CHECK(calls >= 2);
+    CHECK_EQ(lastLen, static_cast<socklen_t>(sizeof(sockaddr_in)));
+    CHECK_EQ(ntohs(lastTo.sin_port), p.ss.port());
+    const int before = calls;
+    CHECK_SEND(p, true, "through the callback");
+    CHECK_EQ(calls, before + 1);
+    CHECK_SEND(p, false, "to the socket");
+    failNext = true;
+    CHECK_EQ(p.client.writeDatagramEncrypted(-1, std::string_view("lost")), std::int64_t{-1});
+    CHECK_ERR(p.client, QDtlsError::UnderlyingSocketError);
+    failNext = false;
+#if defined(__cpp_exceptions)
+    CHECK(p.client.setSendCallback([](const std::uint8_t *, std::size_t, const sockaddr *, socklen_t) -> bool {
+        throw std::runtime_error("send failure");
+    }));
+    CHECK_EQ(p.client.writeDatagramEncrypted(-1, std::string_view("thrown")), std::int64_t{-1});
+    CHECK_ERR(p.client, QDtlsError::UnderlyingSocketError);
+#endif
+    CHECK(p.client.setSendCallback(nullptr)); // removed: -1 is Qt's null socket again
+    CHECK_EQ(p.client.writeDatagramEncrypted(-1, std::string_view("x")), std::int64_t{-1});
+    CHECK_ERR(p.client, QDtlsError::InvalidInputParameters);
+    CHECK(!recvWithin(p.ss.fd, 20));
+}
+
 struct Test {
     const char *name;
     void (*fn)();
@@ -1174,6 +1428,10 @@ const Test tests[] = {
     {"long_values", test_long_values},
     {"raw_buffer_overloads", test_raw_buffer_overloads},
     {"peer_from_scoped_sockaddr", test_peer_from_scoped_sockaddr},
+    {"keying_material_srtp_and_alpn", test_keying_material_srtp_and_alpn},
+    {"session_resumption", test_session_resumption},
+    {"retransmission_policy", test_retransmission_policy},
+    {"send_callback", test_send_callback},
 };
 
 int checkList(std::string_view list) {

@@ -10,6 +10,9 @@
 // - Qt's handshakeTimeout signal becomes nextTimeoutMs(): wait that long (or
 //   until a datagram arrives), then call handleTimeout().
 // - Qt's pskRequired signal becomes a handler set with onPskRequired().
+// - Beyond Qt (WebRTC, CoAP): the RFC 5705 exporter, DTLS-SRTP, the
+//   negotiated ALPN protocol, session resumption, a retransmission policy and
+//   a send callback for connections without a socket (socket -1).
 // - The C handles behind the classes (nativeHandle()) are the C API's
 //   qdtls_connection, qdtls_client_verifier and qdtls_configuration.
 #ifndef QDTLS_HPP
@@ -119,6 +122,26 @@ enum class SslError : int {
     UnspecifiedError = QDTLS_SSL_ERROR_UNSPECIFIED_ERROR,
 };
 
+/// A DTLS-SRTP protection profile (RFC 5764, RFC 7714), with the C values.
+enum class SrtpProfile : int {
+    /// None negotiated (or not encrypted).
+    NoProfile = 0,
+    Aes128CmSha1_80 = QDTLS_SRTP_AES128_CM_SHA1_80,
+    Aes128CmSha1_32 = QDTLS_SRTP_AES128_CM_SHA1_32,
+    AeadAes128Gcm = QDTLS_SRTP_AEAD_AES_128_GCM,
+    AeadAes256Gcm = QDTLS_SRTP_AEAD_AES_256_GCM,
+};
+
+/// DTLS-SRTP keying material (RFC 5764 4.2): the negotiated profile and both
+/// sides' master keys and salts. Secret: keep it like a key.
+struct SrtpKeyingMaterial {
+    SrtpProfile profile = SrtpProfile::NoProfile;
+    Bytes clientKey;  ///< protects what the client sends
+    Bytes serverKey;  ///< protects what the server sends
+    Bytes clientSalt;
+    Bytes serverSalt;
+};
+
 /// QSslError: a code and the (DER) certificate it concerns; an empty
 /// certificate in an ignore list matches any certificate.
 struct QSslError {
@@ -179,6 +202,13 @@ template <class Get> Bytes readBytes(Get &&get) {
 }
 
 inline const std::uint8_t *u8(const void *p) { return static_cast<const std::uint8_t *>(p); }
+
+/// Overwrites secrets the compiler may not optimise away.
+inline void wipe(void *p, std::size_t n) {
+    volatile unsigned char *v = static_cast<volatile unsigned char *>(p);
+    while (n--)
+        *v++ = 0;
+}
 } // namespace detail
 
 /// QSslPreSharedKeyAuthenticator: a view of the authenticator handed to the
@@ -295,6 +325,27 @@ public:
                 [&](char *b, std::size_t c) { return qdtls_configuration_allowed_next_protocol_at(c_, i, b, c); }));
         return out;
     }
+    /// The DTLS-SRTP profiles, preferred first: a client offers them, a
+    /// server picks the first of its list the client offers. Empty turns
+    /// DTLS-SRTP off (the default); an unknown or repeated profile is refused.
+    bool setSrtpProfiles(const std::vector<SrtpProfile> &profiles) {
+        std::vector<std::int32_t> ids;
+        for (SrtpProfile p : profiles)
+            ids.push_back(static_cast<std::int32_t>(p));
+        return qdtls_configuration_set_srtp_profiles(c_, ids.data(), ids.size());
+    }
+    std::vector<SrtpProfile> srtpProfiles() const {
+        std::vector<std::int32_t> ids(qdtls_configuration_srtp_profiles(c_, nullptr, 0));
+        ids.resize(qdtls_configuration_srtp_profiles(c_, ids.data(), ids.size()));
+        std::vector<SrtpProfile> out;
+        for (std::int32_t id : ids)
+            out.push_back(static_cast<SrtpProfile>(id));
+        return out;
+    }
+    /// Session resumption (off by default, as in Qt): a server issues
+    /// tickets and keeps a cache; a client keeps its session for sessionData().
+    bool setSessionResumption(bool on) { return qdtls_configuration_set_session_resumption(c_, on); }
+    bool sessionResumption() const { return qdtls_configuration_session_resumption(c_); }
 
 private:
     DtlsConfiguration(qdtls_configuration *c, int) : c_(c) {}
@@ -305,8 +356,14 @@ private:
 class QDtls {
 public:
     using PskHandler = std::function<void(QSslPreSharedKeyAuthenticator *)>;
+    /// Sends one datagram to `addr` (a sockaddr_in or sockaddr_in6 of
+    /// `addrLen` bytes); true when it was sent (or queued).
+    using SendCallback =
+        std::function<bool(const std::uint8_t *data, std::size_t len, const sockaddr *addr, socklen_t addrLen)>;
 
-    explicit QDtls(SslMode mode) : h_(qdtls_new(static_cast<int>(mode))), psk_(std::make_unique<PskHandler>()) {}
+    explicit QDtls(SslMode mode)
+        : h_(qdtls_new(static_cast<int>(mode))), psk_(std::make_unique<PskHandler>()),
+          send_(std::make_unique<SendCallback>()) {}
     QDtls(QDtls &&) noexcept = default;
     QDtls &operator=(QDtls &&) noexcept = default;
     QDtls(const QDtls &) = delete;
@@ -446,6 +503,82 @@ public:
         return out;
     }
 
+    /// RFC 5705 keying material: `length` bytes for `label` without a
+    /// context (which differs from an empty context). Empty on error (see
+    /// dtlsError(); InvalidOperation before the handshake completes).
+    Bytes exportKeyingMaterial(std::string_view label, std::size_t length) const {
+        return exportKeyingMaterial(label, nullptr, 0, length);
+    }
+    /// The same with a context.
+    Bytes exportKeyingMaterial(std::string_view label, const Bytes &context, std::size_t length) const {
+        static const std::uint8_t empty = 0;
+        return exportKeyingMaterial(label, context.empty() ? &empty : context.data(), context.size(), length);
+    }
+    Bytes exportKeyingMaterial(std::string_view label, std::string_view context, std::size_t length) const {
+        static const std::uint8_t empty = 0;
+        return exportKeyingMaterial(label, context.empty() ? &empty : detail::u8(context.data()), context.size(),
+                                    length);
+    }
+    /// The negotiated DTLS-SRTP profile; NoProfile when none.
+    SrtpProfile selectedSrtpProfile() const {
+        return static_cast<SrtpProfile>(qdtls_selected_srtp_profile(h_.get()));
+    }
+    /// DTLS-SRTP's master keys and salts; profile NoProfile and empty keys on
+    /// error (see dtlsError()).
+    SrtpKeyingMaterial srtpKeyingMaterial() const {
+        SrtpKeyingMaterial m;
+        ::qdtls_srtp_keys k{};
+        if (qdtls_srtp_keying_material(h_.get(), &k) && k.key_len <= sizeof k.client_key &&
+            k.salt_len <= sizeof k.client_salt) {
+            m.profile = static_cast<SrtpProfile>(k.profile);
+            m.clientKey.assign(k.client_key, k.client_key + k.key_len);
+            m.serverKey.assign(k.server_key, k.server_key + k.key_len);
+            m.clientSalt.assign(k.client_salt, k.client_salt + k.salt_len);
+            m.serverSalt.assign(k.server_salt, k.server_salt + k.salt_len);
+        }
+        detail::wipe(&k, sizeof k);
+        return m;
+    }
+    /// The ALPN protocol negotiated in the handshake (QSslConfiguration::
+    /// nextNegotiatedProtocol); empty when none.
+    std::string negotiatedApplicationProtocol() const {
+        const Bytes b = detail::readBytes(
+            [&](std::uint8_t *buf, std::size_t c) { return qdtls_negotiated_application_protocol(h_.get(), buf, c); });
+        return std::string(b.begin(), b.end());
+    }
+    /// Client side, with session resumption on: the session of the last
+    /// handshake, for setSessionData() on a later connection to the same
+    /// server; empty when there is none. Secret: it holds the master secret.
+    Bytes sessionData() const {
+        return detail::readBytes([&](std::uint8_t *b, std::size_t c) { return qdtls_session_data(h_.get(), b, c); });
+    }
+    /// Client side: offers a session from sessionData() in the next
+    /// handshake (empty clears it). Only before the handshake.
+    bool setSessionData(const Bytes &data) { return qdtls_set_session_data(h_.get(), data.data(), data.size()); }
+    /// Whether the last handshake resumed an earlier session.
+    bool sessionResumed() const { return qdtls_session_resumed(h_.get()); }
+    /// The ceiling of the doubling retransmission timeout, 1..600000 ms
+    /// (default 60000). Only before the handshake.
+    bool setMaxTimeoutMs(std::uint32_t ms) { return qdtls_set_max_timeout_ms(h_.get(), ms); }
+    /// Retransmissions of one flight before the handshake fails with
+    /// TlsFatalError, 0..12 (default 12). Only before the handshake.
+    bool setMaxRetransmissions(std::uint32_t n) { return qdtls_set_max_retransmissions(h_.get(), n); }
+    /// The whole handshake must complete within `ms` of its start (0, the
+    /// default: no deadline); nextTimeoutMs() counts down to it, and
+    /// handleTimeout() fails the handshake there. Only before the handshake.
+    bool setHandshakeDeadlineMs(std::uint32_t ms) { return qdtls_set_handshake_deadline_ms(h_.get(), ms); }
+
+    /// Sends through `callback` whenever a call passes socket -1 (ICE, TURN,
+    /// user-space stacks); datagrams from the peer are passed in as usual.
+    /// An empty function removes it. It runs on the thread driving the
+    /// connection; an exception it throws counts as a failed send.
+    bool setSendCallback(SendCallback callback) {
+        if (!send_) // a moved-from object gets a fresh slot rather than a crash
+            send_ = std::make_unique<SendCallback>();
+        *send_ = std::move(callback);
+        return qdtls_set_send_callback(h_.get(), *send_ ? &QDtls::sendTrampoline : nullptr, send_.get());
+    }
+
     /// The pskRequired signal: `handler` fills in the authenticator. It runs on
     /// the thread driving the handshake and may call this object's getters.
     void onPskRequired(PskHandler handler) {
@@ -474,9 +607,36 @@ private:
 #endif
     }
 
+    static int sendTrampoline(void *user, const std::uint8_t *data, std::size_t len, const void *addr,
+                              std::size_t addrLen) {
+        auto *callback = static_cast<SendCallback *>(user);
+        const auto *sa = static_cast<const sockaddr *>(addr);
+        const auto saLen = static_cast<socklen_t>(addrLen);
+#if defined(__cpp_exceptions)
+        // An exception must not unwind through the C library: the send failed.
+        try {
+            return (*callback)(data, len, sa, saLen) ? 0 : -1;
+        } catch (...) {
+            return -1;
+        }
+#else
+        return (*callback)(data, len, sa, saLen) ? 0 : -1;
+#endif
+    }
+
+    Bytes exportKeyingMaterial(std::string_view label, const std::uint8_t *context, std::size_t contextLen,
+                               std::size_t length) const {
+        Bytes out(length);
+        if (!qdtls_export_keying_material(h_.get(), label.data(), label.size(), context, contextLen, out.data(),
+                                          out.size()))
+            out.clear();
+        return out;
+    }
+
     std::unique_ptr<::qdtls_connection, Deleter> h_;
-    // Heap-allocated so the address given to the C callback survives moves.
+    // Heap-allocated so the addresses given to the C callbacks survive moves.
     std::unique_ptr<PskHandler> psk_;
+    std::unique_ptr<SendCallback> send_;
 };
 
 /// QDtlsClientVerifier over a native UDP socket.
@@ -533,6 +693,10 @@ private:
 
 /// The library version ("MAJOR.MINOR.PATCH").
 inline const char *version() { return qdtls_version(); }
+
+/// Starts a new session ticket key now (they also rotate every 12 hours):
+/// tickets under the previous key still resume; older ones do not.
+inline void rotateSessionTicketKeys() { qdtls_rotate_session_ticket_keys(); }
 
 } // namespace qdtls
 
