@@ -20,6 +20,9 @@ have gnutls-serv || need gnutls-bin
 ls /usr/lib/*/cmake/Qt5Network/Qt5NetworkConfig.cmake >/dev/null 2>&1 || need qtbase5-dev
 ls /usr/include/*/qt6/QtNetwork/*/QtNetwork/private/qtlsbackend_p.h >/dev/null 2>&1 || need qt6-base-private-dev
 have valgrind || need valgrind
+# The Python package's tests build it in a virtual environment (pip, maturin).
+have python3 || need python3
+python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need python3-venv
 
 if [ -z "$missing" ]; then
     exit 0

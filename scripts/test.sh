@@ -74,5 +74,6 @@ stage "C and C++ tests against the installed package" cpp_tests/run.sh "$prefix"
 stage "examples smoke run" ./scripts/demo.sh
 stage "Qt adapter tests" qt/run-tests.sh "$prefix"
 stage "Qt's own tst_qdtls and tst_qdtlscookie against the adapter" qt/qt-autotests.sh "$prefix"
+stage "Python package (pytest; PySide6 and Mbed TLS interop)" python/run-tests.sh
 stage "fuzz smoke run" fuzz_smoke
 echo "stages: $passed passed, 0 failed"
