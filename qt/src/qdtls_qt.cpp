@@ -609,6 +609,8 @@ QSslConfiguration QDtls::dtlsConfiguration() const
     for (const ::qdtls::Bytes &der : d->h.peerCertificateChain())
         chain << certificateFromDer(der);
     bridge::setPeerCertificates(configuration, peer, chain);
+    const std::string protocol = d->h.negotiatedApplicationProtocol();
+    bridge::setNegotiatedProtocol(configuration, QByteArray(protocol.data(), qsizetype(protocol.size())));
 #endif
     return configuration;
 }

@@ -6,7 +6,8 @@
 // one that sees Qt's private headers: those pull in Qt's internals and Qt's
 // own qdtls.h (the global class QDtls), which the adapter's implementation
 // keeps out of its sight, and this way the private API the adapter depends
-// on is these five calls. Built only with QDTLS_QT_PRIVATE_API=ON, which ties
+// on is these five calls, plus one field write (setNegotiatedProtocol: Qt has
+// no helper for it outside QSslSocket). Built only with QDTLS_QT_PRIVATE_API=ON, which ties
 // the adapter to the exact Qt version it was built with.
 #ifndef QDTLS_QT_QTPRIVATEBRIDGE_H
 #define QDTLS_QT_QTPRIVATEBRIDGE_H
@@ -24,6 +25,11 @@ namespace bridge {
 // Replaces the peer certificate and chain that `configuration` carries.
 void setPeerCertificates(QSslConfiguration &configuration, const QSslCertificate &peer,
                          const QList<QSslCertificate> &chain);
+
+// Records the ALPN protocol negotiated in the handshake: nextNegotiatedProtocol()
+// becomes `protocol` and nextProtocolNegotiationStatus() Negotiated, or, for
+// an empty `protocol`, empty and None (as a configuration that negotiated nothing).
+void setNegotiatedProtocol(QSslConfiguration &configuration, const QByteArray &protocol);
 
 // Client side: the server's identity hint (`hint` must outlive `auth`: Qt
 // keeps a reference to its bytes) and the maxima.

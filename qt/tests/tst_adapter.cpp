@@ -83,6 +83,7 @@ private Q_SLOTS:
     void pskHandshake();
     void pskWithoutKeyFails();
     void certificates();
+    void negotiatedProtocol();
     void verificationFailureAbort();
     void verificationFailureIgnoreResume();
     void presetIgnoredErrors();
@@ -507,6 +508,35 @@ void tst_Adapter::certificates()
     QCOMPARE(client.dtls.dtlsConfiguration().peerCertificate(), certs.server);
     QCOMPARE(client.dtls.dtlsConfiguration().peerCertificateChain(), certs.serverChain());
     QVERIFY(server.dtls->dtlsConfiguration().peerCertificate().isNull()); // no client certificate
+}
+
+void tst_Adapter::negotiatedProtocol()
+{
+    Server server;
+    Client client;
+    server.conf = pskConfiguration(true);
+    server.conf.setAllowedNextProtocols({"webrtc", "coap"});
+    server.pskAnswer = Psk();
+    client.pskAnswer = Psk();
+    QSslConfiguration conf = pskConfiguration(false);
+    conf.setAllowedNextProtocols({"coap", "webrtc"});
+    QCOMPARE(client.dtls.dtlsConfiguration().nextProtocolNegotiationStatus(),
+             QSslConfiguration::NextProtocolNegotiationNone);
+    QVERIFY(client.start(conf, server.port()));
+    QTRY_VERIFY_WITH_TIMEOUT(client.done() && server.encrypted(), 10000);
+    QVERIFY2(client.encrypted(), qPrintable(client.dtls.dtlsErrorString()));
+    if (!fullAdapter)
+        QSKIP("built without Qt's private API: dtlsConfiguration() carries no negotiated protocol");
+    REFERENCE_DIFFERS("Qt's QDtls does not record the negotiated ALPN protocol in dtlsConfiguration()");
+    // The server's preference, on both sides.
+    QCOMPARE(client.dtls.dtlsConfiguration().nextNegotiatedProtocol(), QByteArray("webrtc"));
+    QCOMPARE(client.dtls.dtlsConfiguration().nextProtocolNegotiationStatus(),
+             QSslConfiguration::NextProtocolNegotiationNegotiated);
+    QCOMPARE(server.dtls->dtlsConfiguration().nextNegotiatedProtocol(), QByteArray("webrtc"));
+    QCOMPARE(server.dtls->dtlsConfiguration().nextProtocolNegotiationStatus(),
+             QSslConfiguration::NextProtocolNegotiationNegotiated);
+    // Still what was configured.
+    QCOMPARE(client.dtls.dtlsConfiguration().allowedNextProtocols(), (QList<QByteArray>{"coap", "webrtc"}));
 }
 
 void tst_Adapter::verificationFailureAbort()
