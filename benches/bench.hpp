@@ -151,6 +151,15 @@ public:
     virtual bool handshake_setup(Kind kind, const Options &o) = 0;
     virtual bool handshake_once() = 0;
 
+    // Scenario 2r: ECDHE-ECDSA handshakes that resume a session. resumed_setup
+    // builds the configurations of scenario 2 with session resumption on and
+    // does one full handshake whose client session it keeps; each
+    // resumed_once is a handshake on a fresh socket pair with fresh sessions,
+    // the client offering that session, and fails unless it was resumed.
+    // resumed_setup returns false when the implementation has no resumption.
+    virtual bool resumed_setup(const Options &) { return false; }
+    virtual bool resumed_once() { return false; }
+
     // Scenario 3: one established PSK pair; write encrypts one datagram and
     // sends it, read receives it on the other socket and decrypts it.
     virtual bool data_setup(const Options &o) = 0;

@@ -85,6 +85,7 @@ public:
         BIO_ADDR_free(listen_addr_);
         EVP_MAC_CTX_free(cookie_mac_);
         EVP_MAC_free(hmac_);
+        SSL_SESSION_free(session_);
         SSL_CTX_free(client_ctx_);
         SSL_CTX_free(server_ctx_);
         SSL_CTX_free(listen_ctx_);
@@ -125,6 +126,41 @@ public:
         open(c, true, cs, ss);
         open(s, false, ss, cs);
         return handshake(c, s);
+    }
+
+    // Scenario 2r: OpenSSL's defaults resume (session tickets and the
+    // server's session cache are on): the client's session from one full
+    // handshake, given to every new client with SSL_set_session. Each
+    // connection is marked closed before SSL_free, as after close_notify:
+    // SSL_free of an unclosed SSL makes its session non-resumable.
+    bool resumed_setup(const Options &o) override {
+        if (!handshake_setup(Kind::Ecdsa, o))
+            return false;
+        UdpSocket cs, ss;
+        Endpoint c, s;
+        open(c, true, cs, ss);
+        open(s, false, ss, cs);
+        BENCH_CHECK(handshake(c, s), "first handshake");
+        SSL_SESSION_free(session_);
+        session_ = SSL_get1_session(c.ssl);
+        closed(c);
+        closed(s);
+        BENCH_CHECK(session_ != nullptr && SSL_SESSION_is_resumable(session_), "no resumable session");
+        return true;
+    }
+
+    bool resumed_once() override {
+        UdpSocket cs, ss;
+        Endpoint c, s;
+        open(c, true, cs, ss);
+        open(s, false, ss, cs);
+        BENCH_CHECK(SSL_set_session(c.ssl, session_) == 1, "SSL_set_session");
+        bool ok = handshake(c, s);
+        bool reused = ok && SSL_session_reused(c.ssl) == 1 && SSL_session_reused(s.ssl) == 1;
+        closed(c);
+        closed(s);
+        BENCH_CHECK(reused, "the handshake was not resumed");
+        return true;
     }
 
     bool data_setup(const Options &o) override {
@@ -232,6 +268,9 @@ public:
     }
 
 private:
+    // A connection the application closed (as after close_notify both ways).
+    static void closed(Endpoint &e) { SSL_set_shutdown(e.ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN); }
+
     void open(Endpoint &e, bool client, const UdpSocket &self, const UdpSocket &peer) {
         e.ssl = SSL_new(client ? client_ctx_ : server_ctx_);
         e.fd = self.fd;
@@ -384,6 +423,7 @@ private:
     bool mem_ = true;
     Kind kind_ = Kind::Psk;
     SSL_CTX *client_ctx_ = nullptr, *server_ctx_ = nullptr, *listen_ctx_ = nullptr;
+    SSL_SESSION *session_ = nullptr; // scenario 2r
     std::uint8_t buf_[2048];
     std::uint8_t out_[2048];
     std::uint8_t payload_[kPayload];

@@ -77,6 +77,38 @@ public:
         return ok;
     }
 
+    // Scenario 2r: resumption on in both configurations; the client's
+    // session from one full handshake, offered by every new client.
+    bool resumed_setup(const Options &o) override {
+        if (!handshake_setup(Kind::Ecdsa, o))
+            return false;
+        BENCH_CHECK(qdtls_configuration_set_session_resumption(client_cfg_, true) &&
+                        qdtls_configuration_set_session_resumption(server_cfg_, true),
+                    "session resumption");
+        UdpSocket cs, ss;
+        qdtls_connection *c = make(QDTLS_SSL_CLIENT_MODE, ss);
+        qdtls_connection *s = make(QDTLS_SSL_SERVER_MODE, cs);
+        bool ok = handshake(c, cs.fd, s, ss.fd);
+        session_.resize(qdtls_session_data(c, nullptr, 0));
+        qdtls_session_data(c, session_.data(), session_.size());
+        qdtls_free(c);
+        qdtls_free(s);
+        BENCH_CHECK(ok && !session_.empty(), "no session data after the first handshake");
+        return true;
+    }
+
+    bool resumed_once() override {
+        UdpSocket cs, ss;
+        qdtls_connection *c = make(QDTLS_SSL_CLIENT_MODE, ss);
+        qdtls_connection *s = make(QDTLS_SSL_SERVER_MODE, cs);
+        bool ok = qdtls_set_session_data(c, session_.data(), session_.size()) && handshake(c, cs.fd, s, ss.fd);
+        bool resumed = ok && qdtls_session_resumed(c) && qdtls_session_resumed(s);
+        qdtls_free(c);
+        qdtls_free(s);
+        BENCH_CHECK(resumed, "the handshake was not resumed");
+        return true;
+    }
+
     bool data_setup(const Options &o) override {
         if (!handshake_setup(Kind::Psk, o))
             return false;
@@ -240,6 +272,7 @@ private:
 
     Kind kind_ = Kind::Psk;
     qdtls_configuration *client_cfg_ = nullptr, *server_cfg_ = nullptr;
+    std::vector<std::uint8_t> session_; // scenario 2r
     bool failed_ = false;
     std::uint8_t buf_[2048];
     std::uint8_t out_[2048];

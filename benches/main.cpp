@@ -12,6 +12,8 @@
 //           newconf PSK handshakes per second, each building the configuration
 //                   of both roles from scratch first (scenario 1b)
 //           ecdsa   ECDHE-ECDSA P-256 certificate handshakes per second
+//           resumed the same handshakes resuming a session from a first one
+//                   (scenario 2r; "n/a" where there is no resumption)
 //           data    1200-byte datagrams per second: encrypt+send, recv, decrypt
 //           batch   the same through qdtls's batch calls, 32 datagrams per call
 //                   (scenario 3b; "n/a" for the others)
@@ -22,7 +24,7 @@
 //                   1c): prints one FIRST line for qdtls_first_handshake, which
 //                   starts this executable many times and reports the medians
 // options   --seconds S (measured time per metric, default 1.25)
-//           --certs DIR (ca.pem, server.pem, server.key; ecdsa)
+//           --certs DIR (ca.pem, server.pem, server.key; ecdsa, resumed)
 //           --sessions N (memory, pairs: default 10000)
 //           --max-seconds S (memory, pairs: stop adding sessions after S seconds)
 //           --raw-bio mem|dgram (openssl's transport, default mem)
@@ -58,7 +60,8 @@ bool report(const char *metric, const Impl &impl, const Rate &r, const char *uni
 }
 
 int usage() {
-    std::fprintf(stderr, "usage: qdtls_bench_IMPL psk|newconf|ecdsa|data|batch|memory|pairs|cookie|first [--seconds S] "
+    std::fprintf(stderr, "usage: qdtls_bench_IMPL psk|newconf|ecdsa|resumed|data|batch|memory|pairs|cookie|first "
+                         "[--seconds S] "
                          "[--certs DIR] [--sessions N] [--max-seconds S] [--raw-bio mem|dgram] [-v]\n");
     return 2;
 }
@@ -68,6 +71,17 @@ bool run_handshakes(Impl &impl, Kind kind, const Options &o) {
         return false;
     Rate r = rate(o.seconds, [&] { return impl.handshake_once(); });
     return report(kind == Kind::Psk ? "psk_handshakes" : "ecdsa_handshakes", impl, r, "hs/s");
+}
+
+// Scenario 2r: resumed ECDHE-ECDSA handshakes (the full handshake of the
+// set-up is not measured).
+bool run_resumed(Impl &impl, const Options &o) {
+    if (!impl.resumed_setup(o)) {
+        std::printf("RESULT ecdsa_resumed_handshakes %s n/a hs/s\n", g_label.c_str());
+        return true;
+    }
+    Rate r = rate(o.seconds, [&] { return impl.resumed_once(); });
+    return report("ecdsa_resumed_handshakes", impl, r, "hs/s");
 }
 
 // Scenario 1b: what a program pays that gives every connection its own
@@ -236,6 +250,8 @@ int main(int argc, char **argv) {
         ok = run_handshakes_new_config(*impl, o);
     else if (scenario == "ecdsa")
         ok = run_handshakes(*impl, Kind::Ecdsa, o);
+    else if (scenario == "resumed")
+        ok = run_resumed(*impl, o);
     else if (scenario == "data")
         ok = run_data(*impl, o);
     else if (scenario == "batch")
