@@ -39,7 +39,7 @@ use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
 use common::certs::{Ca, KeyKind, LeafSpec};
-use common::peer::{free_port, Peer, TempDir};
+use common::peer::{free_port, run_matrix, Cell, Peer, TempDir};
 use qdtls::{Configuration, Dtls, HandshakeState, PeerVerifyMode, SrtpKeys, SrtpProfile, SslMode};
 
 /// Limit for a handshake and for each wait on a peer.
@@ -287,34 +287,6 @@ fn gnutls_srtp_name(p: SrtpProfile) -> Option<&'static str> {
         SrtpProfile::Aes128CmSha1_32 => Some("SRTP_AES128_CM_HMAC_SHA1_32"),
         _ => None,
     }
-}
-
-// ---- the matrix ---------------------------------------------------------------------------
-
-type Cell<'a> = (&'static str, &'static str, String, Box<dyn FnOnce() -> Result<String, String> + 'a>);
-
-/// Runs the cells, prints the matrix, fails unless every cell passed.
-fn run_matrix(title: &str, cells: Vec<Cell>) {
-    let started = Instant::now();
-    let mut failed = Vec::new();
-    let mut rows = Vec::new();
-    for (peer, role, case, cell) in cells {
-        let t = Instant::now();
-        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(cell))
-            .unwrap_or_else(|p| Err(format!("panic: {:?}", p.downcast_ref::<String>())));
-        rows.push(format!(
-            "{peer:<12} {role:<7} {case:<28} {:<5} {:>5}  {}",
-            if r.is_ok() { "ok" } else { "FAIL" },
-            t.elapsed().as_millis(),
-            r.as_deref().unwrap_or("")
-        ));
-        if let Err(e) = r {
-            failed.push(format!("{peer} {case} (we are {role}): {e}"));
-        }
-    }
-    println!("\n{title} (peer, our role, case, result, ms, detail):\n{}", rows.join("\n"));
-    println!("{} cells, {} failed, {:?}", rows.len(), failed.len(), started.elapsed());
-    assert!(failed.is_empty(), "failed cells:\n{}", failed.join("\n\n"));
 }
 
 // ---- exporter ---------------------------------------------------------------------------------

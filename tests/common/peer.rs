@@ -146,3 +146,32 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// One cell of an interop matrix: peer, our role, case, and the check
+/// (Ok: a detail to print; Err: why it failed).
+pub type Cell<'a> = (&'static str, &'static str, String, Box<dyn FnOnce() -> Result<String, String> + 'a>);
+
+/// Runs the cells one after the other, prints the matrix, and fails unless
+/// every cell passed (a panicking cell is a failed one).
+pub fn run_matrix(title: &str, cells: Vec<Cell>) {
+    let started = Instant::now();
+    let mut failed = Vec::new();
+    let mut rows = Vec::new();
+    for (peer, role, case, cell) in cells {
+        let t = Instant::now();
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(cell))
+            .unwrap_or_else(|p| Err(format!("panic: {:?}", p.downcast_ref::<String>())));
+        rows.push(format!(
+            "{peer:<20} {role:<7} {case:<28} {:<5} {:>5}  {}",
+            if r.is_ok() { "ok" } else { "FAIL" },
+            t.elapsed().as_millis(),
+            r.as_deref().unwrap_or("")
+        ));
+        if let Err(e) = r {
+            failed.push(format!("{peer} {case} (we are {role}): {e}"));
+        }
+    }
+    println!("\n{title} (peer, our role, case, result, ms, detail):\n{}", rows.join("\n"));
+    println!("{} cells, {} failed, {:?}", rows.len(), failed.len(), started.elapsed());
+    assert!(failed.is_empty(), "failed cells:\n{}", failed.join("\n\n"));
+}
