@@ -15,6 +15,8 @@ have openssl || need openssl
 [ -f /usr/lib/x86_64-linux-gnu/cmake/Qt6Network/Qt6NetworkConfig.cmake ] ||
     ls /usr/lib/*/cmake/Qt6Network/Qt6NetworkConfig.cmake >/dev/null 2>&1 || need qt6-base-dev
 have gnutls-serv || need gnutls-bin
+# CoAP interop (tests/coap_interop.rs): libcoap's OpenSSL and GnuTLS clients and servers.
+have coap-client-openssl && have coap-client-gnutls || need libcoap3-bin
 # The Qt adapter's tests: a compile check against Qt 5.15, and Qt's private
 # TLS-backend API, which lets the adapter fill in peer certificates exactly as Qt does.
 ls /usr/lib/*/cmake/Qt5Network/Qt5NetworkConfig.cmake >/dev/null 2>&1 || need qtbase5-dev
