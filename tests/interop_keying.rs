@@ -24,10 +24,8 @@
 //!   profiles are tested with openssl only.
 //!
 //! Session resumption where our client meets a HelloVerifyRequest (always
-//! with `s_server`, gnutls-serv without --nocookie) fails because of a qdtls
-//! bug, described at `sessions_resume_through_a_cookie_exchange`; that test
-//! is ignored until it is fixed (`cargo test --test interop_keying --
-//! --ignored` runs it).
+//! with `s_server`, gnutls-serv without --nocookie) is its own test,
+//! `sessions_resume_through_a_cookie_exchange`.
 //!
 //! Each test prints its matrix (peer, our role, case) and fails unless every
 //! cell passed; a missing tool is a failure, as in tests/interop.rs.
@@ -690,14 +688,13 @@ fn sessions_resume_with_the_peers() {
 
 /// Our client resuming through a HelloVerifyRequest: `s_server` always does
 /// the cookie exchange in DTLS, gnutls-serv unless given --nocookie.
-/// Fails today: with session data set, the client's record filter
-/// (engine/record.rs, copy_without_short_records) already knows the
-/// session's cipher and version (DTLS 1.2) and drops the HelloVerifyRequest,
-/// whose record version is DTLS 1.0 (RFC 6347 4.2.1); the client retransmits
-/// its ClientHello without the cookie until the deadline. Ours against ours
-/// with a ClientVerifier in front fails the same way.
+/// With session data set, the client's record filter (engine/record.rs,
+/// copy_without_short_records) already knows the session's cipher and
+/// version (DTLS 1.2); it used to drop the HelloVerifyRequest, whose record
+/// version is DTLS 1.0 (RFC 6347 4.2.1), so the client retransmitted its
+/// ClientHello without the cookie until the deadline. Ours against ours
+/// with a ClientVerifier in front failed the same way (tests/keying.rs).
 #[test]
-#[ignore = "qdtls bug: a client offering session data drops the HelloVerifyRequest (see the comment)"]
 fn sessions_resume_through_a_cookie_exchange() {
     let pki = pki();
     let pki = &pki;

@@ -170,3 +170,55 @@ fn a_rotated_ticket_key_still_resumes_then_two_rotations_do_not() {
     let p = handshake(d, &c, &s);
     assert!(p.client.session_resumed(), "one rotation: the previous key still opens the ticket");
 }
+
+/// A client resuming a session through a ClientVerifier's cookie exchange:
+/// the HelloVerifyRequest carries DTLS 1.0's record version (RFC 6347
+/// 4.2.1), which the resuming client (already holding the session's DTLS
+/// 1.2 cipher) once dropped, retransmitting its cookie-less hello forever.
+#[test]
+fn a_session_resumes_through_a_cookie_exchange() {
+    use qdtls::ClientVerifier;
+    let (mut c, mut s) = configs();
+    c.set_session_resumption(true);
+    s.set_session_resumption(true);
+    s.set_dtls_cookie_verification_enabled(true);
+    let run = |session: Option<&[u8]>| -> Dtls {
+        let (mut cs, mut ss) = (socket(), socket());
+        let client = Dtls::new(SslMode::Client);
+        client.set_dtls_configuration(&c).unwrap();
+        if let Some(d) = session {
+            client.set_session_data(d).unwrap();
+        }
+        client.set_peer(ss.local_addr().unwrap(), "localhost").unwrap();
+        client.do_handshake(&mut cs, &[]).unwrap();
+        let verifier = ClientVerifier::new();
+        let server = Dtls::new(SslMode::Server);
+        server.set_dtls_configuration(&s).unwrap();
+        let mut buf = vec![0u8; 65536];
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while client.handshake_state() != HandshakeState::Complete && Instant::now() < deadline {
+            if let Ok((n, from)) = ss.recv_from(&mut buf) {
+                if server.handshake_state() == HandshakeState::NotStarted {
+                    if verifier.verify_client(&mut ss, &buf[..n], from).unwrap() {
+                        server.set_peer(from, "").unwrap();
+                        server.do_handshake(&mut ss, &verifier.verified_hello()).unwrap();
+                    }
+                } else {
+                    server.do_handshake(&mut ss, &buf[..n]).unwrap();
+                }
+            }
+            if let Ok(n) = cs.recv(&mut buf) {
+                client.do_handshake(&mut cs, &buf[..n]).unwrap();
+            }
+            if client.next_timeout() == Some(Duration::ZERO) {
+                client.handle_timeout(&mut cs).unwrap();
+            }
+        }
+        assert_eq!(client.handshake_state(), HandshakeState::Complete, "no handshake through the cookie exchange");
+        client
+    };
+    let first = run(None);
+    let data = first.session_data().unwrap();
+    let second = run(Some(&data));
+    assert!(second.session_resumed());
+}

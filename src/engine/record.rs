@@ -50,6 +50,8 @@ fn mac_size(cipher: &str) -> Option<usize> {
 /// Largest record body OpenSSL accepts (SSL3_RT_MAX_ENCRYPTED_LENGTH).
 const MAX_BODY: usize = 16384 + 2048;
 const CONTENT_ALERT: u8 = 21;
+const DTLS1_0: u16 = 0xfeff;
+const DTLS1_2: u16 = 0xfefd;
 
 /// Copies `dgram` into `out` without the protected records (epoch > 0) that
 /// are shorter than `min_body`. Once a cipher is negotiated (`min_body > 0`)
@@ -57,7 +59,10 @@ const CONTENT_ALERT: u8 = 21;
 /// (unknown content type, a version other than the session's `version`,
 /// an oversized or truncated body): OpenSSL skips only such a header and
 /// reads on from the next byte, so a short record hidden behind it would
-/// otherwise reach OpenSSL. Genuine datagrams never contain such records.
+/// otherwise reach OpenSSL. Genuine datagrams never contain such records,
+/// with one exception: unprotected handshake records of a handshake that
+/// resumes a session (which has a cipher before it starts) may carry DTLS
+/// 1.0's version, as a HelloVerifyRequest must (RFC 6347 4.2.1).
 pub fn copy_without_short_records(dgram: &[u8], min_body: usize, version: u16, out: &mut Vec<u8>) {
     out.clear();
     if min_body == 0 {
@@ -67,9 +72,11 @@ pub fn copy_without_short_records(dgram: &[u8], min_body: usize, version: u16, o
     let mut rest = dgram;
     while rest.len() >= HEADER {
         let (ty, ver, len) = (rest[0], u16_at(rest, 1) as u16, u16_at(rest, 11));
-        let framed_alike = (20..=25).contains(&ty) && (ver == version || ty == CONTENT_ALERT) && len <= MAX_BODY;
-        let Some(record) = rest.get(..HEADER + len).filter(|_| framed_alike) else { return };
         let epoch = u16_at(rest, 3);
+        let dtls_version = ver == DTLS1_0 || ver == DTLS1_2;
+        let version_alike = ver == version || ty == CONTENT_ALERT || (epoch == 0 && dtls_version);
+        let framed_alike = (20..=25).contains(&ty) && version_alike && len <= MAX_BODY;
+        let Some(record) = rest.get(..HEADER + len).filter(|_| framed_alike) else { return };
         if epoch == 0 || len >= min_body {
             out.extend_from_slice(record);
         }
@@ -125,6 +132,17 @@ mod tests {
         bad_version[1] = 0;
         let dgram = [good.clone(), bad_version, short].concat();
         copy_without_short_records(&dgram, 24, 0xfefd, &mut out);
+        assert_eq!(out, good);
+        // An unprotected handshake record with DTLS 1.0's version (a
+        // HelloVerifyRequest to a client resuming a DTLS 1.2 session) goes through.
+        let mut hvr = record(0, &[3; 20]);
+        hvr[0] = 22;
+        hvr[2] = 0xff;
+        copy_without_short_records(&hvr, 24, 0xfefd, &mut out);
+        assert_eq!(out, hvr);
+        let mut protected_old = record(1, &[3; 40]);
+        protected_old[2] = 0xff;
+        copy_without_short_records(&[good.clone(), protected_old].concat(), 24, 0xfefd, &mut out);
         assert_eq!(out, good);
         // Before a cipher is negotiated everything goes through.
         copy_without_short_records(&dgram, 0, 0, &mut out);
