@@ -10,6 +10,10 @@ use std::time::{Duration, Instant};
 use common::certs::*;
 use qdtls::{Configuration, Dtls, DtlsError, HandshakeState, PeerVerifyMode, SrtpProfile, SslMode};
 
+/// Ticket keys are process-wide: the test that rotates them runs alone
+/// among the tests that resume.
+static TICKET_KEYS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn socket() -> UdpSocket {
     let s = UdpSocket::bind("127.0.0.1:0").unwrap();
     s.set_read_timeout(Some(Duration::from_millis(10))).unwrap();
@@ -126,6 +130,7 @@ fn alpn_negotiates_with_the_server_preference() {
 
 #[test]
 fn a_session_resumes_only_when_resumption_is_on() {
+    let _keys = TICKET_KEYS.lock().unwrap_or_else(|e| e.into_inner());
     // Off (the default): no session data, every handshake is full.
     let (c, s) = configs();
     let p = handshake(Dtls::new(SslMode::Client), &c, &s);
@@ -158,6 +163,7 @@ fn a_session_resumes_only_when_resumption_is_on() {
 
 #[test]
 fn a_rotated_ticket_key_still_resumes_then_two_rotations_do_not() {
+    let _keys = TICKET_KEYS.lock().unwrap_or_else(|e| e.into_inner());
     let (mut c, mut s) = configs();
     c.set_session_resumption(true);
     s.set_session_resumption(true);
@@ -169,6 +175,18 @@ fn a_rotated_ticket_key_still_resumes_then_two_rotations_do_not() {
     d.set_session_data(&data).unwrap();
     let p = handshake(d, &c, &s);
     assert!(p.client.session_resumed(), "one rotation: the previous key still opens the ticket");
+
+    // Two rotations: the key is gone, the ticket opens nothing, and the
+    // session cache is the only way back. Without the cache (a new server
+    // configuration, so a new context) the handshake is a full one.
+    qdtls::__private::rotate_ticket_keys();
+    qdtls::__private::rotate_ticket_keys();
+    let mut fresh_server = s.clone();
+    fresh_server.set_peer_verify_depth(9).unwrap(); // other content: another context, an empty cache
+    let d = Dtls::new(SslMode::Client);
+    d.set_session_data(&data).unwrap();
+    let p = handshake(d, &c, &fresh_server);
+    assert!(!p.client.session_resumed(), "two rotations: the ticket's key is gone");
 }
 
 /// A client resuming a session through a ClientVerifier's cookie exchange:
@@ -177,6 +195,7 @@ fn a_rotated_ticket_key_still_resumes_then_two_rotations_do_not() {
 /// 1.2 cipher) once dropped, retransmitting its cookie-less hello forever.
 #[test]
 fn a_session_resumes_through_a_cookie_exchange() {
+    let _keys = TICKET_KEYS.lock().unwrap_or_else(|e| e.into_inner());
     use qdtls::ClientVerifier;
     let (mut c, mut s) = configs();
     c.set_session_resumption(true);

@@ -254,6 +254,21 @@ fn deadline_fails_the_handshake_at_exactly_the_deadline() {
 }
 
 #[test]
+fn a_datagram_after_the_deadline_does_not_revive_the_handshake() {
+    let mut p = Pipe::psk();
+    p.client.set_handshake_deadline(Some(MS(2500))).unwrap();
+    p.start();
+    p.forward(Side::Client);
+    // The server's answer arrives late, after the deadline, before the
+    // application called handle_timeout.
+    let late = p.take(Side::Server);
+    p.clock.advance(MS(2500));
+    let e = p.deliver(Side::Client, &late[0]).unwrap_err();
+    assert_failed(&p, Side::Client, &e, "deadline of 2500 ms");
+    assert_eq!(p.client_out.queue.len(), 0, "nothing sent after the deadline");
+}
+
+#[test]
 fn a_deadline_before_the_first_timer_fails_without_a_retransmission() {
     let mut p = Pipe::psk();
     p.client.set_handshake_deadline(Some(MS(300))).unwrap();

@@ -1304,7 +1304,7 @@ size_t qdtls_session_data(const qdtls_connection *h, uint8_t *buf, size_t cap);
  * # Safety
  * `h` is NULL or live; `data` is valid for `len` bytes.
  */
-bool qdtls_set_session_data(const qdtls_connection *h, const uint8_t *data, size_t len);
+bool qdtls_set_session_data(qdtls_connection *h, const uint8_t *data, size_t len);
 
 /**
  * Whether the last handshake resumed an earlier session (abbreviated handshake).
@@ -1321,7 +1321,7 @@ bool qdtls_session_resumed(const qdtls_connection *h);
  * # Safety
  * `h` is NULL or live.
  */
-bool qdtls_set_max_timeout_ms(const qdtls_connection *h, uint32_t ms);
+bool qdtls_set_max_timeout_ms(qdtls_connection *h, uint32_t ms);
 
 /**
  * Sets how many times one flight is retransmitted before the handshake
@@ -1331,7 +1331,7 @@ bool qdtls_set_max_timeout_ms(const qdtls_connection *h, uint32_t ms);
  * # Safety
  * `h` is NULL or live.
  */
-bool qdtls_set_max_retransmissions(const qdtls_connection *h, uint32_t n);
+bool qdtls_set_max_retransmissions(qdtls_connection *h, uint32_t n);
 
 /**
  * Sets a deadline for the whole handshake, in ms from its start (0, the
@@ -1342,7 +1342,7 @@ bool qdtls_set_max_retransmissions(const qdtls_connection *h, uint32_t n);
  * # Safety
  * `h` is NULL or live.
  */
-bool qdtls_set_handshake_deadline_ms(const qdtls_connection *h, uint32_t ms);
+bool qdtls_set_handshake_deadline_ms(qdtls_connection *h, uint32_t ms);
 
 /**
  * Client side: the server's identity hint; server side: the configured hint.

@@ -153,7 +153,7 @@ pub unsafe extern "C" fn qdtls_session_data(h: *const qdtls_connection, buf: *mu
 /// # Safety
 /// `h` is NULL or live; `data` is valid for `len` bytes.
 #[no_mangle]
-pub unsafe extern "C" fn qdtls_set_session_data(h: *const qdtls_connection, data: *const u8, len: usize) -> bool {
+pub unsafe extern "C" fn qdtls_set_session_data(h: *mut qdtls_connection, data: *const u8, len: usize) -> bool {
     // SAFETY: pointers as this function's contract says.
     let (s, data) = unsafe { (try_ref(h), bytes(data, len)) };
     call_with(s, false, need(data, "NULL session data with a non-zero length"), |s, d| s.set_session_data(d))
@@ -176,7 +176,7 @@ pub unsafe extern "C" fn qdtls_session_resumed(h: *const qdtls_connection) -> bo
 /// # Safety
 /// `h` is NULL or live.
 #[no_mangle]
-pub unsafe extern "C" fn qdtls_set_max_timeout_ms(h: *const qdtls_connection, ms: u32) -> bool {
+pub unsafe extern "C" fn qdtls_set_max_timeout_ms(h: *mut qdtls_connection, ms: u32) -> bool {
     // SAFETY: `h` is NULL or live, as this function's contract says.
     let s = unsafe { try_ref(h) };
     call(s, false, |s| s.set_max_timeout_ms(ms))
@@ -189,7 +189,7 @@ pub unsafe extern "C" fn qdtls_set_max_timeout_ms(h: *const qdtls_connection, ms
 /// # Safety
 /// `h` is NULL or live.
 #[no_mangle]
-pub unsafe extern "C" fn qdtls_set_max_retransmissions(h: *const qdtls_connection, n: u32) -> bool {
+pub unsafe extern "C" fn qdtls_set_max_retransmissions(h: *mut qdtls_connection, n: u32) -> bool {
     // SAFETY: `h` is NULL or live, as this function's contract says.
     let s = unsafe { try_ref(h) };
     call(s, false, |s| s.set_max_retransmissions(n))
@@ -203,7 +203,7 @@ pub unsafe extern "C" fn qdtls_set_max_retransmissions(h: *const qdtls_connectio
 /// # Safety
 /// `h` is NULL or live.
 #[no_mangle]
-pub unsafe extern "C" fn qdtls_set_handshake_deadline_ms(h: *const qdtls_connection, ms: u32) -> bool {
+pub unsafe extern "C" fn qdtls_set_handshake_deadline_ms(h: *mut qdtls_connection, ms: u32) -> bool {
     // SAFETY: `h` is NULL or live, as this function's contract says.
     let s = unsafe { try_ref(h) };
     call(s, false, |s| s.set_handshake_deadline_ms(ms))

@@ -83,6 +83,12 @@ impl Session {
     /// Continues the handshake with one datagram (or none, to start a client).
     fn drive(&self, conn: &mut Option<Conn>, t: &mut dyn Transport, dgram: Option<&[u8]>) -> bool {
         let Some(c) = conn.as_mut() else { return self.fail(InvalidOperation, "No connection", false) };
+        if let Some(why) = self.past_deadline(c) {
+            // A datagram after the deadline does not revive the handshake.
+            *conn = None;
+            self.reset();
+            return self.fail(TlsFatalError, why, false);
+        }
         let ok = self.drive_conn(c, t, dgram);
         if self.info.read().state == NotStarted {
             *conn = None; // a fatal error reset us
@@ -132,8 +138,8 @@ impl Session {
                 return self.succeed(false);
             };
             let policy = self.info.read().policy;
-            let why = if c.deadline_us.is_some_and(|d| ossl::now_us() >= d) {
-                Some(format!("Handshake timed out: not complete within the deadline of {} ms", policy.deadline_ms))
+            let why = if let Some(why) = self.past_deadline(c) {
+                Some(why)
             } else if ossl::dtls_get_timeout(&c.ssl) == Some(Duration::ZERO)
                 && hooks(&c.ssl)
                     .is_some_and(|h| h.retransmissions.load(Ordering::Relaxed) >= policy.max_retransmissions)
@@ -164,6 +170,15 @@ impl Session {
                 Err(e) => self.fail(UnderlyingSocketError, e.to_string(), false),
                 Ok(()) => self.succeed(r > 0),
             }
+        })
+    }
+
+    /// Why the handshake must end now, if its deadline has passed.
+    fn past_deadline(&self, c: &Conn) -> Option<String> {
+        let d = c.deadline_us?;
+        (ossl::now_us() >= d).then(|| {
+            let ms = self.info.read().policy.deadline_ms;
+            format!("Handshake timed out: not complete within the deadline of {ms} ms")
         })
     }
 
