@@ -85,7 +85,7 @@ static const char *g_certdir = ".";
         }                                                                                                              \
     } while (0)
 
-/* The last error of a QDtls, as "code 'text'" (for messages). */
+/* The last error of a qdtls_connection, as "code 'text'" (for messages). */
 static const char *err_of(const qdtls_connection *h) {
     static char text[512], out[600];
     text[0] = '\0';
@@ -94,7 +94,7 @@ static const char *err_of(const qdtls_connection *h) {
     return out;
 }
 
-/* Asserts the last error code of a QDtls (and that the string agrees: empty iff NoError). */
+/* Asserts the last error code of a qdtls_connection (and that the string agrees: empty iff NoError). */
 #define CHECK_ERR(h, code)                                                                                             \
     do {                                                                                                               \
         int32_t c_ = qdtls_dtls_error(h);                                                                              \
@@ -877,7 +877,7 @@ static void test_null_handles(void) {
     qdtls_configuration_free(NULL);
     qdtls_client_verifier_free(NULL);
 
-    /* QDtls */
+    /* qdtls_connection */
     CHECK(qdtls_new(QDTLS_UNENCRYPTED_MODE) == NULL);
     CHECK(qdtls_new(3) == NULL);
     CHECK(qdtls_new(-1) == NULL);
@@ -922,7 +922,7 @@ static void test_null_handles(void) {
     CHECK(!qdtls_set_psk_callback(n, NULL, NULL));
     CHECK_INT(qdtls_max_payload_size(n), 0);
 
-    /* QDtlsConfiguration */
+    /* qdtls_configuration */
     CHECK(qdtls_configuration_clone(cn) == NULL);
     CHECK(!qdtls_set_default_dtls_configuration(cn));
     CHECK(!qdtls_configuration_set_protocol(cn, QDTLS_PROTOCOL_DTLS_V1_2));
@@ -960,7 +960,7 @@ static void test_null_handles(void) {
     CHECK_INT(qdtls_client_verifier_dtls_error(vn), QDTLS_ERROR_INVALID_INPUT_PARAMETERS);
     CHECK_INT(qdtls_client_verifier_dtls_error_string(vn, (char *)buf, sizeof buf), 0);
 
-    /* QSslPreSharedKeyAuthenticator */
+    /* qdtls_psk_authenticator */
     CHECK_INT(qdtls_psk_identity_hint(an, buf, sizeof buf), 0);
     CHECK_INT(qdtls_psk_identity(an, buf, sizeof buf), 0);
     CHECK(!qdtls_psk_set_identity(an, (const uint8_t *)"id", 2));
