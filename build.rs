@@ -36,7 +36,8 @@ const HEADER_DOC: &str = r#"/*
  * - Application datagrams larger than a known MTU (hint or connected
  *   socket's path MTU) are refused instead of being fragmented by IP.
  * - qdtls_decrypt_datagram reads every record of a datagram, not only the first.
- * - One OpenSSL context per configuration, shared by every session using it.
+ * - One OpenSSL context per configuration content, shared by every session
+ *   whose configuration has equal settings, however it was made.
  * - Extensions: an ignore entry without certificate matches any certificate;
  *   qdtls_set_initial_timeout_ms; wildcard names match only as a whole
  *   left-most label (Qt also accepts "f*.example.com").
