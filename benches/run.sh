@@ -4,7 +4,11 @@
 # C ABI, raw OpenSSL, Qt's QDtls and the same Qt code on the qdtls Qt adapter
 # (each scenario and implementation in its own process, from an executable
 # that links only that implementation) and prints one table with absolute
-# figures and ratios, then the issues' targets as met / not met.
+# figures and ratios, then the issues' targets as met / not met. Scenarios 1,
+# 1b and 3 also run, when available, for the Rust API
+# (examples/bench_rust_api.rs, needs cargo) and for the Python package and
+# PySide6's own QDtls (benches/bench_python.py in python/.venv, made by
+# python/run-tests.sh), in a second table; "skipped: ..." says what is not.
 #
 #   cmake -S . -B /tmp/b -DCMAKE_BUILD_TYPE=Release && cmake --build /tmp/b -j2 &&
 #   cmake --install /tmp/b --prefix /tmp/p && benches/run.sh /tmp/p
@@ -21,7 +25,8 @@
 # adding sessions after this long, default 20; the table notes who stopped),
 # BENCH_FIRST_RUNS (scenario 1c: processes per implementation, default 20;
 # the median counts), QDTLS_BENCH_BUILD_DIR (default /tmp/qdtls-bench-build),
-# BENCH_RESULTS (keep the raw RESULT lines in this file).
+# BENCH_RESULTS (keep the raw RESULT lines in this file), BENCH_PY_SECONDS
+# (measured seconds per Python run, default BENCH_SECONDS).
 # Benchmarks report; they never fail on speed: the exit status is 0 unless a
 # build or a scenario breaks.
 set -u
@@ -138,6 +143,65 @@ while [ "$round" -le "$rounds" ]; do
     round=$((round + 1))
 done
 
+# The Rust API (examples/bench_rust_api.rs) and the Python package (qdtls in
+# python/.venv, beside PySide6's own QDtls), scenarios 1, 1b and 3, when
+# they are available. Not linked to PREFIX: the Rust example is built from
+# this tree, the Python package is the one installed in the venv.
+# BENCH_PY_SECONDS: measured seconds per Python run (default BENCH_SECONDS).
+root=$(cd "$here/.." && pwd)
+py_seconds=${BENCH_PY_SECONDS:-$seconds}
+venv_python=$root/python/.venv/bin/python
+other_impls=""
+if ! command -v cargo >/dev/null 2>&1; then
+    echo "-- skipped: Rust API (no cargo on PATH)"
+elif ! (cd "$root" && cargo build --release --quiet --example bench_rust_api) >"$tmp/cargo.log" 2>&1; then
+    cat "$tmp/cargo.log" >&2
+    echo "FAILED: building examples/bench_rust_api.rs" >&2
+    failures=$((failures + 1))
+else
+    other_impls="rust-api"
+fi
+if [ ! -x "$venv_python" ]; then
+    echo "-- skipped: Python qdtls and PySide6 QDtls (no $venv_python; python/run-tests.sh makes it)"
+else
+    if "$venv_python" -c 'import qdtls' >/dev/null 2>&1; then
+        other_impls="$other_impls python"
+    else
+        echo "-- skipped: Python qdtls (not importable in python/.venv; python/run-tests.sh installs it)"
+    fi
+    if "$venv_python" -c 'import PySide6.QtNetwork' >/dev/null 2>&1; then
+        other_impls="$other_impls pyside6"
+    else
+        echo "-- skipped: PySide6 QDtls (PySide6 not importable in python/.venv)"
+    fi
+fi
+other() { # scenario impl
+    case $2 in
+    rust-api) (cd "$root" && cargo run --release --quiet --example bench_rust_api -- "$1" --seconds "$seconds") ;;
+    *) QT_QPA_PLATFORM=${QT_QPA_PLATFORM:-offscreen} "$venv_python" "$here/bench_python.py" "$1" "$2" --seconds "$py_seconds" ;;
+    esac >>"$results" 2>"$tmp/err"
+    status=$?
+    if [ $status -ne 0 ]; then
+        echo "FAILED: $1 $2 (exit $status):" >&2
+        cat "$tmp/err" >&2
+        failures=$((failures + 1))
+    fi
+}
+if [ -n "$other_impls" ]; then
+    round=1
+    while [ "$round" -le "$rounds" ]; do
+        order=$other_impls
+        [ $((round % 2)) -eq 0 ] && order=$(echo $other_impls | tr ' ' '\n' | tac | tr '\n' ' ')
+        echo "-- other APIs, round $round: psk newconf data for$(printf ' %s' $order)"
+        for scenario in psk newconf data; do
+            for impl in $order; do
+                other "$scenario" "$impl"
+            done
+        done
+        round=$((round + 1))
+    done
+fi
+
 # Scenario 1c: the launcher starts qdtls_bench_IMPL first for every
 # implementation in turn, $first_runs times (after one untimed start each).
 echo "-- first handshake of a process: $first_runs processes per implementation, interleaved"
@@ -223,6 +287,15 @@ function row(label, m, rm, qm,   q, r, t, a, rc, tc, ac, al) {
          al ? "-" : ratio(a, t), al ? "-" : ratio(a, r))
     Q[m] = q; R[m] = r; T[m] = t; A[m] = a
 }
+function line2(a, b, c, d, e, f, g, h) {
+    printf "| %-46s | %9s | %13s | %14s | %13s | %15s | %16s | %15s |\n", a, b, c, d, e, f, g, h
+}
+# A row of the second table: the Rust API, the Python package, PySide6.
+function row2(label, m,   u, p, s, r) {
+    u = val(m, "rust-api"); p = val(m, "python"); s = val(m, "pyside6"); r = raw(m)
+    line2(label, (u < 0 ? "n/a" : fmt(m, u)), (p < 0 ? "n/a" : fmt(m, p)), (s < 0 ? "n/a" : fmt(m, s)),
+          ratio(u, r), ratio(p, r), ratio(s, r), ratio(p, s))
+}
 function target(text, ok) { printf "%-80s %s\n", text, ok ? "met" : "NOT met"; }
 # What raw OpenSSL reaches for a target stated against Qt: x (raw / Qt) must be
 # >= goal (or <= goal when lower is better). Counts the variants that reach it
@@ -259,6 +332,17 @@ END {
     row("allocations per datagram, decrypt", "alloc_read", "alloc_read", "alloc_read")
     row("allocations per datagram, batch", "alloc_batch", "alloc_batch", "alloc_batch")
     print ""
+    if (has("psk_handshakes", "rust-api") || has("psk_handshakes", "python") || has("psk_handshakes", "pyside6") ||
+        has("datagrams", "rust-api") || has("datagrams", "python") || has("datagrams", "pyside6")) {
+        print "The other APIs (ratios to the raw OpenSSL column above; Python also to PySide6):"
+        print ""
+        line2("scenario", "Rust API", "Python qdtls", "PySide6 QDtls", "Rust/OpenSSL", "Python/OpenSSL", "PySide6/OpenSSL", "Python/PySide6")
+        printf "|%s|%s|%s|%s|%s|%s|%s|%s|\n", "------------------------------------------------", "----------:", "--------------:", "---------------:", "--------------:", "----------------:", "-----------------:", "----------------:"
+        row2("1. PSK handshakes/s, one shared configuration", "psk_handshakes")
+        row2("1b. PSK handshakes/s, new configuration each", "psk_handshakes_newconf")
+        row2("3. 1200-byte datagrams/s", "datagrams")
+        print ""
+    }
     print "Rates: higher is better; memory and times: lower is better. Raw OpenSSL: the"
     print "better of memory BIOs (mem) and BIO_s_datagram (dgram). Qt adapter: the same"
     print "source as the Qt column, compiled against qdtls::qt::QDtls. Best of " rounds " round(s)."
