@@ -196,6 +196,13 @@ fn our_export(d: &Dtls, label: &str, len: usize) -> Result<String, String> {
     Ok(hex(&none))
 }
 
+/// Our export equals what the peer printed after `marker` (its name: `who`).
+fn exports_agree(d: &Dtls, peer: &Peer, marker: &str, who: &str) -> Result<(), String> {
+    let theirs = peer_value(peer, marker, 0)?.to_lowercase();
+    let ours = our_export(d, LABEL, EXPORT_LEN)?;
+    check(ours == theirs, || format!("ours {ours}\n{who} {theirs}"))
+}
+
 /// RFC 5764 4.2: the exporter's layout of the SRTP keys.
 fn srtp_hex(k: &SrtpKeys) -> String {
     [&k.client_key, &k.server_key, &k.client_salt, &k.server_salt].iter().map(|v| hex(v)).collect()
@@ -296,9 +303,7 @@ fn exporter_openssl_server(pki: &Pki) -> Result<String, String> {
     let len = EXPORT_LEN.to_string();
     let mut peer = s_server(pki, port, 1, &["-keymatexport", LABEL, "-keymatexportlen", &len])?;
     let (d, s) = connect(&config(pki, SslMode::Client), port, &peer, None)?;
-    let theirs = peer_value(&peer, "Keying material:", 0)?.to_lowercase();
-    let ours = our_export(&d, LABEL, EXPORT_LEN)?;
-    check(ours == theirs, || format!("ours {ours}\ns_server {theirs}"))?;
+    exports_agree(&d, &peer, "Keying material:", "s_server")?;
     close(&d, &s)?;
     openssl_exits(&mut peer)?;
     Ok(format!("{EXPORT_LEN} bytes equal"))
@@ -309,9 +314,7 @@ fn exporter_openssl_client(pki: &Pki) -> Result<String, String> {
     let len = EXPORT_LEN.to_string();
     let mut peer = s_client(pki, s.local_addr().unwrap(), &["-keymatexport", LABEL, "-keymatexportlen", &len])?;
     let d = accept(&config(pki, SslMode::Server), &s, &peer)?;
-    let theirs = peer_value(&peer, "Keying material:", 0)?.to_lowercase();
-    let ours = our_export(&d, LABEL, EXPORT_LEN)?;
-    check(ours == theirs, || format!("ours {ours}\ns_client {theirs}"))?;
+    exports_agree(&d, &peer, "Keying material:", "s_client")?;
     close(&d, &s)?;
     openssl_exits(&mut peer)?;
     Ok(format!("{EXPORT_LEN} bytes equal"))
@@ -322,9 +325,7 @@ fn exporter_gnutls_cli(pki: &Pki) -> Result<String, String> {
     let len = EXPORT_LEN.to_string();
     let mut peer = gnutls_cli(pki, s.local_addr().unwrap(), &["--keymatexport", LABEL, "--keymatexportsize", &len])?;
     let d = accept(&config(pki, SslMode::Server), &s, &peer)?;
-    let theirs = peer_value(&peer, "- Key material:", 0)?.to_lowercase();
-    let ours = our_export(&d, LABEL, EXPORT_LEN)?;
-    check(ours == theirs, || format!("ours {ours}\ngnutls-cli {theirs}"))?;
+    exports_agree(&d, &peer, "- Key material:", "gnutls-cli")?;
     close(&d, &s)?;
     gnutls_cli_exits(&mut peer)?;
     Ok(format!("{EXPORT_LEN} bytes equal"))
