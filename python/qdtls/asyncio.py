@@ -174,12 +174,10 @@ class _Protocol(_asyncio.DatagramProtocol):
         pass
 
 
-class DtlsClient:
-    """A DTLS client on its own connected UDP socket. Use :func:`connect`."""
+class _Linked:
+    """What a client and a server's connection share: the QDtls, send, recv."""
 
-    def __init__(self, link: _Link, transport: _asyncio.DatagramTransport):
-        self._link = link
-        self._transport = transport
+    _link: _Link
 
     @property
     def dtls(self) -> QDtls:
@@ -187,12 +185,20 @@ class DtlsClient:
         return self._link.dtls
 
     async def send(self, data: bytes) -> int:
-        """Encrypts and sends one datagram; returns the plaintext length."""
+        """Encrypts and sends one datagram to the peer; returns the plaintext length."""
         return self._link.send(data)
 
     async def recv(self) -> bytes:
-        """The next datagram's plaintext; b"" once the server closed the session."""
+        """The next datagram's plaintext; b"" once the peer closed the session."""
         return await self._link.recv()
+
+
+class DtlsClient(_Linked):
+    """A DTLS client on its own connected UDP socket. Use :func:`connect`."""
+
+    def __init__(self, link: _Link, transport: _asyncio.DatagramTransport):
+        self._link = link
+        self._transport = transport
 
     async def close(self) -> None:
         """Sends close_notify (or aborts a handshake) and closes the socket."""
@@ -250,26 +256,13 @@ async def connect(host: str, port: int, *, configuration: Optional[QSslConfigura
     return DtlsClient(link, transport)
 
 
-class DtlsConnection:
+class DtlsConnection(_Linked):
     """One client of a :class:`DtlsServer`, after its handshake completed."""
 
     def __init__(self, server: "DtlsServer", link: _Link, peer: Tuple[str, int]):
         self._server = server
         self._link = link
         self.peer = peer
-
-    @property
-    def dtls(self) -> QDtls:
-        """The server-side QDtls of this client."""
-        return self._link.dtls
-
-    async def send(self, data: bytes) -> int:
-        """Encrypts and sends one datagram to this client."""
-        return self._link.send(data)
-
-    async def recv(self) -> bytes:
-        """The next datagram's plaintext; b"" once the client closed the session."""
-        return await self._link.recv()
 
     async def close(self) -> None:
         """Sends close_notify and forgets the client."""
