@@ -203,6 +203,13 @@ fn exports_agree(d: &Dtls, peer: &Peer, marker: &str, who: &str) -> Result<(), S
     check(ours == theirs, || format!("ours {ours}\n{who} {theirs}"))
 }
 
+/// Both sides settled on "coap": ours, and what the peer printed after `marker`.
+fn alpn_is_coap(d: &Dtls, peer: &Peer, marker: &str, who: &str) -> Result<(), String> {
+    let theirs = peer_value(peer, marker, 0)?;
+    let ours = d.negotiated_application_protocol();
+    check(ours.as_deref() == Some(b"coap".as_slice()) && theirs == "coap", || format!("ours {ours:?}, {who} {theirs}"))
+}
+
 /// RFC 5764 4.2: the exporter's layout of the SRTP keys.
 fn srtp_hex(k: &SrtpKeys) -> String {
     [&k.client_key, &k.server_key, &k.client_salt, &k.server_salt].iter().map(|v| hex(v)).collect()
@@ -504,11 +511,7 @@ fn alpn_openssl_server(pki: &Pki) -> Result<String, String> {
     let mut cfg = config(pki, SslMode::Client);
     cfg.set_allowed_next_protocols(&[b"webrtc".as_slice(), b"coap".as_slice()]).unwrap();
     let (d, s) = connect(&cfg, port, &peer, None)?;
-    let theirs = peer_value(&peer, "ALPN protocols selected:", 0)?;
-    let ours = d.negotiated_application_protocol();
-    check(ours.as_deref() == Some(b"coap".as_slice()) && theirs == "coap", || {
-        format!("ours {ours:?}, s_server {theirs}")
-    })?;
+    alpn_is_coap(&d, &peer, "ALPN protocols selected:", "s_server")?;
     close(&d, &s)?;
     openssl_exits(&mut peer)?;
     Ok("coap".into())
@@ -521,11 +524,7 @@ fn alpn_openssl_client(pki: &Pki) -> Result<String, String> {
     let mut cfg = config(pki, SslMode::Server);
     cfg.set_allowed_next_protocols(&[b"coap".as_slice(), b"webrtc".as_slice()]).unwrap();
     let d = accept(&cfg, &s, &peer)?;
-    let theirs = peer_value(&peer, "ALPN protocol:", 0)?;
-    let ours = d.negotiated_application_protocol();
-    check(ours.as_deref() == Some(b"coap".as_slice()) && theirs == "coap", || {
-        format!("ours {ours:?}, s_client {theirs}")
-    })?;
+    alpn_is_coap(&d, &peer, "ALPN protocol:", "s_client")?;
     close(&d, &s)?;
     openssl_exits(&mut peer)?;
     Ok("coap".into())
@@ -538,11 +537,7 @@ fn alpn_gnutls_cli(pki: &Pki) -> Result<String, String> {
     let mut cfg = config(pki, SslMode::Server);
     cfg.set_allowed_next_protocols(&[b"coap".as_slice(), b"webrtc".as_slice()]).unwrap();
     let d = accept(&cfg, &s, &peer)?;
-    let theirs = peer_value(&peer, "- Application protocol:", 0)?;
-    let ours = d.negotiated_application_protocol();
-    check(ours.as_deref() == Some(b"coap".as_slice()) && theirs == "coap", || {
-        format!("ours {ours:?}, gnutls-cli {theirs}")
-    })?;
+    alpn_is_coap(&d, &peer, "- Application protocol:", "gnutls-cli")?;
     close(&d, &s)?;
     gnutls_cli_exits(&mut peer)?;
     Ok("coap".into())
