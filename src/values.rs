@@ -166,4 +166,28 @@ qt_values! {
         /// AEAD AES-256-GCM (RFC 7714).
         AeadAes256Gcm = 8 => QDTLS_SRTP_AEAD_AES_256_GCM,
     }
+
+    /// Why a server dropped a peer (the reason its `closed` event carries).
+    pub enum CloseReason as qdtls_close_reason {
+        /// The peer sent close_notify.
+        CloseNotify = 1 => QDTLS_CLOSE_NOTIFY,
+        /// A fatal alert was sent or received: a failed handshake, a failed
+        /// certificate verification, a record the session could not take.
+        FatalAlert = 2 => QDTLS_CLOSE_FATAL_ALERT,
+        /// Idle too long, a handshake not complete in time, or a peer that
+        /// stopped answering retransmissions.
+        IdleTimeout = 3 => QDTLS_CLOSE_IDLE_TIMEOUT,
+        /// Dropped to make room under a limit (the oldest handshake first).
+        Evicted = 4 => QDTLS_CLOSE_EVICTED,
+        /// The same address and port completed a new handshake (a client
+        /// restarted on the same port, RFC 6347 4.2.8).
+        Replaced = 5 => QDTLS_CLOSE_REPLACED,
+        /// Any other error.
+        Error = 6 => QDTLS_CLOSE_ERROR,
+        /// The application closed it (close_peer, shutdown on the peer, or
+        /// the server's shutdown).
+        Local = 7 => QDTLS_CLOSE_LOCAL,
+        /// The server was dropped while the peer was still there (nothing is sent).
+        ServerFreed = 8 => QDTLS_CLOSE_SERVER_FREED,
+    }
 }

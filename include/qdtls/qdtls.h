@@ -347,6 +347,48 @@ typedef enum qdtls_srtp_profile {
 } qdtls_srtp_profile;
 
 /**
+ * Why a server dropped a peer (the reason its `closed` event carries).
+ */
+typedef enum qdtls_close_reason {
+  /**
+   * The peer sent close_notify.
+   */
+  QDTLS_CLOSE_NOTIFY = 1,
+  /**
+   * A fatal alert was sent or received: a failed handshake, a failed
+   * certificate verification, a record the session could not take.
+   */
+  QDTLS_CLOSE_FATAL_ALERT = 2,
+  /**
+   * Idle too long, a handshake not complete in time, or a peer that
+   * stopped answering retransmissions.
+   */
+  QDTLS_CLOSE_IDLE_TIMEOUT = 3,
+  /**
+   * Dropped to make room under a limit (the oldest handshake first).
+   */
+  QDTLS_CLOSE_EVICTED = 4,
+  /**
+   * The same address and port completed a new handshake (a client
+   * restarted on the same port, RFC 6347 4.2.8).
+   */
+  QDTLS_CLOSE_REPLACED = 5,
+  /**
+   * Any other error.
+   */
+  QDTLS_CLOSE_ERROR = 6,
+  /**
+   * The application closed it (close_peer, shutdown on the peer, or
+   * the server's shutdown).
+   */
+  QDTLS_CLOSE_LOCAL = 7,
+  /**
+   * The server was dropped while the peer was still there (nothing is sent).
+   */
+  QDTLS_CLOSE_SERVER_FREED = 8,
+} qdtls_close_reason;
+
+/**
  * QSslSocket::UnencryptedMode: not a DTLS mode (`qdtls_new` refuses it).
  */
 #define QDTLS_UNENCRYPTED_MODE 0
@@ -374,6 +416,11 @@ typedef struct qdtls_connection qdtls_connection;
  * The PSK authenticator passed to a `QDtlsPskCallback`.
  */
 typedef struct qdtls_psk_authenticator qdtls_psk_authenticator;
+
+/**
+ * An opaque DTLS server. Create with `qdtls_server_new`, release with `qdtls_server_free`.
+ */
+typedef struct qdtls_server qdtls_server;
 
 /**
  * One datagram for `qdtls_write_datagrams_encrypted`.
@@ -471,6 +518,35 @@ typedef struct {
    */
   uint8_t server_salt[14];
 } qdtls_srtp_keys;
+
+/**
+ * What a server tells the application, on the thread driving it. Any
+ * member may be NULL. `peer` is owned by the server: valid until its
+ * `on_closed` returns, never passed to `qdtls_free`.
+ */
+typedef struct {
+  /**
+   * A peer's handshake completed.
+   */
+  void (*on_connected)(void *user, qdtls_connection *peer);
+  /**
+   * A peer's datagram, decrypted: `data` is valid during the call only.
+   */
+  void (*on_datagram)(void *user, qdtls_connection *peer, const uint8_t *data, size_t len);
+  /**
+   * A peer is gone (`QDTLS_CLOSE_*`); called once for every peer the
+   * server created, also for handshakes that never completed.
+   */
+  void (*on_closed)(void *user, qdtls_connection *peer, int32_t reason);
+} qdtls_server_callbacks;
+
+/**
+ * The server's PSK handler: `peer` asks (handshaking, so its address and
+ * port are known); fill in `authenticator` as with `qdtls_psk_callback`.
+ */
+typedef void (*qdtls_server_psk_callback)(void *user,
+                                          qdtls_connection *peer,
+                                          qdtls_psk_authenticator *authenticator);
 
 /**
  * Sends one datagram for a connection: `data`/`len` to the peer at
@@ -815,7 +891,8 @@ void qdtls_rotate_session_ticket_keys(void);
 qdtls_connection *qdtls_new(int32_t mode);
 
 /**
- * Releases a QDtls (no alert is sent: call `qdtls_shutdown` first). NULL is a no-op.
+ * Releases a QDtls (no alert is sent: call `qdtls_shutdown` first). NULL is
+ * a no-op, and so is a server's peer (the server owns it).
  *
  * # Safety
  * `h` is NULL or a live handle not used afterwards (nor concurrently).
@@ -1406,6 +1483,261 @@ int32_t qdtls_psk_maximum_identity_length(const qdtls_psk_authenticator *a);
  * `a` is NULL or the authenticator of a running callback.
  */
 int32_t qdtls_psk_maximum_pre_shared_key_length(const qdtls_psk_authenticator *a);
+
+/**
+ * A new server whose peers use `config` (copied; NULL: the default
+ * configuration), cookie verification as the configuration says (on by
+ * default). Limits: 65,536 peers, 1,024 handshakes, no per-address limit,
+ * no idle timeout, 30 s for a handshake. NULL when the configuration cannot
+ * be used. Free with `qdtls_server_free`.
+ *
+ * # Safety
+ * `config` is NULL or live.
+ */
+qdtls_server *qdtls_server_new(const qdtls_configuration *config);
+
+/**
+ * Releases a server: `on_closed` (`QDTLS_CLOSE_SERVER_FREED`) for every peer
+ * still there, nothing sent (call `qdtls_server_shutdown` first to tell
+ * them). NULL is a no-op.
+ *
+ * # Safety
+ * `s` is NULL or a live server not used afterwards (nor concurrently, nor
+ * from inside its own callbacks).
+ */
+void qdtls_server_free(qdtls_server *s);
+
+/**
+ * Sets the callbacks (the struct is copied; NULL removes them all).
+ * `user` is passed to each. False for a NULL or busy server.
+ *
+ * # Safety
+ * `s` is NULL or live; `cb` is NULL or valid for reading; the callbacks are
+ * safe to call with `user` on the thread driving the server until replaced
+ * or the server is freed.
+ */
+bool qdtls_server_set_callbacks(qdtls_server *s, const qdtls_server_callbacks *cb, void *user);
+
+/**
+ * Sets the PSK handler of every peer made from now on (NULL removes it):
+ * it gets the peer asking and the authenticator to fill in. False for a
+ * NULL or busy server.
+ *
+ * # Safety
+ * `s` is NULL or live; `cb`, if set, is safe to call with `user` on the
+ * thread driving the server while any peer may handshake.
+ */
+bool qdtls_server_set_psk_callback(qdtls_server *s, qdtls_server_psk_callback cb, void *user);
+
+/**
+ * The send callback used when a server function gets fd -1; peers made
+ * from now on use it too (for `qdtls_write_datagram_encrypted(peer, -1, ...)`).
+ * NULL removes it. False for a NULL server.
+ *
+ * # Safety
+ * `s` is NULL or live; the callback, if set, is safe to call with `user`
+ * on the threads driving the server and its peers.
+ */
+bool qdtls_server_set_send_callback(qdtls_server *s, qdtls_send_callback cb, void *user);
+
+/**
+ * Reads every datagram queued on the non-blocking UDP socket `fd` (at most
+ * 1,024 per call, so a flood cannot starve the timers: call again while
+ * the socket is readable), many per system call (recvmmsg), and handles
+ * each as `qdtls_server_handle_datagram` does. Returns how many it read, or
+ * -1 (a bad fd, a receive error, a busy server; or an answer that could not
+ * be sent, after every datagram was handled).
+ *
+ * # Safety
+ * `s` is NULL or live.
+ */
+int64_t qdtls_server_receive(qdtls_server *s, int fd);
+
+/**
+ * Handles one datagram that arrived from `from` (a `struct sockaddr_in` or
+ * `sockaddr_in6` of `from_len` bytes, as recvfrom fills in; `const void *`
+ * as in `qdtls_set_peer_sockaddr`, so that this header needs no socket
+ * headers), for applications that read the socket themselves. Answers go out on `fd` (-1: the send callback). False
+ * on a bad argument, a busy server, or an answer that could not be sent.
+ *
+ * # Safety
+ * `s` is NULL or live; `from` is NULL or valid for `from_len` bytes; `dgram` for `len` bytes.
+ */
+bool qdtls_server_handle_datagram(qdtls_server *s,
+                                  int fd,
+                                  const void *from,
+                                  size_t from_len,
+                                  const uint8_t *dgram,
+                                  size_t len);
+
+/**
+ * Milliseconds until `qdtls_server_handle_timeouts` is due (rounded up): 0
+ * when due now, -1 when no peer has a timer (and for NULL). O(1).
+ *
+ * # Safety
+ * `s` is NULL or live.
+ */
+int64_t qdtls_server_next_timeout_ms(const qdtls_server *s);
+
+/**
+ * Runs the timers that are due (retransmissions, handshake and idle
+ * timeouts) in O(peers due). Returns how many peers it handled, or -1 (a
+ * busy server, or a datagram that could not be sent, after all were handled).
+ *
+ * # Safety
+ * `s` is NULL or live.
+ */
+int64_t qdtls_server_handle_timeouts(qdtls_server *s, int fd);
+
+/**
+ * Closes a peer: close_notify if established (on `fd`, -1: the send
+ * callback), then `on_closed` with `QDTLS_CLOSE_LOCAL`. From inside one of
+ * the server's callbacks it is carried out when that callback returns.
+ * False for a NULL server or peer, or a peer of another server.
+ *
+ * # Safety
+ * `s` is NULL or live; `peer` is NULL or a live peer handle.
+ */
+bool qdtls_server_close_peer(qdtls_server *s, int fd, qdtls_connection *peer);
+
+/**
+ * Closes every peer, close_notify to the established ones (on `fd`, -1:
+ * the send callback). Returns how many, or -1.
+ *
+ * # Safety
+ * `s` is NULL or live.
+ */
+int64_t qdtls_server_shutdown(qdtls_server *s, int fd);
+
+/**
+ * Peers, handshaking ones included (0 for NULL). Works from inside callbacks.
+ *
+ * # Safety
+ * `s` is NULL or live.
+ */
+size_t qdtls_server_peer_count(const qdtls_server *s);
+
+/**
+ * Handshakes in progress (0 for NULL). Works from inside callbacks.
+ *
+ * # Safety
+ * `s` is NULL or live.
+ */
+size_t qdtls_server_handshake_count(const qdtls_server *s);
+
+/**
+ * Peers at once, handshaking ones included (0: no limit; default 65,536).
+ * At the limit the oldest handshake makes room; with none, a new client is refused. False for a NULL or busy server.
+ *
+ * # Safety
+ * `s` is NULL or live.
+ */
+bool qdtls_server_set_max_peers(qdtls_server *s,
+                                size_t value);
+
+/**
+ * Handshakes in progress at once (0: no limit; default 1,024); at the
+ * limit the oldest handshake is evicted (`QDTLS_CLOSE_EVICTED`). False for a NULL or busy server.
+ *
+ * # Safety
+ * `s` is NULL or live.
+ */
+bool qdtls_server_set_max_handshakes(qdtls_server *s, size_t value);
+
+/**
+ * Peers from one IP address, all ports (0: no limit, the default); at
+ * the limit that address's oldest handshake makes room, else the new client is refused. False for a NULL or busy server.
+ *
+ * # Safety
+ * `s` is NULL or live.
+ */
+bool qdtls_server_set_max_peers_per_address(qdtls_server *s,
+                                            size_t value);
+
+/**
+ * Established peers silent this long are closed with close_notify and
+ * `QDTLS_CLOSE_IDLE_TIMEOUT` (0: never, the default). False for a NULL or busy server.
+ *
+ * # Safety
+ * `s` is NULL or live.
+ */
+bool qdtls_server_set_idle_timeout_ms(qdtls_server *s, uint32_t value);
+
+/**
+ * Handshakes not complete this long after they started are dropped with
+ * `QDTLS_CLOSE_IDLE_TIMEOUT` (0: never; default 30,000). False for a NULL or busy server.
+ *
+ * # Safety
+ * `s` is NULL or live.
+ */
+bool qdtls_server_set_handshake_timeout_ms(qdtls_server *s, uint32_t value);
+
+/**
+ * The cookie HMAC's hash (`QDTLS_HASH_*`) and secret; cookies of the old
+ * secret are refused from now on. Empty secret or unknown hash: false,
+ * InvalidInputParameters. Servers sharing the secret all change.
+ *
+ * # Safety
+ * `s` is NULL or live; `secret` is NULL or valid for `len` bytes.
+ */
+bool qdtls_server_set_cookie_generator_parameters(qdtls_server *s,
+                                                  int32_t hash,
+                                                  const uint8_t *secret,
+                                                  size_t len);
+
+/**
+ * A new random cookie secret (same hash); cookies of the old one are still
+ * accepted for `grace_ms` (0: not at all). Servers sharing the secret all rotate.
+ *
+ * # Safety
+ * `s` is NULL or live.
+ */
+bool qdtls_server_rotate_cookie_secret(qdtls_server *s, uint32_t grace_ms);
+
+/**
+ * Makes `s` use `from`'s cookie secret, now and after every rotation or
+ * change of it (one server per thread on SO_REUSEPORT sockets of one port:
+ * a cookie one issued is accepted by all). False for NULL or busy servers.
+ *
+ * # Safety
+ * `s` and `from` are NULL or live.
+ */
+bool qdtls_server_share_cookie_secret(qdtls_server *s, const qdtls_server *from);
+
+/**
+ * The last call's error (`QDTLS_ERROR_*`); NoError after success.
+ * `QDTLS_ERROR_INVALID_INPUT_PARAMETERS` for NULL.
+ *
+ * # Safety
+ * `s` is NULL or live.
+ */
+int32_t qdtls_server_error(const qdtls_server *s);
+
+/**
+ * The last call's error description ("" after success), by the buffer
+ * rules of every string getter; returns its length.
+ *
+ * # Safety
+ * `s` is NULL or live; `buf` is valid for `cap` bytes.
+ */
+size_t qdtls_server_error_string(const qdtls_server *s, char *buf, size_t cap);
+
+/**
+ * Attaches the application's pointer to a connection (a server's peer or
+ * one of its own); the library never uses it. False for NULL.
+ *
+ * # Safety
+ * `c` is NULL or live.
+ */
+bool qdtls_set_user_data(qdtls_connection *c, void *user);
+
+/**
+ * The pointer given to `qdtls_set_user_data` (NULL if none, or for NULL).
+ *
+ * # Safety
+ * `c` is NULL or live.
+ */
+void *qdtls_user_data(const qdtls_connection *c);
 
 /**
  * Makes the connection send through `callback` whenever a function is

@@ -7,6 +7,7 @@ mod configuration;
 mod dtls;
 mod error;
 mod keying;
+mod server;
 mod transport;
 mod verifier;
 
@@ -16,5 +17,6 @@ pub use configuration::{Configuration, PeerVerifyMode, Protocol};
 pub use dtls::{Dtls, HandshakeState, PskAuthenticator, SslError, SslMode};
 pub use error::{DtlsError, Error, Result};
 pub use keying::{SrtpKeys, SrtpProfile};
+pub use server::{CloseReason, Server, ServerEvents};
 pub use transport::Transport;
 pub use verifier::{ClientVerifier, CookieHash, GeneratorParameters};

@@ -137,6 +137,9 @@ fn generate(ssl: &mut SslRef, out: &mut [u8]) -> Result<usize, openssl::error::E
 
 fn verify(ssl: &mut SslRef, cookie: &[u8]) -> bool {
     no_unwind(false, || {
+        if hooks(ssl).is_some_and(|h| h.cookie_preverified) {
+            return true;
+        }
         let mut expected = [0u8; 64];
         // Constant time, so the compare does not leak how much of a forged cookie was right.
         matches!(cookie_for(ssl, &mut expected), Some(n) if n == cookie.len() && openssl::memcmp::eq(&expected[..n], cookie))

@@ -53,6 +53,9 @@ pub struct Hooks {
     /// The peer the cookie is bound to.
     pub peer: Option<SocketAddr>,
     pub cookie: CookieParams,
+    /// The ClientHello's cookie was checked before this connection existed
+    /// (by a server's stateless exchange, which may accept a rotated secret).
+    pub cookie_preverified: bool,
     pub psk: Option<Arc<PskCallback>>,
     /// Server side: the identity hint we send (also shown to our callback).
     pub psk_hint: Vec<u8>,

@@ -13,6 +13,7 @@ pub mod ossl;
 pub mod psk;
 pub mod record;
 pub mod resumption;
+pub mod server;
 pub mod session;
 pub mod trust;
 pub mod values;

@@ -171,6 +171,7 @@ fn listen(x: &mut Scratch, cookie: CookieParams, peer: SocketAddr, dgram: &[u8])
         Hooks {
             peer: Some(peer),
             cookie,
+            cookie_preverified: false,
             psk: None,
             psk_hint: Vec::new(),
             policy: RetransmitPolicy::default(),

@@ -6,6 +6,7 @@
 //! same handle; driving functions called from inside it fail with
 //! InvalidOperation.
 
+use std::sync::atomic::AtomicPtr;
 use std::sync::Arc;
 
 use libc::{c_char, c_int, c_void};
@@ -35,11 +36,20 @@ pub struct qdtls_connection {
 pub(crate) struct Connection {
     session: Session,
     pub(crate) send: Mutex<Option<SendCallback>>,
+    /// The application's pointer (`qdtls_set_user_data`).
+    pub(crate) user: AtomicPtr<c_void>,
+    /// A server's peer: the server frees it, `qdtls_free` must not.
+    pub(crate) server_owned: bool,
 }
 
 impl Connection {
-    fn new(mode: SslMode) -> Connection {
-        Connection { session: Session::new(mode), send: Mutex::new(None) }
+    pub(crate) fn new(mode: SslMode) -> Connection {
+        Connection {
+            session: Session::new(mode),
+            send: Mutex::new(None),
+            user: AtomicPtr::default(),
+            server_owned: false,
+        }
     }
 
     /// The send callback, copied out: never held locked during a call, which
@@ -150,12 +160,17 @@ pub extern "C" fn qdtls_new(mode: i32) -> *mut qdtls_connection {
     })
 }
 
-/// Releases a QDtls (no alert is sent: call `qdtls_shutdown` first). NULL is a no-op.
+/// Releases a QDtls (no alert is sent: call `qdtls_shutdown` first). NULL is
+/// a no-op, and so is a server's peer (the server owns it).
 ///
 /// # Safety
 /// `h` is NULL or a live handle not used afterwards (nor concurrently).
 #[no_mangle]
 pub unsafe extern "C" fn qdtls_free(h: *mut qdtls_connection) {
+    // SAFETY: `h` is NULL or live, as this function's contract says.
+    if unsafe { try_ref(h) }.is_some_and(|c| c.server_owned) {
+        return;
+    }
     // SAFETY: `h` is NULL or live and given up, as this function's contract says.
     guard((), || unsafe { handle::free(h) })
 }

@@ -83,3 +83,10 @@ pub(crate) unsafe fn free<H: Handle<Ownership = Boxed>>(h: *mut H) {
 pub(crate) fn lend<H: Handle<Ownership = Lent>>(value: &mut H::RustType) -> *mut H {
     (value as *mut H::RustType).cast()
 }
+
+/// A handle to a value the library owns and keeps alive for as long as its
+/// documentation promises (a server's peer until its `on_closed` returns).
+/// Only `&` is ever made from it again (the type is not [`Exclusive`]).
+pub(crate) fn shared<H: Handle<Ownership = Boxed>>(value: &H::RustType) -> *mut H {
+    (value as *const H::RustType).cast_mut().cast()
+}

@@ -33,6 +33,7 @@ pub mod dtls;
 pub(crate) mod handle;
 pub mod keying;
 pub mod psk;
+pub mod server;
 pub mod transport;
 pub mod verifier;
 

@@ -42,6 +42,13 @@ unsafe impl Send for SendCallback {}
 // SAFETY: as above; the library only copies the two pointers.
 unsafe impl Sync for SendCallback {}
 
+impl SendCallback {
+    /// The callback and its user data; None for a NULL callback.
+    pub(crate) fn new(callback: qdtls_send_callback, user: *mut c_void) -> Option<SendCallback> {
+        callback.map(|f| SendCallback { f, user })
+    }
+}
+
 impl Transport for SendCallback {
     fn send(&mut self, dgram: &[u8], peer: SocketAddr) -> io::Result<()> {
         let (ss, len) = to_sockaddr(peer);
@@ -100,7 +107,7 @@ pub unsafe extern "C" fn qdtls_set_send_callback(
     // SAFETY: `h` is NULL or live, as this function's contract says.
     let c = unsafe { try_ref(h) };
     call(c, false, |c| {
-        *c.send.lock() = callback.map(|f| SendCallback { f, user: user_data });
+        *c.send.lock() = SendCallback::new(callback, user_data);
         true
     })
 }

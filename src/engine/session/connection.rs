@@ -30,6 +30,7 @@ impl Session {
             Hooks {
                 peer: Some(peer),
                 cookie: i.cookie.clone(),
+                cookie_preverified: i.hello_verified,
                 psk: self.psk.lock().clone(),
                 psk_hint,
                 policy: i.policy,

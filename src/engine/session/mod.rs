@@ -78,6 +78,9 @@ pub struct Info {
     pub resume_from: Option<Vec<u8>>,
     /// Largest plaintext that fits one datagram (0 unless encrypted).
     pub max_payload: usize,
+    /// Server side: the first ClientHello's cookie was verified before the
+    /// session existed (by the server's stateless exchange).
+    pub hello_verified: bool,
 }
 
 /// One OpenSSL connection.
@@ -168,6 +171,7 @@ impl Session {
                 session_data: None,
                 resume_from: None,
                 max_payload: 0,
+                hello_verified: false,
             }),
             conn: ReentrantMutex::new(RefCell::new(None)),
             psk: Mutex::new(None),

@@ -102,6 +102,13 @@ impl Session {
     }
 
     /// Takes effect at the next handshake start.
+    /// A server's stateless exchange already verified the cookie of the
+    /// ClientHello this session starts with.
+    pub(crate) fn set_hello_verified(&self) {
+        let _serialized = self.conn.lock();
+        self.info.write().hello_verified = true;
+    }
+
     pub fn set_psk_callback(&self, cb: Option<Arc<PskCallback>>) {
         *self.psk.lock() = cb;
         self.info.write().error.clear();

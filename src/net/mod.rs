@@ -9,6 +9,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::engine::{BatchReceiver, Transport};
 
+mod inbox;
+pub use inbox::Inbox;
+
 /// A UDP socket owned by the application. Connected or not, IPv4 or IPv6.
 #[derive(Clone, Copy)]
 pub struct FdTransport {

@@ -1,0 +1,80 @@
+//! The server's cookie secret: the current parameters, and the previous
+//! ones during a grace period after a rotation, so a client that got its
+//! cookie just before the rotation still gets in. Servers on several
+//! threads (one SO_REUSEPORT socket each) share one secret.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+
+use crate::engine::cookie::{make_cookie, CookieParams};
+use crate::engine::ossl;
+
+struct Secrets {
+    current: CookieParams,
+    /// The parameters before the last rotation, and until when (µs on
+    /// OpenSSL's clock) their cookies are still accepted.
+    previous: Option<(CookieParams, u64)>,
+}
+
+/// A cookie secret, shared by clones.
+#[derive(Clone)]
+pub struct Cookies {
+    secrets: Arc<RwLock<Secrets>>,
+}
+
+impl Default for Cookies {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Cookies {
+    /// SHA-256 and a fresh random secret of this server's own (not the
+    /// process-wide one the verifiers share, so rotating it affects only
+    /// the servers that share it).
+    pub fn new() -> Cookies {
+        let mut secret = [0u8; 32];
+        openssl::rand::rand_bytes(&mut secret).expect("OpenSSL's RNG failed");
+        let current = CookieParams::new(CookieParams::default().hash, &secret).expect("SHA-256 is supported");
+        crate::engine::psk::wipe(&mut secret);
+        Cookies { secrets: Arc::new(RwLock::new(Secrets { current, previous: None })) }
+    }
+
+    /// Replaces the parameters at once (cookies of the old ones are refused).
+    pub fn set(&self, params: CookieParams) {
+        let mut s = self.secrets.write();
+        s.current = params;
+        s.previous = None;
+    }
+
+    /// A new random secret with the same hash; cookies of the old one stay
+    /// valid for `grace_ms`.
+    pub fn rotate(&self, grace_ms: u32) {
+        let mut secret = [0u8; 32];
+        openssl::rand::rand_bytes(&mut secret).expect("OpenSSL's RNG failed");
+        let mut s = self.secrets.write();
+        let next = CookieParams::new(s.current.hash, &secret).expect("the current hash is supported");
+        crate::engine::psk::wipe(&mut secret);
+        let old = std::mem::replace(&mut s.current, next);
+        s.previous = (grace_ms > 0).then(|| (old, ossl::now_us() + u64::from(grace_ms) * 1000));
+    }
+
+    /// Makes `peer`'s cookie under the current secret into `out`.
+    pub fn make(&self, peer: &SocketAddr, out: &mut [u8]) -> Option<usize> {
+        make_cookie(&self.secrets.read().current, peer, out)
+    }
+
+    /// Whether `cookie` is `peer`'s under the current secret, or under the
+    /// previous one while its grace period lasts. Constant time in the
+    /// cookie's content.
+    pub fn verify(&self, peer: &SocketAddr, cookie: &[u8]) -> bool {
+        let s = self.secrets.read();
+        let matches = |p: &CookieParams| {
+            let mut expected = [0u8; 64];
+            matches!(make_cookie(p, peer, &mut expected), Some(n) if n == cookie.len() && openssl::memcmp::eq(&expected[..n], cookie))
+        };
+        matches(&s.current) || s.previous.as_ref().is_some_and(|(p, until)| ossl::now_us() < *until && matches(p))
+    }
+}

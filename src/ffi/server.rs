@@ -1,0 +1,636 @@
+//! The server: many peers on one UDP socket (the engine's `server`).
+//!
+//! A server is driven from one thread at a time. Its callbacks run on that
+//! thread, inside the call that caused them; from inside them every
+//! `qdtls_*` function on a peer works, and so do the server's getters and
+//! `qdtls_server_close_peer` (carried out when the callback returns), while
+//! the functions that drive the server fail with InvalidOperation.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use libc::{c_char, c_int, c_void};
+use parking_lot::{Mutex, MutexGuard};
+
+use super::config::qdtls_configuration;
+use super::dtls::{qdtls_connection, Connection};
+use super::handle::{self, lend, shared, try_ref, Boxed, Handle};
+use super::psk::qdtls_psk_authenticator;
+use super::transport::{qdtls_send_callback, with_transport, SendCallback};
+use super::{bytes, call, guard, out};
+use crate::engine::config::Config;
+use crate::engine::error::{DtlsError, LastError};
+use crate::engine::psk::PskAuthenticator;
+use crate::engine::server::{CloseReason, CloseRequests, Counts, Events, Failure, Limits, Peer, Server};
+use crate::engine::session::Session;
+use crate::engine::SslMode;
+use crate::net::{from_sockaddr, Inbox};
+
+/// An opaque DTLS server. Create with `qdtls_server_new`, release with `qdtls_server_free`.
+pub struct qdtls_server {
+    _private: [u8; 0],
+}
+
+/// What a server tells the application, on the thread driving it. Any
+/// member may be NULL. `peer` is owned by the server: valid until its
+/// `on_closed` returns, never passed to `qdtls_free`.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct qdtls_server_callbacks {
+    /// A peer's handshake completed.
+    pub on_connected: Option<unsafe extern "C" fn(user: *mut c_void, peer: *mut qdtls_connection)>,
+    /// A peer's datagram, decrypted: `data` is valid during the call only.
+    pub on_datagram:
+        Option<unsafe extern "C" fn(user: *mut c_void, peer: *mut qdtls_connection, data: *const u8, len: usize)>,
+    /// A peer is gone (`QDTLS_CLOSE_*`); called once for every peer the
+    /// server created, also for handshakes that never completed.
+    pub on_closed: Option<unsafe extern "C" fn(user: *mut c_void, peer: *mut qdtls_connection, reason: i32)>,
+}
+
+/// The server's PSK handler: `peer` asks (handshaking, so its address and
+/// port are known); fill in `authenticator` as with `qdtls_psk_callback`.
+pub type qdtls_server_psk_callback = Option<
+    unsafe extern "C" fn(user: *mut c_void, peer: *mut qdtls_connection, authenticator: *mut qdtls_psk_authenticator),
+>;
+
+impl Peer for Connection {
+    fn session(&self) -> &Session {
+        self
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Callbacks {
+    cb: qdtls_server_callbacks,
+    user: *mut c_void,
+}
+
+// SAFETY: qdtls_server_set_callbacks' contract: the callbacks may be called
+// with this user data on the thread driving the server.
+unsafe impl Send for Callbacks {}
+
+impl Events<Connection> for Callbacks {
+    fn connected(&mut self, peer: &Connection) {
+        if let Some(f) = self.cb.on_connected {
+            // SAFETY: the application's callback with its user data; the peer is alive for the call.
+            unsafe { f(self.user, shared(peer)) }
+        }
+    }
+    fn datagram(&mut self, peer: &Connection, data: &[u8]) {
+        if let Some(f) = self.cb.on_datagram {
+            // SAFETY: as above; `data` is valid for its length during the call.
+            unsafe { f(self.user, shared(peer), data.as_ptr(), data.len()) }
+        }
+    }
+    fn closed(&mut self, peer: &Connection, reason: CloseReason) {
+        if let Some(f) = self.cb.on_closed {
+            // SAFETY: as above; the server drops the peer only after this returns.
+            unsafe { f(self.user, shared(peer), reason as i32) }
+        }
+    }
+}
+
+/// What a `qdtls_server` handle holds.
+pub(crate) struct ServerHandle {
+    server: Mutex<Server<Connection>>,
+    inbox: Mutex<Inbox>,
+    counts: Arc<Counts>,
+    requests: CloseRequests,
+    callbacks: Mutex<Callbacks>,
+    send: Arc<Mutex<Option<SendCallback>>>,
+    error: Mutex<LastError>,
+}
+
+impl Handle for qdtls_server {
+    type Ownership = Boxed;
+    type RustType = ServerHandle;
+}
+
+const BUSY: &str = "The server is busy: called from inside one of its own callbacks, or from two threads at once";
+
+impl ServerHandle {
+    fn new(config: Option<Arc<Config>>) -> Result<ServerHandle, Failure> {
+        let send: Arc<Mutex<Option<SendCallback>>> = Arc::default();
+        let for_peers = send.clone();
+        let make = Box::new(move || {
+            let mut c = Connection::new(SslMode::Server);
+            c.server_owned = true;
+            *c.send.lock() = *for_peers.lock();
+            c
+        });
+        let server = Server::new(config, make)?;
+        Ok(ServerHandle {
+            counts: server.counts(),
+            requests: server.close_requests(),
+            server: Mutex::new(server),
+            inbox: Mutex::default(),
+            callbacks: Mutex::new(Callbacks { cb: qdtls_server_callbacks::EMPTY, user: std::ptr::null_mut() }),
+            send,
+            error: Mutex::default(),
+        })
+    }
+
+    /// Runs `f` on the server when it is free, recording its outcome.
+    fn drive<R>(&self, refused: R, f: impl FnOnce(&mut Server<Connection>, &mut Callbacks) -> Result<R, Failure>) -> R {
+        let Some(mut server) = self.server.try_lock() else {
+            return self.fail(DtlsError::InvalidOperation, BUSY, refused);
+        };
+        let mut ev = *self.callbacks.lock();
+        let r = f(&mut server, &mut ev);
+        drop(server);
+        match r {
+            Ok(v) => {
+                self.error.lock().clear();
+                v
+            }
+            Err((code, msg)) => self.fail(code, msg, refused),
+        }
+    }
+
+    fn fail<R>(&self, code: DtlsError, msg: impl Into<String>, r: R) -> R {
+        self.error.lock().set(code, msg);
+        r
+    }
+
+    fn send_callback(&self) -> Option<SendCallback> {
+        *self.send.lock()
+    }
+
+    fn set_limits(&self, f: impl FnOnce(&mut Limits)) -> bool {
+        self.drive(false, |s, _| {
+            let mut l = s.limits();
+            f(&mut l);
+            s.set_limits(l);
+            Ok(true)
+        })
+    }
+
+    fn server(&self) -> Option<MutexGuard<'_, Server<Connection>>> {
+        self.server.try_lock()
+    }
+}
+
+impl qdtls_server_callbacks {
+    const EMPTY: qdtls_server_callbacks =
+        qdtls_server_callbacks { on_connected: None, on_datagram: None, on_closed: None };
+}
+
+fn failure(code: DtlsError, msg: &str) -> Failure {
+    (code, msg.to_owned())
+}
+
+/// A new server whose peers use `config` (copied; NULL: the default
+/// configuration), cookie verification as the configuration says (on by
+/// default). Limits: 65,536 peers, 1,024 handshakes, no per-address limit,
+/// no idle timeout, 30 s for a handshake. NULL when the configuration cannot
+/// be used. Free with `qdtls_server_free`.
+///
+/// # Safety
+/// `config` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn qdtls_server_new(config: *const qdtls_configuration) -> *mut qdtls_server {
+    // SAFETY: `config` is NULL or live, as this function's contract says.
+    let config = unsafe { try_ref(config) }.map(Arc::clone);
+    guard(std::ptr::null_mut(), || match ServerHandle::new(config) {
+        Ok(h) => handle::into_raw(h),
+        Err(_) => std::ptr::null_mut(),
+    })
+}
+
+/// Releases a server: `on_closed` (`QDTLS_CLOSE_SERVER_FREED`) for every peer
+/// still there, nothing sent (call `qdtls_server_shutdown` first to tell
+/// them). NULL is a no-op.
+///
+/// # Safety
+/// `s` is NULL or a live server not used afterwards (nor concurrently, nor
+/// from inside its own callbacks).
+#[no_mangle]
+pub unsafe extern "C" fn qdtls_server_free(s: *mut qdtls_server) {
+    // SAFETY: `s` is NULL or live, as this function's contract says.
+    if let Some(h) = unsafe { try_ref(s) } {
+        guard(0, || h.drive(0, |srv, ev| Ok(srv.close_all(None, CloseReason::ServerFreed, ev))));
+    }
+    // SAFETY: `s` is NULL or live and given up, as this function's contract says.
+    guard((), || unsafe { handle::free(s) })
+}
+
+/// Sets the callbacks (the struct is copied; NULL removes them all).
+/// `user` is passed to each. False for a NULL or busy server.
+///
+/// # Safety
+/// `s` is NULL or live; `cb` is NULL or valid for reading; the callbacks are
+/// safe to call with `user` on the thread driving the server until replaced
+/// or the server is freed.
+#[no_mangle]
+pub unsafe extern "C" fn qdtls_server_set_callbacks(
+    s: *mut qdtls_server,
+    cb: *const qdtls_server_callbacks,
+    user: *mut c_void,
+) -> bool {
+    // SAFETY: pointers as this function's contract says.
+    let (h, cb) = unsafe { (try_ref(s), cb.as_ref().copied()) };
+    call(h, false, |h| {
+        *h.callbacks.lock() = Callbacks { cb: cb.unwrap_or(qdtls_server_callbacks::EMPTY), user };
+        true
+    })
+}
+
+struct PskHandler {
+    cb: unsafe extern "C" fn(*mut c_void, *mut qdtls_connection, *mut qdtls_psk_authenticator),
+    user: *mut c_void,
+}
+// SAFETY: qdtls_server_set_psk_callback's contract: callable with `user` on
+// the thread driving the server.
+unsafe impl Send for PskHandler {}
+// SAFETY: as above; the library only calls it.
+unsafe impl Sync for PskHandler {}
+
+/// Sets the PSK handler of every peer made from now on (NULL removes it):
+/// it gets the peer asking and the authenticator to fill in. False for a
+/// NULL or busy server.
+///
+/// # Safety
+/// `s` is NULL or live; `cb`, if set, is safe to call with `user` on the
+/// thread driving the server while any peer may handshake.
+#[no_mangle]
+pub unsafe extern "C" fn qdtls_server_set_psk_callback(
+    s: *mut qdtls_server,
+    cb: qdtls_server_psk_callback,
+    user: *mut c_void,
+) -> bool {
+    // SAFETY: `s` is NULL or live, as this function's contract says.
+    let h = unsafe { try_ref(s) };
+    call(h, false, |h| {
+        let f = cb.map(|cb| {
+            let p = PskHandler { cb, user };
+            Arc::new(move |peer: &Connection, a: &mut PskAuthenticator| {
+                let p = &p;
+                // SAFETY: the application's callback and user data; the peer
+                // is alive and the authenticator lent for this call.
+                unsafe { (p.cb)(p.user, shared(peer), lend(a)) }
+            }) as Arc<crate::engine::server::ServerPsk<Connection>>
+        });
+        h.drive(false, |srv, _| {
+            srv.set_psk_callback(f);
+            Ok(true)
+        })
+    })
+}
+
+/// The send callback used when a server function gets fd -1; peers made
+/// from now on use it too (for `qdtls_write_datagram_encrypted(peer, -1, ...)`).
+/// NULL removes it. False for a NULL server.
+///
+/// # Safety
+/// `s` is NULL or live; the callback, if set, is safe to call with `user`
+/// on the threads driving the server and its peers.
+#[no_mangle]
+pub unsafe extern "C" fn qdtls_server_set_send_callback(
+    s: *mut qdtls_server,
+    cb: qdtls_send_callback,
+    user: *mut c_void,
+) -> bool {
+    // SAFETY: `s` is NULL or live, as this function's contract says.
+    let h = unsafe { try_ref(s) };
+    call(h, false, |h| {
+        *h.send.lock() = SendCallback::new(cb, user);
+        true
+    })
+}
+
+/// Reads every datagram queued on the non-blocking UDP socket `fd` (at most
+/// 1,024 per call, so a flood cannot starve the timers: call again while
+/// the socket is readable), many per system call (recvmmsg), and handles
+/// each as `qdtls_server_handle_datagram` does. Returns how many it read, or
+/// -1 (a bad fd, a receive error, a busy server; or an answer that could not
+/// be sent, after every datagram was handled).
+///
+/// # Safety
+/// `s` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn qdtls_server_receive(s: *mut qdtls_server, fd: c_int) -> i64 {
+    // SAFETY: `s` is NULL or live, as this function's contract says.
+    let h = unsafe { try_ref(s) };
+    call(h, -1, |h| {
+        if fd < 0 {
+            return h.fail(DtlsError::InvalidInputParameters, "Invalid socket descriptor", -1);
+        }
+        let Some(mut inbox) = h.inbox.try_lock() else { return h.fail(DtlsError::InvalidOperation, BUSY, -1) };
+        let cb = h.send_callback();
+        h.drive(-1, |srv, ev| {
+            let mut first = None;
+            let n = with_transport(cb, fd, |t| {
+                let t = t.expect("fd >= 0");
+                inbox.receive(fd, |dgram, from| {
+                    if let Err(e) = srv.handle_datagram(&mut *t, from, dgram, ev) {
+                        first.get_or_insert(e);
+                    }
+                })
+            });
+            let n = n.map_err(|e| (DtlsError::UnderlyingSocketError, e.to_string()))?;
+            first.map_or(Ok(n as i64), Err)
+        })
+    })
+}
+
+/// Handles one datagram that arrived from `from` (a `struct sockaddr_in` or
+/// `sockaddr_in6` of `from_len` bytes, as recvfrom fills in; `const void *`
+/// as in `qdtls_set_peer_sockaddr`, so that this header needs no socket
+/// headers), for applications that read the socket themselves. Answers go out on `fd` (-1: the send callback). False
+/// on a bad argument, a busy server, or an answer that could not be sent.
+///
+/// # Safety
+/// `s` is NULL or live; `from` is NULL or valid for `from_len` bytes; `dgram` for `len` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn qdtls_server_handle_datagram(
+    s: *mut qdtls_server,
+    fd: c_int,
+    from: *const c_void,
+    from_len: usize,
+    dgram: *const u8,
+    len: usize,
+) -> bool {
+    // SAFETY: pointers as this function's contract says.
+    let (h, from, dgram) = unsafe { (try_ref(s), from_sockaddr(from.cast(), from_len), bytes(dgram, len)) };
+    call(h, false, |h| {
+        let cb = h.send_callback();
+        h.drive(false, |srv, ev| {
+            let from = from.ok_or_else(|| failure(DtlsError::InvalidInputParameters, "Invalid source address"))?;
+            let dgram = dgram.ok_or_else(|| failure(DtlsError::InvalidInputParameters, "NULL datagram"))?;
+            with_transport(cb, fd, |t| {
+                let t = t.ok_or_else(|| failure(DtlsError::InvalidInputParameters, "Invalid socket"))?;
+                srv.handle_datagram(t, from, dgram, ev).map(|()| true)
+            })
+        })
+    })
+}
+
+/// Milliseconds until `qdtls_server_handle_timeouts` is due (rounded up): 0
+/// when due now, -1 when no peer has a timer (and for NULL). O(1).
+///
+/// # Safety
+/// `s` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn qdtls_server_next_timeout_ms(s: *const qdtls_server) -> i64 {
+    // SAFETY: `s` is NULL or live, as this function's contract says.
+    let h = unsafe { try_ref(s) };
+    call(h, -1, |h| match h.server() {
+        Some(srv) => srv.next_timeout_us().map_or(-1, |us| us.div_ceil(1000) as i64),
+        None => 0, // busy: the running call reschedules; look again when it returns
+    })
+}
+
+/// Runs the timers that are due (retransmissions, handshake and idle
+/// timeouts) in O(peers due). Returns how many peers it handled, or -1 (a
+/// busy server, or a datagram that could not be sent, after all were handled).
+///
+/// # Safety
+/// `s` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn qdtls_server_handle_timeouts(s: *mut qdtls_server, fd: c_int) -> i64 {
+    // SAFETY: `s` is NULL or live, as this function's contract says.
+    let h = unsafe { try_ref(s) };
+    call(h, -1, |h| {
+        let cb = h.send_callback();
+        h.drive(-1, |srv, ev| {
+            with_transport(cb, fd, |t| {
+                let t = t.ok_or_else(|| failure(DtlsError::InvalidInputParameters, "Invalid socket"))?;
+                srv.handle_timeouts(t, ev).map(|n| n as i64)
+            })
+        })
+    })
+}
+
+/// Closes a peer: close_notify if established (on `fd`, -1: the send
+/// callback), then `on_closed` with `QDTLS_CLOSE_LOCAL`. From inside one of
+/// the server's callbacks it is carried out when that callback returns.
+/// False for a NULL server or peer, or a peer of another server.
+///
+/// # Safety
+/// `s` is NULL or live; `peer` is NULL or a live peer handle.
+#[no_mangle]
+pub unsafe extern "C" fn qdtls_server_close_peer(s: *mut qdtls_server, fd: c_int, peer: *mut qdtls_connection) -> bool {
+    // SAFETY: pointers as this function's contract says.
+    let (h, peer) = unsafe { (try_ref(s), try_ref(peer)) };
+    call(h, false, |h| {
+        let Some(peer) = peer else { return h.fail(DtlsError::InvalidInputParameters, "NULL peer", false) };
+        if h.server.is_locked() {
+            let addr = peer.info().peer.map(|ip| SocketAddr::new(ip, peer.info().port));
+            if let Some(addr) = addr {
+                h.requests.lock().push((addr, peer as *const Connection as usize));
+            }
+            return true;
+        }
+        let cb = h.send_callback();
+        h.drive(false, |srv, ev| with_transport(cb, fd, |t| srv.close_peer(t, peer, ev).map(|()| true)))
+    })
+}
+
+/// Closes every peer, close_notify to the established ones (on `fd`, -1:
+/// the send callback). Returns how many, or -1.
+///
+/// # Safety
+/// `s` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn qdtls_server_shutdown(s: *mut qdtls_server, fd: c_int) -> i64 {
+    // SAFETY: `s` is NULL or live, as this function's contract says.
+    let h = unsafe { try_ref(s) };
+    call(h, -1, |h| {
+        let cb = h.send_callback();
+        h.drive(-1, |srv, ev| Ok(with_transport(cb, fd, |t| srv.close_all(t, CloseReason::Local, ev)) as i64))
+    })
+}
+
+/// Peers, handshaking ones included (0 for NULL). Works from inside callbacks.
+///
+/// # Safety
+/// `s` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn qdtls_server_peer_count(s: *const qdtls_server) -> usize {
+    // SAFETY: `s` is NULL or live, as this function's contract says.
+    let h = unsafe { try_ref(s) };
+    call(h, 0, |h| h.counts.peers.load(Ordering::Relaxed))
+}
+
+/// Handshakes in progress (0 for NULL). Works from inside callbacks.
+///
+/// # Safety
+/// `s` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn qdtls_server_handshake_count(s: *const qdtls_server) -> usize {
+    // SAFETY: `s` is NULL or live, as this function's contract says.
+    let h = unsafe { try_ref(s) };
+    call(h, 0, |h| h.counts.handshakes.load(Ordering::Relaxed))
+}
+
+/// Peers at once, handshaking ones included (0: no limit; default 65,536).
+/// At the limit the oldest handshake makes room; with none, a new client is refused. False for a NULL or busy server.
+///
+/// # Safety
+/// `s` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn qdtls_server_set_max_peers(s: *mut qdtls_server, value: usize) -> bool {
+    // SAFETY: `s` is NULL or live, as this function's contract says.
+    let h = unsafe { try_ref(s) };
+    call(h, false, |h| h.set_limits(|l| l.max_peers = value))
+}
+
+/// Handshakes in progress at once (0: no limit; default 1,024); at the
+/// limit the oldest handshake is evicted (`QDTLS_CLOSE_EVICTED`). False for a NULL or busy server.
+///
+/// # Safety
+/// `s` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn qdtls_server_set_max_handshakes(s: *mut qdtls_server, value: usize) -> bool {
+    // SAFETY: `s` is NULL or live, as this function's contract says.
+    let h = unsafe { try_ref(s) };
+    call(h, false, |h| h.set_limits(|l| l.max_handshakes = value))
+}
+
+/// Peers from one IP address, all ports (0: no limit, the default); at
+/// the limit that address's oldest handshake makes room, else the new client is refused. False for a NULL or busy server.
+///
+/// # Safety
+/// `s` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn qdtls_server_set_max_peers_per_address(s: *mut qdtls_server, value: usize) -> bool {
+    // SAFETY: `s` is NULL or live, as this function's contract says.
+    let h = unsafe { try_ref(s) };
+    call(h, false, |h| h.set_limits(|l| l.max_peers_per_address = value))
+}
+
+/// Established peers silent this long are closed with close_notify and
+/// `QDTLS_CLOSE_IDLE_TIMEOUT` (0: never, the default). False for a NULL or busy server.
+///
+/// # Safety
+/// `s` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn qdtls_server_set_idle_timeout_ms(s: *mut qdtls_server, value: u32) -> bool {
+    // SAFETY: `s` is NULL or live, as this function's contract says.
+    let h = unsafe { try_ref(s) };
+    call(h, false, |h| h.set_limits(|l| l.idle_timeout_ms = value))
+}
+
+/// Handshakes not complete this long after they started are dropped with
+/// `QDTLS_CLOSE_IDLE_TIMEOUT` (0: never; default 30,000). False for a NULL or busy server.
+///
+/// # Safety
+/// `s` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn qdtls_server_set_handshake_timeout_ms(s: *mut qdtls_server, value: u32) -> bool {
+    // SAFETY: `s` is NULL or live, as this function's contract says.
+    let h = unsafe { try_ref(s) };
+    call(h, false, |h| h.set_limits(|l| l.handshake_timeout_ms = value))
+}
+
+/// The cookie HMAC's hash (`QDTLS_HASH_*`) and secret; cookies of the old
+/// secret are refused from now on. Empty secret or unknown hash: false,
+/// InvalidInputParameters. Servers sharing the secret all change.
+///
+/// # Safety
+/// `s` is NULL or live; `secret` is NULL or valid for `len` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn qdtls_server_set_cookie_generator_parameters(
+    s: *mut qdtls_server,
+    hash: i32,
+    secret: *const u8,
+    len: usize,
+) -> bool {
+    // SAFETY: pointers as this function's contract says.
+    let (h, secret) = unsafe { (try_ref(s), bytes(secret, len)) };
+    call(h, false, |h| {
+        h.drive(false, |srv, _| {
+            let secret = secret.ok_or_else(|| failure(DtlsError::InvalidInputParameters, "NULL secret"))?;
+            srv.set_cookie_generator_parameters(hash, secret).map(|()| true)
+        })
+    })
+}
+
+/// A new random cookie secret (same hash); cookies of the old one are still
+/// accepted for `grace_ms` (0: not at all). Servers sharing the secret all rotate.
+///
+/// # Safety
+/// `s` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn qdtls_server_rotate_cookie_secret(s: *mut qdtls_server, grace_ms: u32) -> bool {
+    // SAFETY: `s` is NULL or live, as this function's contract says.
+    let h = unsafe { try_ref(s) };
+    call(h, false, |h| {
+        h.drive(false, |srv, _| {
+            srv.cookies().rotate(grace_ms);
+            Ok(true)
+        })
+    })
+}
+
+/// Makes `s` use `from`'s cookie secret, now and after every rotation or
+/// change of it (one server per thread on SO_REUSEPORT sockets of one port:
+/// a cookie one issued is accepted by all). False for NULL or busy servers.
+///
+/// # Safety
+/// `s` and `from` are NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn qdtls_server_share_cookie_secret(s: *mut qdtls_server, from: *const qdtls_server) -> bool {
+    // SAFETY: pointers as this function's contract says.
+    let (h, from) = unsafe { (try_ref(s), try_ref(from)) };
+    call(h, false, |h| {
+        let Some(cookies) = from.and_then(|f| f.server().map(|srv| srv.cookies().clone())) else {
+            return h.fail(DtlsError::InvalidInputParameters, "NULL or busy server to share with", false);
+        };
+        h.drive(false, |srv, _| {
+            srv.share_cookies(&cookies);
+            Ok(true)
+        })
+    })
+}
+
+/// The last call's error (`QDTLS_ERROR_*`); NoError after success.
+/// `QDTLS_ERROR_INVALID_INPUT_PARAMETERS` for NULL.
+///
+/// # Safety
+/// `s` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn qdtls_server_error(s: *const qdtls_server) -> i32 {
+    // SAFETY: `s` is NULL or live, as this function's contract says.
+    let h = unsafe { try_ref(s) };
+    call(h, DtlsError::InvalidInputParameters as i32, |h| h.error.lock().code as i32)
+}
+
+/// The last call's error description ("" after success), by the buffer
+/// rules of every string getter; returns its length.
+///
+/// # Safety
+/// `s` is NULL or live; `buf` is valid for `cap` bytes.
+#[no_mangle]
+pub unsafe extern "C" fn qdtls_server_error_string(s: *const qdtls_server, buf: *mut c_char, cap: usize) -> usize {
+    // SAFETY: pointers as this function's contract says.
+    let (h, buf) = unsafe { (try_ref(s), out(buf, cap)) };
+    call(h, 0, |h| buf.put_str(&h.error.lock().message))
+}
+
+/// Attaches the application's pointer to a connection (a server's peer or
+/// one of its own); the library never uses it. False for NULL.
+///
+/// # Safety
+/// `c` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn qdtls_set_user_data(c: *mut qdtls_connection, user: *mut c_void) -> bool {
+    // SAFETY: `c` is NULL or live, as this function's contract says.
+    let c = unsafe { try_ref(c) };
+    call(c, false, |c| {
+        c.user.store(user, Ordering::Relaxed);
+        true
+    })
+}
+
+/// The pointer given to `qdtls_set_user_data` (NULL if none, or for NULL).
+///
+/// # Safety
+/// `c` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn qdtls_user_data(c: *const qdtls_connection) -> *mut c_void {
+    // SAFETY: `c` is NULL or live, as this function's contract says.
+    let c = unsafe { try_ref(c) };
+    call(c, std::ptr::null_mut(), |c| c.user.load(Ordering::Relaxed))
+}
