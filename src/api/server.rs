@@ -268,3 +268,13 @@ impl Server {
         self.inner.peers()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// A server moves to the thread that drives it (one per SO_REUSEPORT socket).
+    #[test]
+    fn a_server_is_send() {
+        fn send<T: Send>() {}
+        send::<super::Server>();
+    }
+}

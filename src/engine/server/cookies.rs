@@ -78,3 +78,20 @@ impl Cookies {
         matches(&s.current) || s.previous.as_ref().is_some_and(|(p, until)| ossl::now_us() < *until && matches(p))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rotation_keeps_the_old_secret_for_the_grace_period() {
+        let c = Cookies::new();
+        let peer: SocketAddr = "192.0.2.1:1".parse().unwrap();
+        let mut old = [0u8; 64];
+        let n = c.make(&peer, &mut old).unwrap();
+        c.rotate(60_000);
+        assert!(c.verify(&peer, &old[..n]));
+        c.rotate(0);
+        assert!(!c.verify(&peer, &old[..n]));
+    }
+}

@@ -1,0 +1,547 @@
+//! The server's rules on an in-memory network with virtual time (no
+//! sockets, no sleeping): the stateless cookie exchange, every limit and
+//! who goes first, handshake and idle timeouts, the timer heap's cost,
+//! cookie rotation with grace, same-port reconnect, garbage, close reasons.
+
+mod common;
+
+use std::collections::VecDeque;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use common::clock::VirtualClock;
+use common::pipe::{psk_callback, PSK_KEY};
+use qdtls::{
+    CloseReason, Configuration, CookieHash, Dtls, GeneratorParameters, HandshakeState, PeerVerifyMode, Server,
+    ServerEvents, SslMode, Transport,
+};
+
+const SERVER: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 2)), 4433);
+const S: fn(u64) -> Duration = Duration::from_secs;
+
+fn addr(host: u8, port: u16) -> SocketAddr {
+    SocketAddr::new(IpAddr::V4(Ipv4Addr::new(198, 51, 100, host)), port)
+}
+
+fn config(cookies: bool) -> Configuration {
+    let mut c = Configuration::new();
+    c.set_peer_verify_mode(PeerVerifyMode::VerifyNone);
+    c.set_dtls_cookie_verification_enabled(cookies);
+    c.set_ciphers(Some("PSK-AES128-GCM-SHA256")).unwrap();
+    c
+}
+
+/// Everything the server sent, with its destination.
+#[derive(Default)]
+struct Wire(VecDeque<(Vec<u8>, SocketAddr)>);
+
+impl Transport for Wire {
+    fn send(&mut self, dgram: &[u8], peer: SocketAddr) -> io::Result<()> {
+        self.0.push_back((dgram.to_vec(), peer));
+        Ok(())
+    }
+    fn path_mtu(&mut self) -> Option<u32> {
+        None
+    }
+}
+
+/// What the server reported, in order.
+#[derive(Debug, PartialEq, Eq)]
+enum Event {
+    Connected(SocketAddr),
+    Datagram(SocketAddr, Vec<u8>),
+    Closed(SocketAddr, CloseReason),
+}
+
+#[derive(Default)]
+struct Log {
+    events: Vec<Event>,
+    /// Echo every datagram back (through this wire).
+    echo: bool,
+    /// Shut down peers that send "bye" from inside the callback.
+    bye: bool,
+    replies: Wire,
+}
+
+fn peer_addr(p: &Dtls) -> SocketAddr {
+    p.peer_address().unwrap()
+}
+
+impl ServerEvents for Log {
+    fn connected(&mut self, peer: &Dtls) {
+        self.events.push(Event::Connected(peer_addr(peer)));
+    }
+    fn datagram(&mut self, peer: &Dtls, data: &[u8]) {
+        self.events.push(Event::Datagram(peer_addr(peer), data.to_vec()));
+        if self.bye && data == b"bye" {
+            peer.shutdown(&mut self.replies).unwrap();
+        } else if self.echo {
+            peer.write_datagram_encrypted(&mut self.replies, data).unwrap();
+        }
+    }
+    fn closed(&mut self, peer: &Dtls, reason: CloseReason) {
+        self.events.push(Event::Closed(peer_addr(peer), reason));
+    }
+}
+
+impl Log {
+    fn closed(&self) -> Vec<(SocketAddr, CloseReason)> {
+        self.events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Closed(a, r) => Some((*a, *r)),
+                _ => None,
+            })
+            .collect()
+    }
+    fn connected(&self) -> Vec<SocketAddr> {
+        self.events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Connected(a) => Some(*a),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// One client on the network: its address and what it sent.
+struct Client {
+    addr: SocketAddr,
+    dtls: Dtls,
+    out: ClientOut,
+}
+
+#[derive(Default)]
+struct ClientOut(VecDeque<Vec<u8>>);
+
+impl Transport for ClientOut {
+    fn send(&mut self, dgram: &[u8], peer: SocketAddr) -> io::Result<()> {
+        assert_eq!(peer, SERVER);
+        self.0.push_back(dgram.to_vec());
+        Ok(())
+    }
+    fn path_mtu(&mut self) -> Option<u32> {
+        None
+    }
+}
+
+impl Client {
+    fn new(addr: SocketAddr) -> Client {
+        let dtls = Dtls::new(SslMode::Client);
+        dtls.set_dtls_configuration(&config(true)).unwrap();
+        dtls.set_peer(SERVER, "").unwrap();
+        dtls.set_psk_callback(psk_callback);
+        Client { addr, dtls, out: ClientOut::default() }
+    }
+
+    fn start(&mut self) {
+        self.dtls.do_handshake(&mut self.out, &[]).unwrap();
+    }
+
+    fn take(&mut self) -> Vec<Vec<u8>> {
+        self.out.0.drain(..).collect()
+    }
+
+    fn receive(&mut self, dgram: &[u8]) -> Option<Vec<u8>> {
+        match self.dtls.handshake_state() {
+            HandshakeState::InProgress => {
+                let _ = self.dtls.do_handshake(&mut self.out, dgram);
+                None
+            }
+            HandshakeState::Complete => self.dtls.decrypt_datagram(&mut self.out, dgram).ok(),
+            _ => None,
+        }
+    }
+}
+
+/// A server and its clients on one in-memory network, with a virtual clock.
+struct Net {
+    server: Server,
+    wire: Wire,
+    log: Log,
+    clients: Vec<Client>,
+    clock: VirtualClock,
+}
+
+impl Net {
+    fn new(cookies: bool) -> Net {
+        let clock = VirtualClock::install();
+        let mut server = Server::new(&config(cookies)).unwrap();
+        server.set_psk_callback(|_peer, a| a.set_pre_shared_key(PSK_KEY));
+        Net { server, wire: Wire::default(), log: Log::default(), clients: Vec::new(), clock }
+    }
+
+    fn add(&mut self, addr: SocketAddr) -> usize {
+        self.clients.push(Client::new(addr));
+        self.clients.len() - 1
+    }
+
+    fn to_server(&mut self, from: SocketAddr, dgram: &[u8]) {
+        self.server.handle_datagram(&mut self.wire, from, dgram, &mut self.log).unwrap();
+    }
+
+    /// Moves datagrams both ways until nothing moves; returns application
+    /// data each client received.
+    fn pump(&mut self) -> Vec<(usize, Vec<u8>)> {
+        let mut got = Vec::new();
+        loop {
+            let mut moved = false;
+            for i in 0..self.clients.len() {
+                let from = self.clients[i].addr;
+                for d in self.clients[i].take() {
+                    moved = true;
+                    self.to_server(from, &d);
+                }
+            }
+            let replies: Vec<_> = self.log.replies.0.drain(..).collect();
+            for (d, to) in self.wire.0.drain(..).chain(replies).collect::<Vec<_>>() {
+                moved = true;
+                // The newest client at an address is the one listening there.
+                if let Some(i) = self.clients.iter().rposition(|c| c.addr == to) {
+                    if let Some(p) = self.clients[i].receive(&d).filter(|p| !p.is_empty()) {
+                        got.push((i, p));
+                    }
+                }
+            }
+            if !moved {
+                return got;
+            }
+        }
+    }
+
+    fn connect(&mut self, i: usize) {
+        self.clients[i].start();
+        self.pump();
+        assert_eq!(self.clients[i].dtls.handshake_state(), HandshakeState::Complete);
+    }
+
+    fn send(&mut self, i: usize, data: &[u8]) -> Vec<(usize, Vec<u8>)> {
+        let c = &mut self.clients[i];
+        c.dtls.write_datagram_encrypted(&mut c.out, data).unwrap();
+        self.pump()
+    }
+
+    fn expire(&mut self) -> usize {
+        self.server.handle_timeouts(&mut self.wire, &mut self.log).unwrap()
+    }
+}
+
+/// The client's first flight, made by a real client (a cookie-less ClientHello).
+fn hello_from(addr: SocketAddr) -> Vec<u8> {
+    let mut c = Client::new(addr);
+    c.start();
+    c.take().remove(0)
+}
+
+#[test]
+fn a_cookie_less_hello_gets_a_hello_verify_request_and_no_state() {
+    let mut net = Net::new(true);
+    for port in 1..=500 {
+        let from = addr(1, port);
+        net.to_server(from, &hello_from(from));
+        let (hvr, to) = net.wire.0.pop_front().expect("a HelloVerifyRequest");
+        assert_eq!(to, from);
+        assert_eq!((hvr[0], hvr[13]), (22, 3), "handshake record, HelloVerifyRequest");
+    }
+    assert_eq!((net.server.peer_count(), net.server.handshake_count()), (0, 0));
+    assert!(net.log.events.is_empty());
+}
+
+#[test]
+fn garbage_from_unknown_sources_gets_nothing() {
+    let mut net = Net::new(true);
+    let hello = hello_from(addr(1, 1));
+    let garbage: Vec<Vec<u8>> =
+        vec![vec![], vec![0; 13], vec![23, 0xfe, 0xfd, 0, 1, 0, 0, 0, 0, 0, 1, 0, 0], hello[..40].to_vec()];
+    for g in &garbage {
+        net.to_server(addr(2, 2), g);
+    }
+    assert!(net.wire.0.is_empty());
+    assert_eq!(net.server.peer_count(), 0);
+}
+
+#[test]
+fn clients_connect_through_the_cookie_exchange_and_echo() {
+    let mut net = Net::new(true);
+    net.log.echo = true;
+    for host in 1..=3 {
+        let i = net.add(addr(host, 1000));
+        net.connect(i);
+    }
+    assert_eq!(net.log.connected(), vec![addr(1, 1000), addr(2, 1000), addr(3, 1000)]);
+    assert_eq!(net.send(1, b"ping"), vec![(1, b"ping".to_vec())]);
+    assert_eq!((net.server.peer_count(), net.server.handshake_count()), (3, 0));
+    assert!(net.server.peer(addr(2, 1000)).unwrap().is_connection_encrypted());
+}
+
+#[test]
+fn without_cookie_verification_the_first_hello_starts_the_handshake() {
+    let mut net = Net::new(false);
+    net.log.echo = true;
+    let i = net.add(addr(1, 1));
+    net.clients[i].start();
+    let hello = net.clients[i].take().remove(0);
+    net.to_server(addr(1, 1), &hello);
+    assert_eq!(net.server.handshake_count(), 1, "a session at once");
+    assert_ne!(net.wire.0[0].0[13], 3, "no HelloVerifyRequest");
+    for (d, _) in net.wire.0.drain(..).collect::<Vec<_>>() {
+        net.clients[i].receive(&d);
+    }
+    net.pump();
+    assert_eq!(net.log.connected(), vec![addr(1, 1)]);
+}
+
+/// Starts a client's handshake and stops once the server has a session for it.
+fn half_open(net: &mut Net, from: SocketAddr) -> usize {
+    let i = net.add(from);
+    net.clients[i].start();
+    let hello = net.clients[i].take().remove(0);
+    net.to_server(from, &hello);
+    let (hvr, _) = net.wire.0.pop_back().unwrap();
+    net.clients[i].receive(&hvr);
+    let hello2 = net.clients[i].take().remove(0);
+    net.to_server(from, &hello2);
+    net.wire.0.clear(); // the server's flight never arrives
+    i
+}
+
+#[test]
+fn at_the_handshake_limit_the_oldest_handshake_goes_first() {
+    let mut net = Net::new(true);
+    net.server.set_max_handshakes(2);
+    for port in 1..=5 {
+        half_open(&mut net, addr(1, port));
+        assert!(net.server.handshake_count() <= 2);
+    }
+    assert_eq!(
+        net.log.closed(),
+        vec![
+            (addr(1, 1), CloseReason::Evicted),
+            (addr(1, 2), CloseReason::Evicted),
+            (addr(1, 3), CloseReason::Evicted)
+        ]
+    );
+    assert!(net.server.peer(addr(1, 5)).is_some());
+}
+
+#[test]
+fn established_peers_are_never_evicted_a_full_server_refuses() {
+    let mut net = Net::new(true);
+    net.server.set_max_peers(2);
+    for host in 1..=2 {
+        let i = net.add(addr(host, 1));
+        net.connect(i);
+    }
+    half_open(&mut net, addr(3, 1));
+    assert_eq!(net.server.peer_count(), 2);
+    assert!(net.log.closed().is_empty());
+    assert!(net.server.peer(addr(3, 1)).is_none());
+    // A handshaking peer does make room for a newer one.
+    net.server.set_max_peers(3);
+    half_open(&mut net, addr(4, 1));
+    half_open(&mut net, addr(5, 1));
+    assert_eq!(net.log.closed(), vec![(addr(4, 1), CloseReason::Evicted)]);
+}
+
+#[test]
+fn the_per_address_limit_counts_every_port() {
+    let mut net = Net::new(true);
+    net.server.set_max_peers_per_address(2);
+    for port in 1..=2 {
+        let i = net.add(addr(7, port));
+        net.connect(i);
+    }
+    half_open(&mut net, addr(7, 3));
+    assert_eq!(net.server.peer_count(), 2, "a third peer from one address is refused");
+    let i = net.add(addr(8, 1));
+    net.connect(i);
+    assert_eq!(net.server.peer_count(), 3, "other addresses are not affected");
+}
+
+#[test]
+fn a_handshake_that_does_not_complete_in_time_is_dropped() {
+    let mut net = Net::new(true);
+    net.server.set_handshake_timeout(Some(S(10)));
+    half_open(&mut net, addr(1, 1));
+    let mut elapsed = Duration::ZERO;
+    while net.server.peer_count() > 0 {
+        let wait = net.server.next_timeout().expect("a handshaking peer has a timer");
+        net.clock.advance(wait);
+        elapsed += wait;
+        net.expire();
+        net.wire.0.clear(); // retransmissions are lost
+    }
+    assert_eq!(net.log.closed(), vec![(addr(1, 1), CloseReason::IdleTimeout)]);
+    assert!(elapsed >= S(10) && elapsed < S(11), "{elapsed:?}");
+    assert_eq!(net.server.next_timeout(), None);
+}
+
+#[test]
+fn idle_peers_are_closed_and_activity_keeps_them() {
+    let mut net = Net::new(true);
+    net.log.echo = true;
+    net.server.set_idle_timeout(Some(S(60)));
+    for host in 1..=2 {
+        let i = net.add(addr(host, 1));
+        net.connect(i);
+    }
+    net.clock.advance(S(40));
+    assert_eq!(net.expire(), 0);
+    net.send(0, b"still here");
+    net.clock.advance(S(25));
+    net.expire();
+    assert_eq!(net.log.closed(), vec![(addr(2, 1), CloseReason::IdleTimeout)]);
+    let wait = net.server.next_timeout().unwrap();
+    assert!(wait <= S(35) && wait > S(34), "{wait:?}");
+    net.clock.advance(wait);
+    net.expire();
+    net.pump(); // the close_notify reaches the client
+    assert_eq!(net.log.closed().len(), 2);
+    assert!(!net.clients[0].dtls.is_connection_encrypted(), "the client was told (close_notify)");
+}
+
+#[test]
+fn idle_peers_cost_nothing_until_due() {
+    let mut net = Net::new(false);
+    net.server.set_idle_timeout(Some(S(300)));
+    for i in 0..300u16 {
+        let c = net.add(addr((i % 200) as u8 + 1, 1000 + i));
+        net.connect(c);
+    }
+    net.clock.advance(S(299));
+    assert_eq!(net.expire(), 0, "no peer is due, none is looked at");
+    net.clock.advance(S(2));
+    assert_eq!(net.expire(), 300);
+    assert_eq!(net.server.peer_count(), 0);
+}
+
+#[test]
+fn a_rotated_secret_is_accepted_for_the_grace_period_only() {
+    for (wait, accepted) in [(S(4), true), (S(6), false)] {
+        let mut net = Net::new(true);
+        let i = net.add(addr(1, 1));
+        net.clients[i].start();
+        let hello = net.clients[i].take().remove(0);
+        net.to_server(addr(1, 1), &hello);
+        let (hvr, _) = net.wire.0.pop_back().unwrap();
+        net.server.rotate_cookie_secret(S(5));
+        net.clock.advance(wait);
+        net.clients[i].receive(&hvr);
+        // Late, the client first retransmits its cookie-less hello, then answers.
+        for d in net.clients[i].take() {
+            net.wire.0.clear();
+            net.to_server(addr(1, 1), &d);
+        }
+        assert_eq!(net.server.handshake_count() == 1, accepted, "after {wait:?}");
+        if !accepted {
+            assert_eq!(net.wire.0.pop_back().unwrap().0[13], 3, "a new HelloVerifyRequest");
+        }
+    }
+}
+
+#[test]
+fn set_parameters_and_shared_secrets() {
+    let mut a = Net::new(true);
+    let mut b = Server::new(&config(true)).unwrap();
+    b.share_cookie_secret(&a.server);
+    a.server.set_cookie_generator_parameters(&GeneratorParameters::new(CookieHash::Sha1, b"new secret")).unwrap();
+    // A cookie b issues is accepted by a: both use a's (new) secret.
+    let from = addr(1, 1);
+    let mut c = Client::new(from);
+    c.start();
+    let mut wire = Wire::default();
+    b.handle_datagram(&mut wire, from, &c.take()[0], &mut Log::default()).unwrap();
+    c.receive(&wire.0.pop_back().unwrap().0);
+    a.to_server(from, &c.take()[0]);
+    assert_eq!(a.server.handshake_count(), 1);
+    let bad = GeneratorParameters::new(CookieHash::Sha256, b"");
+    assert!(a.server.set_cookie_generator_parameters(&bad).is_err());
+}
+
+#[test]
+fn a_client_restarting_on_its_port_replaces_its_session_when_done() {
+    let mut net = Net::new(true);
+    net.log.echo = true;
+    let old = net.add(addr(1, 1));
+    net.connect(old);
+    // The client process restarts: same address and port, new keys.
+    let new = net.add(addr(1, 1));
+    net.clients[new].start();
+    let hello = net.clients[new].take().remove(0);
+    net.to_server(addr(1, 1), &hello);
+    let (hvr, _) = net.wire.0.pop_back().unwrap();
+    assert_eq!(hvr[13], 3, "the reconnect goes through the cookie exchange too");
+    net.clients[new].receive(&hvr);
+    let hello2 = net.clients[new].take().remove(0);
+    net.to_server(addr(1, 1), &hello2);
+    assert_eq!((net.server.peer_count(), net.server.handshake_count()), (2, 1));
+    // The old session still works meanwhile.
+    let c = &mut net.clients[old];
+    c.dtls.write_datagram_encrypted(&mut c.out, b"old").unwrap();
+    let d = c.take().remove(0);
+    net.to_server(addr(1, 1), &d);
+    assert!(net.log.events.contains(&Event::Datagram(addr(1, 1), b"old".to_vec())));
+    // The new handshake completes and replaces the old session.
+    let flight: Vec<_> = net.wire.0.drain(..).filter(|(d, _)| d[0] == 22).collect();
+    for (d, _) in flight {
+        net.clients[new].receive(&d);
+    }
+    net.log.replies.0.clear();
+    net.pump();
+    assert_eq!(net.clients[new].dtls.handshake_state(), HandshakeState::Complete);
+    assert_eq!(net.log.closed(), vec![(addr(1, 1), CloseReason::Replaced)]);
+    assert_eq!(net.log.connected(), vec![addr(1, 1), addr(1, 1)]);
+    assert_eq!(net.server.peer_count(), 1);
+    assert_eq!(net.send(new, b"new"), vec![(new, b"new".to_vec())]);
+}
+
+#[test]
+fn garbage_at_a_peer_address_does_not_end_it() {
+    let mut net = Net::new(true);
+    net.log.echo = true;
+    let i = net.add(addr(1, 1));
+    net.connect(i);
+    let j = net.add(addr(2, 1));
+    net.connect(j);
+    let forged: Vec<Vec<u8>> = vec![
+        vec![0xff; 100],
+        vec![23, 0xfe, 0xfd, 0, 1, 0, 0, 0, 0, 0, 9, 0, 4, 1, 2, 3, 4],
+        vec![21, 0xfe, 0xfd, 0, 1, 0, 0, 0, 0, 0, 9, 0, 2, 2, 40],
+        vec![22, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 9, 0, 1, 1],
+    ];
+    for g in &forged {
+        net.to_server(addr(1, 1), g);
+    }
+    assert!(net.log.closed().is_empty());
+    assert_eq!(net.send(i, b"alive"), vec![(i, b"alive".to_vec())]);
+    assert_eq!(net.send(j, b"alive"), vec![(j, b"alive".to_vec())]);
+}
+
+#[test]
+fn close_reasons_close_notify_and_local() {
+    let mut net = Net::new(true);
+    net.log.bye = true;
+    for host in 1..=3 {
+        let i = net.add(addr(host, 1));
+        net.connect(i);
+    }
+    let c = &mut net.clients[0];
+    c.dtls.shutdown(&mut c.out).unwrap();
+    net.pump();
+    net.send(1, b"bye");
+    net.server.close_peer(&mut net.wire, addr(3, 1), &mut net.log).unwrap();
+    net.pump();
+    assert_eq!(
+        net.log.closed(),
+        vec![
+            (addr(1, 1), CloseReason::CloseNotify),
+            (addr(2, 1), CloseReason::Local),
+            (addr(3, 1), CloseReason::Local)
+        ]
+    );
+    assert!(!net.clients[2].dtls.is_connection_encrypted(), "close_peer sent close_notify");
+    assert!(net.server.close_peer(&mut net.wire, addr(3, 1), &mut net.log).is_err());
+    assert_eq!(net.server.peer_count(), 0);
+}
