@@ -178,7 +178,7 @@ impl Net {
         self.clients.len() - 1
     }
 
-    fn to_server(&mut self, from: SocketAddr, dgram: &[u8]) {
+    fn arrive(&mut self, from: SocketAddr, dgram: &[u8]) {
         self.server.handle_datagram(&mut self.wire, from, dgram, &mut self.log).unwrap();
     }
 
@@ -192,7 +192,7 @@ impl Net {
                 let from = self.clients[i].addr;
                 for d in self.clients[i].take() {
                     moved = true;
-                    self.to_server(from, &d);
+                    self.arrive(from, &d);
                 }
             }
             let replies: Vec<_> = self.log.replies.0.drain(..).collect();
@@ -240,7 +240,7 @@ fn a_cookie_less_hello_gets_a_hello_verify_request_and_no_state() {
     let mut net = Net::new(true);
     for port in 1..=500 {
         let from = addr(1, port);
-        net.to_server(from, &hello_from(from));
+        net.arrive(from, &hello_from(from));
         let (hvr, to) = net.wire.0.pop_front().expect("a HelloVerifyRequest");
         assert_eq!(to, from);
         assert_eq!((hvr[0], hvr[13]), (22, 3), "handshake record, HelloVerifyRequest");
@@ -256,7 +256,7 @@ fn garbage_from_unknown_sources_gets_nothing() {
     let garbage: Vec<Vec<u8>> =
         vec![vec![], vec![0; 13], vec![23, 0xfe, 0xfd, 0, 1, 0, 0, 0, 0, 0, 1, 0, 0], hello[..40].to_vec()];
     for g in &garbage {
-        net.to_server(addr(2, 2), g);
+        net.arrive(addr(2, 2), g);
     }
     assert!(net.wire.0.is_empty());
     assert_eq!(net.server.peer_count(), 0);
@@ -283,7 +283,7 @@ fn without_cookie_verification_the_first_hello_starts_the_handshake() {
     let i = net.add(addr(1, 1));
     net.clients[i].start();
     let hello = net.clients[i].take().remove(0);
-    net.to_server(addr(1, 1), &hello);
+    net.arrive(addr(1, 1), &hello);
     assert_eq!(net.server.handshake_count(), 1, "a session at once");
     assert_ne!(net.wire.0[0].0[13], 3, "no HelloVerifyRequest");
     for (d, _) in net.wire.0.drain(..).collect::<Vec<_>>() {
@@ -298,11 +298,11 @@ fn half_open(net: &mut Net, from: SocketAddr) -> usize {
     let i = net.add(from);
     net.clients[i].start();
     let hello = net.clients[i].take().remove(0);
-    net.to_server(from, &hello);
+    net.arrive(from, &hello);
     let (hvr, _) = net.wire.0.pop_back().unwrap();
     net.clients[i].receive(&hvr);
     let hello2 = net.clients[i].take().remove(0);
-    net.to_server(from, &hello2);
+    net.arrive(from, &hello2);
     net.wire.0.clear(); // the server's flight never arrives
     i
 }
@@ -424,7 +424,7 @@ fn a_rotated_secret_is_accepted_for_the_grace_period_only() {
         let i = net.add(addr(1, 1));
         net.clients[i].start();
         let hello = net.clients[i].take().remove(0);
-        net.to_server(addr(1, 1), &hello);
+        net.arrive(addr(1, 1), &hello);
         let (hvr, _) = net.wire.0.pop_back().unwrap();
         net.server.rotate_cookie_secret(S(5));
         net.clock.advance(wait);
@@ -432,7 +432,7 @@ fn a_rotated_secret_is_accepted_for_the_grace_period_only() {
         // Late, the client first retransmits its cookie-less hello, then answers.
         for d in net.clients[i].take() {
             net.wire.0.clear();
-            net.to_server(addr(1, 1), &d);
+            net.arrive(addr(1, 1), &d);
         }
         assert_eq!(net.server.handshake_count() == 1, accepted, "after {wait:?}");
         if !accepted {
@@ -454,7 +454,7 @@ fn set_parameters_and_shared_secrets() {
     let mut wire = Wire::default();
     b.handle_datagram(&mut wire, from, &c.take()[0], &mut Log::default()).unwrap();
     c.receive(&wire.0.pop_back().unwrap().0);
-    a.to_server(from, &c.take()[0]);
+    a.arrive(from, &c.take()[0]);
     assert_eq!(a.server.handshake_count(), 1);
     let bad = GeneratorParameters::new(CookieHash::Sha256, b"");
     assert!(a.server.set_cookie_generator_parameters(&bad).is_err());
@@ -470,18 +470,18 @@ fn a_client_restarting_on_its_port_replaces_its_session_when_done() {
     let new = net.add(addr(1, 1));
     net.clients[new].start();
     let hello = net.clients[new].take().remove(0);
-    net.to_server(addr(1, 1), &hello);
+    net.arrive(addr(1, 1), &hello);
     let (hvr, _) = net.wire.0.pop_back().unwrap();
     assert_eq!(hvr[13], 3, "the reconnect goes through the cookie exchange too");
     net.clients[new].receive(&hvr);
     let hello2 = net.clients[new].take().remove(0);
-    net.to_server(addr(1, 1), &hello2);
+    net.arrive(addr(1, 1), &hello2);
     assert_eq!((net.server.peer_count(), net.server.handshake_count()), (2, 1));
     // The old session still works meanwhile.
     let c = &mut net.clients[old];
     c.dtls.write_datagram_encrypted(&mut c.out, b"old").unwrap();
     let d = c.take().remove(0);
-    net.to_server(addr(1, 1), &d);
+    net.arrive(addr(1, 1), &d);
     assert!(net.log.events.contains(&Event::Datagram(addr(1, 1), b"old".to_vec())));
     // The new handshake completes and replaces the old session.
     let flight: Vec<_> = net.wire.0.drain(..).filter(|(d, _)| d[0] == 22).collect();
@@ -512,7 +512,7 @@ fn garbage_at_a_peer_address_does_not_end_it() {
         vec![22, 0xfe, 0xfd, 0, 0, 0, 0, 0, 0, 0, 9, 0, 1, 1],
     ];
     for g in &forged {
-        net.to_server(addr(1, 1), g);
+        net.arrive(addr(1, 1), g);
     }
     assert!(net.log.closed().is_empty());
     assert_eq!(net.send(i, b"alive"), vec![(i, b"alive".to_vec())]);
