@@ -12,7 +12,7 @@ use super::verifier::GeneratorParameters;
 use crate::engine::server::{self as engine, Events, Limits, Peer};
 use crate::engine::session::Session;
 pub use crate::engine::values::CloseReason;
-use crate::net::{FdTransport, Inbox};
+use crate::net::Inbox;
 
 impl Peer for Dtls {
     fn session(&self) -> &Session {
@@ -185,18 +185,8 @@ impl Server {
     /// 1,024 per call, so a flood cannot starve the timers), read many per
     /// system call. Returns how many it handled.
     pub fn receive<E: ServerEvents + ?Sized>(&mut self, socket: &UdpSocket, events: &mut E) -> Result<usize> {
-        let fd = socket.as_raw_fd();
-        let mut t = FdTransport::from_socket(fd);
         let inbox = self.inbox.get_or_insert_with(Inbox::default);
-        let (inner, mut first) = (&mut self.inner, None);
-        let n = inbox
-            .receive(fd, |dgram, from| {
-                if let Err(e) = inner.handle_datagram(&mut t, from, dgram, &mut Adapt(events)) {
-                    first.get_or_insert(e);
-                }
-            })
-            .map_err(|e| Error::new(super::DtlsError::UnderlyingSocketError, e.to_string()))?;
-        first.map_or(Ok(n), |e| Err(err(e)))
+        crate::net::serve(&mut self.inner, inbox, socket.as_raw_fd(), &mut Adapt(events)).map_err(err)
     }
 
     /// Handles one datagram that arrived from `from` (for applications

@@ -54,4 +54,7 @@ impl<T: Transport + ?Sized> Transport for Forward<'_, T> {
     fn send_all(&mut self, dgrams: &[Vec<u8>], peer: SocketAddr) -> std::io::Result<()> {
         self.0.send_all(dgrams, peer)
     }
+    fn send_deferred(&mut self, dgram: &[u8], peer: SocketAddr) -> std::io::Result<()> {
+        self.0.send_deferred(dgram, peer)
+    }
 }

@@ -34,6 +34,12 @@ pub trait Transport {
     fn send_all(&mut self, dgrams: &[Vec<u8>], peer: SocketAddr) -> io::Result<()> {
         dgrams.iter().try_for_each(|d| self.send(d, peer))
     }
+    /// Sends a stateless answer (a server's HelloVerifyRequest). A
+    /// transport that batches system calls may hold it and send it with
+    /// others later, reporting a failure then; by default it goes at once.
+    fn send_deferred(&mut self, dgram: &[u8], peer: SocketAddr) -> io::Result<()> {
+        self.send(dgram, peer)
+    }
 }
 
 pub use values::{HandshakeState, SslMode};

@@ -317,20 +317,7 @@ pub unsafe extern "C" fn qdtls_server_receive(s: *mut qdtls_server, fd: c_int) -
             return h.fail(DtlsError::InvalidInputParameters, "Invalid socket descriptor", -1);
         }
         let Some(mut inbox) = h.inbox.try_lock() else { return h.fail(DtlsError::InvalidOperation, BUSY, -1) };
-        let cb = h.send_callback();
-        h.drive(-1, |srv, ev| {
-            let mut first = None;
-            let n = with_transport(cb, fd, |t| {
-                let t = t.expect("fd >= 0");
-                inbox.receive(fd, |dgram, from| {
-                    if let Err(e) = srv.handle_datagram(&mut *t, from, dgram, ev) {
-                        first.get_or_insert(e);
-                    }
-                })
-            });
-            let n = n.map_err(|e| (DtlsError::UnderlyingSocketError, e.to_string()))?;
-            first.map_or(Ok(n as i64), Err)
-        })
+        h.drive(-1, |srv, ev| crate::net::serve(srv, &mut inbox, fd, ev).map(|n| n as i64))
     })
 }
 

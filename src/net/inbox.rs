@@ -31,12 +31,19 @@ impl Default for Inbox {
 impl Inbox {
     /// Receives the datagrams already queued on `fd` (never waits), at most
     /// [`MAX_PER_CALL`], calling `each(datagram, source)` for every one in
-    /// order. Returns how many it handed over; truncated datagrams and
-    /// unknown address families are skipped.
-    pub fn receive(&mut self, fd: RawFd, mut each: impl FnMut(&[u8], SocketAddr)) -> io::Result<usize> {
+    /// order and `after_batch` after each system call's worth. Returns how
+    /// many it handed over; truncated datagrams and unknown address families
+    /// are skipped.
+    pub fn receive(
+        &mut self,
+        fd: RawFd,
+        mut each: impl FnMut(&[u8], SocketAddr),
+        mut after_batch: impl FnMut(),
+    ) -> io::Result<usize> {
         let mut done = 0;
         while done < MAX_PER_CALL {
             let (got, full) = self.batch(fd, done > 0, &mut each)?;
+            after_batch();
             done += got;
             if !full {
                 break;

@@ -9,8 +9,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::engine::{BatchReceiver, Transport};
 
+mod deferred;
 mod inbox;
+mod serve;
+pub use deferred::Deferred;
 pub use inbox::Inbox;
+pub use serve::serve;
 
 /// A UDP socket owned by the application. Connected or not, IPv4 or IPv6.
 #[derive(Clone, Copy)]
@@ -22,6 +26,11 @@ impl FdTransport {
     /// None for fd -1, Qt's "null socket".
     pub fn new(fd: RawFd) -> Option<FdTransport> {
         (fd >= 0).then_some(FdTransport { fd })
+    }
+
+    /// The descriptor.
+    pub fn raw(&self) -> RawFd {
+        self.fd
     }
 
     /// The descriptor of a live socket object (never -1).

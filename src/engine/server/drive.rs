@@ -54,7 +54,7 @@ impl<P: Peer> Server<P> {
             let Some(n) = hello::hello_verify_request(&self.cookies, &from, record_seq, &mut hvr) else {
                 return Err((TlsInitializationError, "Cannot make a cookie".into()));
             };
-            return t.send(&hvr[..n], from).map_err(socket_error);
+            return t.send_deferred(&hvr[..n], from).map_err(socket_error);
         }
         if !self.make_room(t, from, replaces.is_some(), ev) {
             self.dropped += 1;
