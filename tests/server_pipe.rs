@@ -10,6 +10,7 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
+use common::certs::{Ca, KeyKind, LeafSpec};
 use common::clock::VirtualClock;
 use common::pipe::{psk_callback, PSK_KEY};
 use qdtls::{
@@ -167,8 +168,12 @@ struct Net {
 
 impl Net {
     fn new(cookies: bool) -> Net {
+        Net::with(&config(cookies))
+    }
+
+    fn with(cfg: &Configuration) -> Net {
         let clock = VirtualClock::install();
-        let mut server = Server::new(&config(cookies)).unwrap();
+        let mut server = Server::new(cfg).unwrap();
         server.set_psk_callback(|_peer, a| a.set_pre_shared_key(PSK_KEY));
         Net { server, wire: Wire::default(), log: Log::default(), clients: Vec::new(), clock }
     }
@@ -544,4 +549,41 @@ fn close_reasons_close_notify_and_local() {
     assert!(!net.clients[2].dtls.is_connection_encrypted(), "close_peer sent close_notify");
     assert!(net.server.close_peer(&mut net.wire, addr(3, 1), &mut net.log).is_err());
     assert_eq!(net.server.peer_count(), 0);
+}
+
+#[test]
+fn a_peer_that_stops_answering_retransmissions_times_out() {
+    let mut net = Net::new(true);
+    net.server.set_handshake_timeout(None);
+    half_open(&mut net, addr(1, 1));
+    let mut retransmitted = 0;
+    while net.server.peer_count() > 0 {
+        net.clock.advance(net.server.next_timeout().expect("a timer"));
+        net.expire();
+        retransmitted += net.wire.0.drain(..).count();
+    }
+    assert!(retransmitted >= 12, "OpenSSL's 12 retransmissions of the flight: {retransmitted}");
+    assert_eq!(net.log.closed(), vec![(addr(1, 1), CloseReason::IdleTimeout)]);
+}
+
+#[test]
+fn a_client_failing_verification_is_closed_with_a_fatal_alert() {
+    let ca = Ca::new("server test CA", KeyKind::EcP256);
+    let leaf = ca.issue(&LeafSpec::server("server"));
+    let mut cfg = Configuration::new();
+    cfg.set_local_certificate_chain_pem(leaf.cert.as_bytes()).unwrap();
+    cfg.set_private_key_pem(leaf.key.as_bytes(), None).unwrap();
+    cfg.add_ca_certificates_pem(ca.pem.cert.as_bytes()).unwrap();
+    cfg.set_peer_verify_mode(PeerVerifyMode::VerifyPeer); // a client certificate is required
+    let mut net = Net::with(&cfg);
+    let i = net.add(addr(1, 1));
+    let mut client_cfg = Configuration::new();
+    client_cfg.set_peer_verify_mode(PeerVerifyMode::VerifyNone);
+    net.clients[i].dtls.set_dtls_configuration(&client_cfg).unwrap();
+    net.clients[i].start();
+    net.pump();
+    assert_eq!(net.log.connected(), vec![]);
+    assert_eq!(net.log.closed(), vec![(addr(1, 1), CloseReason::FatalAlert)]);
+    assert_eq!(net.server.peer_count(), 0);
+    assert!(!net.clients[i].dtls.is_connection_encrypted(), "the client was told");
 }

@@ -114,7 +114,7 @@ impl<P: Peer> Server<P> {
         if e.is_handshaking() {
             session.do_handshake(Some(&mut *t), dgram);
             let error = take_socket_error(session);
-            self.after_handshake_step(Some(t), slot, ev);
+            self.after_handshake_step(Some(t), slot, CloseReason::FatalAlert, ev);
             return error.map_or(Ok(()), Err);
         }
         let n = session.decrypt_datagram(Some(&mut *t), dgram, &mut self.scratch);
@@ -140,8 +140,14 @@ impl<P: Peer> Server<P> {
     }
 
     /// A handshaking peer's session moved (a datagram or a timer): complete,
-    /// failed, or still going.
-    fn after_handshake_step(&mut self, t: Option<&mut dyn Transport>, slot: usize, ev: &mut dyn Events<P>) {
+    /// failed (closed for `failed`), or still going.
+    fn after_handshake_step(
+        &mut self,
+        t: Option<&mut dyn Transport>,
+        slot: usize,
+        failed: CloseReason,
+        ev: &mut dyn Events<P>,
+    ) {
         let Some(e) = self.table.get(slot) else { return };
         let peer = e.peer.clone();
         let state = peer.session().info().state;
@@ -154,9 +160,7 @@ impl<P: Peer> Server<P> {
                 self.close(None, slot, CloseReason::FatalAlert, ev);
             }
             HandshakeState::NotStarted => {
-                let timed_out = peer.session().info().error.message.contains("timed out");
-                let reason = if timed_out { CloseReason::IdleTimeout } else { CloseReason::FatalAlert };
-                self.close(None, slot, reason, ev);
+                self.close(None, slot, failed, ev);
             }
             HandshakeState::InProgress => self.reschedule(slot),
         }
@@ -284,7 +288,14 @@ impl<P: Peer> Server<P> {
         self.serve_requests(Some(&mut *t), ev);
         let now = ossl::now_us();
         let (mut handled, mut first_error) = (0, None);
-        while let Some(due) = self.timers.pop_due(now) {
+        // Taken out first: a deadline set while handling them (a timer
+        // OpenSSL reports as due at once) waits for the next call, so one
+        // call always ends.
+        let mut due = Vec::new();
+        while let Some(d) = self.timers.pop_due(now) {
+            due.push(d);
+        }
+        for due in due {
             if self.table.get(due.slot).is_none_or(|e| e.token != due.token) {
                 continue; // rescheduled or gone
             }
@@ -312,7 +323,8 @@ impl<P: Peer> Server<P> {
                 }
                 peer.session().handle_timeout(Some(&mut *t));
                 let error = take_socket_error(peer.session());
-                self.after_handshake_step(Some(t), slot, ev);
+                // A handshake a timer ends is one whose peer stopped answering.
+                self.after_handshake_step(Some(t), slot, CloseReason::IdleTimeout, ev);
                 error
             }
             Phase::Established => {
