@@ -68,7 +68,24 @@ impl Drop for CookieParams {
     }
 }
 
-fn digest(hash: i32) -> Option<MessageDigest> {
+/// The HMAC input for `peer`, laid out as Qt lays it out: the port and an
+/// IPv4 address as host-order integers, an IPv6 address as its 16 bytes.
+/// Returns its length.
+pub fn cookie_input(peer: &SocketAddr, input: &mut [u8; 18]) -> usize {
+    input[..2].copy_from_slice(&peer.port().to_ne_bytes());
+    match peer {
+        SocketAddr::V4(a) => {
+            input[2..6].copy_from_slice(&u32::from(*a.ip()).to_ne_bytes());
+            6
+        }
+        SocketAddr::V6(a) => {
+            input[2..18].copy_from_slice(&a.ip().octets());
+            18
+        }
+    }
+}
+
+pub(crate) fn digest(hash: i32) -> Option<MessageDigest> {
     Some(match hash {
         hash::MD5 => MessageDigest::md5(),
         hash::SHA1 => MessageDigest::sha1(),
@@ -92,17 +109,7 @@ fn digest(hash: i32) -> Option<MessageDigest> {
 pub fn make_cookie(params: &CookieParams, peer: &SocketAddr, out: &mut [u8]) -> Option<usize> {
     let md = digest(params.hash)?;
     let mut input = [0u8; 18];
-    input[..2].copy_from_slice(&peer.port().to_ne_bytes());
-    let len = match peer {
-        SocketAddr::V4(a) => {
-            input[2..6].copy_from_slice(&u32::from(*a.ip()).to_ne_bytes());
-            6
-        }
-        SocketAddr::V6(a) => {
-            input[2..18].copy_from_slice(&a.ip().octets());
-            18
-        }
-    };
+    let len = cookie_input(peer, &mut input);
     let mut mac = [0u8; 64];
     let mut mac_len: libc::c_uint = 0;
     // SAFETY: all pointers are valid for the given lengths; mac has room for

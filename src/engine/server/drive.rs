@@ -49,9 +49,10 @@ impl<P: Peer> Server<P> {
             return Ok(());
         }
         let checked = self.cookies_enabled();
-        if checked && (cookie.is_empty() || !self.cookies.verify(&from, cookie)) {
+        if checked && (cookie.is_empty() || !self.cookies.verify_keyed(&mut self.keyed, &from, cookie)) {
             let mut hvr = [0u8; 128];
-            let Some(n) = hello::hello_verify_request(&self.cookies, &from, record_seq, &mut hvr) else {
+            let Some(n) = hello::hello_verify_request(&self.cookies, &mut self.keyed, &from, record_seq, &mut hvr)
+            else {
                 return Err((TlsInitializationError, "Cannot make a cookie".into()));
             };
             return t.send_deferred(&hvr[..n], from).map_err(socket_error);

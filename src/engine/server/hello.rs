@@ -9,7 +9,7 @@
 
 use std::net::SocketAddr;
 
-use super::cookies::Cookies;
+use super::cookies::{Cookies, Keyed};
 
 const HEADER: usize = 13;
 const HS_HEADER: usize = 12;
@@ -75,12 +75,13 @@ fn parse_hello(d: &[u8]) -> Option<Hello<'_>> {
 /// be made.
 pub fn hello_verify_request(
     cookies: &Cookies,
+    keyed: &mut Keyed,
     peer: &SocketAddr,
     record_seq: [u8; 8],
     out: &mut [u8; 128],
 ) -> Option<usize> {
     let mut cookie = [0u8; 64];
-    let n = cookies.make(peer, &mut cookie)?;
+    let n = cookies.make_keyed(keyed, peer, &mut cookie)?;
     let body = 2 + 1 + n;
     let total = HEADER + HS_HEADER + body;
     let rec_len = (HS_HEADER + body) as u16;
@@ -166,7 +167,8 @@ mod tests {
         let cookies = Cookies::new();
         let peer: SocketAddr = "192.0.2.1:4433".parse().unwrap();
         let mut out = [0u8; 128];
-        let n = hello_verify_request(&cookies, &peer, [0, 0, 0, 0, 0, 0, 0, 9], &mut out).unwrap();
+        let n =
+            hello_verify_request(&cookies, &mut Keyed::default(), &peer, [0, 0, 0, 0, 0, 0, 0, 9], &mut out).unwrap();
         assert_eq!(&out[..3], &[22, 0xfe, 0xff]);
         assert_eq!(out[10], 9);
         let cookie = &out[HEADER + HS_HEADER + 3..n];

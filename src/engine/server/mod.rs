@@ -12,6 +12,7 @@
 mod cookies;
 mod drive;
 pub mod hello;
+mod mac;
 mod table;
 mod timers;
 
@@ -20,7 +21,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-pub use self::cookies::Cookies;
+pub use self::cookies::{Cookies, Keyed};
 pub use self::table::Counts;
 use self::table::Table;
 use self::timers::Timers;
@@ -88,6 +89,8 @@ pub type CloseRequests = Arc<Mutex<Vec<(SocketAddr, usize)>>>;
 pub struct Server<P: Peer> {
     config: Arc<Config>,
     cookies: Cookies,
+    /// Keyed HMAC contexts for the stateless path.
+    keyed: Keyed,
     limits: Limits,
     table: Table<P>,
     timers: Timers,
@@ -110,6 +113,7 @@ impl<P: Peer> Server<P> {
         Ok(Server {
             config,
             cookies: Cookies::new(),
+            keyed: Keyed::default(),
             limits: Limits::default(),
             table: Table::default(),
             timers: Timers::default(),
