@@ -1499,7 +1499,8 @@ qdtls_server *qdtls_server_new(const qdtls_configuration *config);
 /**
  * Releases a server: `on_closed` (`QDTLS_CLOSE_SERVER_FREED`) for every peer
  * still there, nothing sent (call `qdtls_server_shutdown` first to tell
- * them). NULL is a no-op.
+ * them). NULL is a no-op; so is a call from inside one of the server's own
+ * callbacks (the server is not freed).
  *
  * # Safety
  * `s` is NULL or a live server not used afterwards (nor concurrently, nor

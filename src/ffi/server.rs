@@ -200,7 +200,8 @@ pub unsafe extern "C" fn qdtls_server_new(config: *const qdtls_configuration) ->
 
 /// Releases a server: `on_closed` (`QDTLS_CLOSE_SERVER_FREED`) for every peer
 /// still there, nothing sent (call `qdtls_server_shutdown` first to tell
-/// them). NULL is a no-op.
+/// them). NULL is a no-op; so is a call from inside one of the server's own
+/// callbacks (the server is not freed).
 ///
 /// # Safety
 /// `s` is NULL or a live server not used afterwards (nor concurrently, nor
@@ -209,6 +210,12 @@ pub unsafe extern "C" fn qdtls_server_new(config: *const qdtls_configuration) ->
 pub unsafe extern "C" fn qdtls_server_free(s: *mut qdtls_server) {
     // SAFETY: `s` is NULL or live, as this function's contract says.
     if let Some(h) = unsafe { try_ref(s) } {
+        if h.server.is_locked() || h.inbox.is_locked() {
+            // Freed from inside its own callback (or while another thread
+            // drives it): freeing now would pull the server from under the
+            // running call. Refused, and leaked rather than corrupted.
+            return;
+        }
         guard(0, || h.drive(0, |srv, ev| Ok(srv.close_all(None, CloseReason::ServerFreed, ev))));
     }
     // SAFETY: `s` is NULL or live and given up, as this function's contract says.
