@@ -2,19 +2,33 @@
 //! example: handshake (PSK, or a certificate verified against a CA), a few
 //! encrypted datagrams and their echoes, then shutdown.
 //!
-//! cargo run --example client -- --port P [--ca CA.pem --name HOST] [--count N]
+//! cargo run --example client -- --port P [--host 127.0.0.1] [--ca CA.pem --name HOST] [--count N]
+//!
+//! tests/server_interop.rs compiles this file as a module and calls [`run`].
+#![allow(dead_code)] // as a module of a test, `main` is not called
 
-use std::net::{SocketAddr, UdpSocket};
+use std::error::Error;
+use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
 use qdtls::{Configuration, Dtls, HandshakeState, PeerVerifyMode, SslMode};
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let (mut port, mut ca, mut name, mut count) = (0u16, None, String::new(), 3usize);
-    let mut it = std::env::args().skip(1);
+pub struct Args {
+    pub server: SocketAddr,
+    /// CA file: verify the server's certificate against it (else PSK).
+    pub ca: Option<String>,
+    /// The name the server's certificate must carry.
+    pub name: String,
+    pub count: usize,
+}
+
+pub fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Args, Box<dyn Error>> {
+    let (mut host, mut port, mut ca, mut name, mut count) =
+        (IpAddr::from([127, 0, 0, 1]), 0u16, None, String::new(), 3);
     while let Some(flag) = it.next() {
         let value = it.next().ok_or(format!("{flag} needs a value"))?;
         match flag.as_str() {
+            "--host" => host = value.parse()?,
             "--port" => port = value.parse()?,
             "--ca" => ca = Some(value),
             "--name" => name = value,
@@ -22,22 +36,27 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             other => return Err(format!("unknown argument {other}").into()),
         }
     }
-    let server: SocketAddr = ([127, 0, 0, 1], port).into();
+    Ok(Args { server: (host, port).into(), ca, name, count })
+}
 
+/// Connects, sends `count` datagrams and checks their echoes, shuts down.
+/// Returns the echoes.
+pub fn run(a: &Args) -> Result<Vec<String>, Box<dyn Error>> {
     let mut cfg = Configuration::new();
-    match &ca {
+    match &a.ca {
         Some(ca) => cfg.add_ca_certificates_pem(&std::fs::read(ca)?)?, // verify the server against this CA
         None => cfg.set_peer_verify_mode(PeerVerifyMode::VerifyNone),  // PSK: no certificate to verify
     }
     let dtls = Dtls::new(SslMode::Client);
     dtls.set_dtls_configuration(&cfg)?;
-    dtls.set_peer(server, &name)?;
+    dtls.set_peer(a.server, &a.name)?;
     dtls.set_psk_callback(|auth| {
         auth.set_identity(b"qdtls client");
         auth.set_pre_shared_key(b"qdtls demo key");
     });
 
-    let mut socket = UdpSocket::bind("127.0.0.1:0")?;
+    let local: SocketAddr = if a.server.is_ipv4() { ([0, 0, 0, 0], 0).into() } else { ([0u16; 8], 0).into() };
+    let mut socket = UdpSocket::bind(local)?;
     let mut buf = vec![0u8; 65536];
     dtls.do_handshake(&mut socket, &[])?;
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -62,7 +81,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("client: connected, {} ({:?})", dtls.session_cipher().unwrap_or("?"), dtls.session_protocol());
 
     socket.set_read_timeout(Some(Duration::from_secs(5)))?;
-    for i in 0..count {
+    let mut echoes = Vec::new();
+    for i in 0..a.count {
         let message = format!("hello {i} from the Rust client");
         dtls.write_datagram_encrypted(&mut socket, message.as_bytes())?;
         let echo = loop {
@@ -72,10 +92,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 break plain;
             }
         };
-        println!("client: echo {:?}", String::from_utf8_lossy(&echo));
-        assert_eq!(echo, message.as_bytes());
+        let echo = String::from_utf8_lossy(&echo).into_owned();
+        println!("client: echo {echo:?}");
+        if echo != message {
+            return Err(format!("sent {message:?}, the echo was {echo:?}").into());
+        }
+        echoes.push(echo);
     }
     dtls.shutdown(&mut socket)?;
     println!("client: done");
+    Ok(echoes)
+}
+
+fn main() -> Result<(), Box<dyn Error>> {
+    run(&parse_args(std::env::args().skip(1))?)?;
     Ok(())
 }
