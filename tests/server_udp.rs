@@ -1,18 +1,44 @@
-//! The server over real loopback UDP: many clients at once, echo, close
-//! reasons, a client restarted on the same port.
+//! `qdtls::Server` over real loopback UDP: a server on its own thread, qdtls
+//! clients driven from the test thread on non-blocking sockets.
+//!
+//! - 1,000 clients at once complete their handshakes and echo;
+//! - a client killed without shutdown and restarted on the same port gets
+//!   in again at once, its old session closed as Replaced;
+//! - close_notify, idle expiry, the server's shutdown: exact close reasons;
+//! - max_peers_per_address refuses one client more, until one leaves;
+//! - garbage (random bytes, truncated records, forged ClientHellos, with and
+//!   without a valid cookie) from an established client's address and from
+//!   fresh sockets never disturbs the established clients;
+//! - certificates as well as PSK, and a client that rejects the server;
+//! - two servers sharing one cookie secret, and examples/server_reuseport.rs
+//!   (compiled in as a module) with two threads.
+//!
+//! Every wait is for a condition, with a deadline.
 
 mod common;
+#[path = "../examples/server_reuseport.rs"]
+mod reuseport;
 
+use std::collections::HashMap;
+use std::io;
 use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::os::unix::net::UnixDatagram;
+use std::sync::atomic::Ordering;
+use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use qdtls::{CloseReason, Configuration, Dtls, HandshakeState, PeerVerifyMode, Server, ServerEvents, SslMode};
+use common::certs::{Ca, KeyKind, LeafSpec};
+use common::rng::Rng;
+use qdtls::{
+    CloseReason, Configuration, Dtls, DtlsError, HandshakeState, PeerVerifyMode, Server, ServerEvents, SslMode,
+    Transport,
+};
 
 const KEY: &[u8] = b"server test pre-shared key";
+/// The longest any single wait may take before the test fails.
+const LIMIT: Duration = Duration::from_secs(30);
 
 fn psk_config() -> Configuration {
     let mut c = Configuration::new();
@@ -20,16 +46,61 @@ fn psk_config() -> Configuration {
     c
 }
 
-/// What the server saw, shared with the test thread.
+/// So many sockets need more descriptors than the usual soft limit of 1,024.
+fn raise_fd_limit() {
+    // SAFETY: getrlimit/setrlimit on a valid struct.
+    unsafe {
+        let mut r: libc::rlimit = std::mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) == 0 && r.rlim_cur < r.rlim_max {
+            r.rlim_cur = r.rlim_max.min(65536);
+            libc::setrlimit(libc::RLIMIT_NOFILE, &r);
+        }
+    }
+}
+
+/// A larger receive buffer (the kernel caps it at rmem_max): bursts of
+/// handshakes must not overflow the server's socket.
+fn big_receive_buffer(s: &UdpSocket) {
+    let size: libc::c_int = 4 << 20;
+    // SAFETY: setsockopt with a c_int option on a valid descriptor.
+    unsafe {
+        libc::setsockopt(
+            s.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            (&size as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+    }
+}
+
+// ---- the server thread ----------------------------------------------------------------------
+
+/// What the server reported, shared with the test thread.
 #[derive(Default)]
 struct Seen {
+    /// Handshakes completed, by address.
     connected: Vec<SocketAddr>,
-    closed: Vec<(SocketAddr, CloseReason)>,
+    /// Peers closed: address, reason, and whether that peer had connected
+    /// (false: a handshake that never completed).
+    closed: Vec<(SocketAddr, CloseReason, bool)>,
     datagrams: usize,
+    /// Peers connected and not yet closed (by the address of their value).
+    live: HashMap<usize, SocketAddr>,
+}
+
+impl Seen {
+    fn closed_at(&self, a: SocketAddr) -> Vec<(CloseReason, bool)> {
+        self.closed.iter().filter(|c| c.0 == a).map(|c| (c.1, c.2)).collect()
+    }
 }
 
 fn addr(peer: &Dtls) -> SocketAddr {
     peer.peer_address().expect("a peer has an address")
+}
+
+fn key(peer: &Dtls) -> usize {
+    peer as *const Dtls as usize
 }
 
 struct Echo<'a> {
@@ -39,57 +110,125 @@ struct Echo<'a> {
 
 impl ServerEvents for Echo<'_> {
     fn connected(&mut self, peer: &Dtls) {
-        self.seen.lock().unwrap().connected.push(addr(peer));
+        let mut s = self.seen.lock().unwrap();
+        s.connected.push(addr(peer));
+        s.live.insert(key(peer), addr(peer));
     }
     fn datagram(&mut self, peer: &Dtls, data: &[u8]) {
         self.seen.lock().unwrap().datagrams += 1;
         peer.write_datagram_encrypted(&mut &*self.socket, data).expect("echo");
     }
     fn closed(&mut self, peer: &Dtls, reason: CloseReason) {
-        self.seen.lock().unwrap().closed.push((addr(peer), reason));
+        let mut s = self.seen.lock().unwrap();
+        let was_live = s.live.remove(&key(peer)).is_some();
+        s.closed.push((addr(peer), reason, was_live));
     }
 }
 
-/// A server on its own thread until `stop`; returns its address.
+type Job = Box<dyn FnOnce(&mut Server, &mut Echo) + Send>;
+
+/// A server on its own thread until dropped. Work for it (reading its
+/// counts, closing a peer) goes through [`Running::with`].
 struct Running {
     addr: SocketAddr,
     seen: Arc<Mutex<Seen>>,
-    stop: Arc<AtomicBool>,
+    jobs: Option<mpsc::Sender<Job>>,
+    /// Wakes the server thread for a job (its other end is in its poll set).
+    wake: UnixDatagram,
     thread: Option<thread::JoinHandle<()>>,
 }
 
 impl Running {
-    fn start(setup: impl FnOnce(&mut Server) + Send + 'static) -> Running {
+    fn start(cfg: Configuration, setup: impl FnOnce(&mut Server) + Send + 'static) -> Running {
         let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
         socket.set_nonblocking(true).unwrap();
+        big_receive_buffer(&socket);
         let addr = socket.local_addr().unwrap();
         let seen = Arc::new(Mutex::new(Seen::default()));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (seen2, stop2) = (seen.clone(), stop.clone());
+        let (wake, woken) = UnixDatagram::pair().unwrap();
+        woken.set_nonblocking(true).unwrap();
+        let (jobs, queue) = mpsc::channel::<Job>();
+        let seen2 = seen.clone();
         let thread = thread::spawn(move || {
-            let mut server = Server::new(&psk_config()).unwrap();
+            let mut server = Server::new(&cfg).unwrap();
             server.set_psk_callback(|_, a| a.set_pre_shared_key(KEY));
             setup(&mut server);
             let mut ev = Echo { socket: &socket, seen: &seen2 };
-            while !stop2.load(Ordering::Relaxed) {
-                let wait = server.next_timeout().map_or(20, |d| d.as_millis().min(20) as i32);
-                let mut pfd = libc::pollfd { fd: socket.as_raw_fd(), events: libc::POLLIN, revents: 0 };
-                // SAFETY: one valid pollfd.
-                unsafe { libc::poll(&mut pfd, 1, wait) };
-                server.receive(&socket, &mut ev).unwrap();
-                server.handle_timeouts(&mut &socket, &mut ev).unwrap();
+            loop {
+                let wait = server.next_timeout().map_or(1000, |d| d.as_micros().div_ceil(1000).min(1000) as i32);
+                let mut fds = [
+                    libc::pollfd { fd: socket.as_raw_fd(), events: libc::POLLIN, revents: 0 },
+                    libc::pollfd { fd: woken.as_raw_fd(), events: libc::POLLIN, revents: 0 },
+                ];
+                // SAFETY: two valid pollfds.
+                unsafe { libc::poll(fds.as_mut_ptr(), 2, wait) };
+                while woken.recv(&mut [0u8; 16]).is_ok() {}
+                loop {
+                    match queue.try_recv() {
+                        Ok(job) => job(&mut server, &mut ev),
+                        Err(mpsc::TryRecvError::Empty) => break,
+                        Err(mpsc::TryRecvError::Disconnected) => return,
+                    }
+                }
+                server.receive(&socket, &mut ev).expect("receive");
+                server.handle_timeouts(&mut &socket, &mut ev).expect("handle_timeouts");
             }
         });
-        Running { addr, seen, stop, thread: Some(thread) }
+        Running { addr, seen, jobs: Some(jobs), wake, thread: Some(thread) }
+    }
+
+    fn psk(setup: impl FnOnce(&mut Server) + Send + 'static) -> Running {
+        Running::start(psk_config(), setup)
+    }
+
+    /// Runs `f` on the server thread, between two of its rounds.
+    fn with<R: Send + 'static>(&self, f: impl FnOnce(&mut Server, &mut Echo) -> R + Send + 'static) -> R {
+        let (tx, rx) = mpsc::channel();
+        let job: Job = Box::new(move |s, e| {
+            let _ = tx.send(f(s, e));
+        });
+        self.jobs.as_ref().unwrap().send(job).expect("the server thread is gone");
+        let _ = self.wake.send(&[1]);
+        rx.recv_timeout(LIMIT).expect("the server thread did not answer")
+    }
+
+    /// (peers, handshakes) on the server now.
+    fn counts(&self) -> (usize, usize) {
+        self.with(|s, _| (s.peer_count(), s.handshake_count()))
+    }
+
+    fn seen(&self) -> MutexGuard<'_, Seen> {
+        self.seen.lock().unwrap()
     }
 }
 
 impl Drop for Running {
     fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
+        self.jobs = None;
+        let _ = self.wake.send(&[1]);
         if let Some(t) = self.thread.take() {
-            let _ = t.join();
+            if t.join().is_err() && !thread::panicking() {
+                panic!("the server thread panicked");
+            }
         }
+    }
+}
+
+// ---- clients ------------------------------------------------------------------------------
+
+/// Counts what a client sends.
+struct Counting<'a> {
+    socket: &'a UdpSocket,
+    sent: &'a mut usize,
+}
+
+impl Transport for Counting<'_> {
+    fn send(&mut self, dgram: &[u8], peer: SocketAddr) -> io::Result<()> {
+        *self.sent += 1;
+        Transport::send(&mut &*self.socket, dgram, peer)
+    }
+    fn path_mtu(&mut self) -> Option<u32> {
+        None
     }
 }
 
@@ -98,6 +237,12 @@ struct Client {
     socket: UdpSocket,
     /// Application data received so far.
     received: Vec<Vec<u8>>,
+    /// Datagrams that arrived, of any kind.
+    arrived: usize,
+    /// Datagrams sent (retransmissions included).
+    sent: usize,
+    /// The server sent close_notify.
+    remote_closed: bool,
 }
 
 impl Client {
@@ -106,81 +251,681 @@ impl Client {
     }
 
     fn on(socket: UdpSocket, server: SocketAddr) -> Client {
-        socket.set_nonblocking(true).unwrap();
-        let dtls = Dtls::new(SslMode::Client);
-        dtls.set_dtls_configuration(&psk_config()).unwrap();
-        dtls.set_psk_callback(|a| {
-            a.set_identity(b"client");
-            a.set_pre_shared_key(KEY);
-        });
-        dtls.set_peer(server, "").unwrap();
-        Client { dtls, socket, received: Vec::new() }
+        Client::with_config(socket, server, &psk_config(), "", KEY)
     }
 
-    /// Reads what arrived, keeping decrypted application data in `received`.
+    fn with_config(socket: UdpSocket, server: SocketAddr, cfg: &Configuration, name: &str, key: &[u8]) -> Client {
+        socket.set_nonblocking(true).unwrap();
+        let dtls = Dtls::new(SslMode::Client);
+        dtls.set_dtls_configuration(cfg).unwrap();
+        let key = key.to_vec();
+        dtls.set_psk_callback(move |a| {
+            a.set_identity(b"client");
+            a.set_pre_shared_key(&key);
+        });
+        dtls.set_peer(server, name).unwrap();
+        Client { dtls, socket, received: Vec::new(), arrived: 0, sent: 0, remote_closed: false }
+    }
+
+    fn local(&self) -> SocketAddr {
+        self.socket.local_addr().unwrap()
+    }
+
+    /// The session and the counting socket, borrowed together.
+    fn parts(&mut self) -> (&Dtls, Counting<'_>) {
+        (&self.dtls, Counting { socket: &self.socket, sent: &mut self.sent })
+    }
+
+    fn start(&mut self) {
+        let (dtls, mut out) = self.parts();
+        dtls.do_handshake(&mut out, &[]).unwrap();
+    }
+
+    fn send(&mut self, data: &[u8]) {
+        let (dtls, mut out) = self.parts();
+        dtls.write_datagram_encrypted(&mut out, data).unwrap();
+    }
+
+    fn shutdown(&mut self) {
+        let (dtls, mut out) = self.parts();
+        dtls.shutdown(&mut out).unwrap();
+    }
+
+    fn complete(&self) -> bool {
+        self.dtls.handshake_state() == HandshakeState::Complete
+    }
+
+    /// Reads what arrived, keeping decrypted application data in
+    /// `received`, and retransmits when the timer is due.
     fn poll(&mut self) {
         let mut buf = [0u8; 4096];
-        let out = &mut self.received;
         while let Ok(n) = self.socket.recv(&mut buf) {
-            match self.dtls.handshake_state() {
+            self.arrived += 1;
+            let (dtls, mut out) = (&self.dtls, Counting { socket: &self.socket, sent: &mut self.sent });
+            match dtls.handshake_state() {
                 HandshakeState::InProgress => {
-                    let _ = self.dtls.do_handshake(&mut self.socket, &buf[..n]);
+                    let _ = dtls.do_handshake(&mut out, &buf[..n]);
                 }
-                HandshakeState::Complete => {
-                    if let Ok(p) = self.dtls.decrypt_datagram(&mut self.socket, &buf[..n]) {
-                        if !p.is_empty() {
-                            out.push(p);
-                        }
-                    }
-                }
+                HandshakeState::Complete => match dtls.decrypt_datagram(&mut out, &buf[..n]) {
+                    Ok(p) if !p.is_empty() => self.received.push(p),
+                    Err(e) if e.kind() == DtlsError::RemoteClosedConnectionError => self.remote_closed = true,
+                    _ => {}
+                },
                 _ => {}
             }
         }
-        if self.dtls.next_timeout() == Some(Duration::ZERO) {
-            let _ = self.dtls.handle_timeout(&mut self.socket);
+        if self.dtls.handshake_state() == HandshakeState::InProgress && self.dtls.next_timeout() == Some(Duration::ZERO)
+        {
+            let (dtls, mut out) = self.parts();
+            let _ = dtls.handle_timeout(&mut out);
         }
     }
 }
 
-/// Drives `clients` until `done` or 30 s.
-fn drive(clients: &mut [Client], mut done: impl FnMut(&mut [Client], usize) -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut round = 0;
-    while !done(clients, round) {
-        assert!(Instant::now() < deadline, "not done within 30 s");
-        for c in clients.iter_mut() {
-            c.poll();
+/// Drives `clients` (reading every socket that has something, running due
+/// timers) until `done`; fails after LIMIT.
+fn drive(clients: &mut [&mut Client], what: &str, mut done: impl FnMut(&mut [&mut Client]) -> bool) {
+    let deadline = Instant::now() + LIMIT;
+    let mut fds = Vec::new();
+    while !done(clients) {
+        assert!(Instant::now() < deadline, "{what}: not done within {LIMIT:?}");
+        fds.clear();
+        fds.extend(clients.iter().map(|c| libc::pollfd { fd: c.socket.as_raw_fd(), events: libc::POLLIN, revents: 0 }));
+        // SAFETY: a vector of valid pollfds.
+        unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 5) };
+        for (c, f) in clients.iter_mut().zip(&fds) {
+            if f.revents != 0 || c.dtls.handshake_state() == HandshakeState::InProgress {
+                c.poll();
+            }
         }
-        thread::sleep(Duration::from_millis(1));
-        round += 1;
     }
 }
 
-fn start_all(clients: &mut [Client]) {
+fn connect(clients: &mut [&mut Client]) {
     for c in clients.iter_mut() {
-        c.dtls.do_handshake(&mut c.socket, &[]).unwrap();
+        c.start();
+    }
+    drive(clients, "handshakes", |cs| cs.iter().all(|c| c.complete()));
+}
+
+/// Each client sends "{tag} {i}" and must get exactly that back.
+fn roundtrip(clients: &mut [&mut Client], tag: &str) {
+    for (i, c) in clients.iter_mut().enumerate() {
+        c.received.clear();
+        c.send(format!("{tag} {i}").as_bytes());
+    }
+    drive(clients, tag, |cs| cs.iter().all(|c| !c.received.is_empty()));
+    for (i, c) in clients.iter().enumerate() {
+        assert_eq!(c.received, [format!("{tag} {i}").into_bytes()], "client {i}");
     }
 }
 
-fn all_complete(clients: &[Client]) -> bool {
-    clients.iter().all(|c| c.dtls.handshake_state() == HandshakeState::Complete)
+/// Waits (driving `clients`) until the server's record satisfies `cond`.
+fn wait_seen(server: &Running, clients: &mut [&mut Client], what: &str, cond: impl Fn(&Seen) -> bool) {
+    drive(clients, what, |_| cond(&server.seen()));
+}
+
+/// Runs the handshakes of all `clients`, at most `window` at a time (a
+/// burst of 1,000 ClientHellos would overflow a default-sized socket
+/// buffer, and what was lost would cost a retransmission timeout); every
+/// client stays connected until the end.
+fn connect_all(clients: &mut [Client], window: usize) {
+    let deadline = Instant::now() + LIMIT;
+    let (mut next, mut busy) = (0, Vec::<usize>::new());
+    let mut fds = Vec::new();
+    while next < clients.len() || !busy.is_empty() {
+        assert!(Instant::now() < deadline, "{} of {} handshakes not done within {LIMIT:?}", busy.len(), clients.len());
+        while busy.len() < window && next < clients.len() {
+            clients[next].start();
+            busy.push(next);
+            next += 1;
+        }
+        fds.clear();
+        fds.extend(busy.iter().map(|&i| libc::pollfd {
+            fd: clients[i].socket.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        }));
+        // SAFETY: a vector of valid pollfds.
+        unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 5) };
+        for &i in &busy {
+            clients[i].poll();
+        }
+        busy.retain(|&i| match clients[i].dtls.handshake_state() {
+            HandshakeState::InProgress => true,
+            HandshakeState::Complete => false,
+            s => panic!("client {i}: handshake ended in {s:?}"),
+        });
+    }
+}
+
+/// Every client sends one datagram, at most `window` waiting for their
+/// echo at a time, and must get exactly it back.
+fn echo_all(clients: &mut [Client], window: usize, message: impl Fn(usize) -> String) {
+    let deadline = Instant::now() + LIMIT;
+    let (mut next, mut busy) = (0, Vec::<usize>::new());
+    let mut fds = Vec::new();
+    while next < clients.len() || !busy.is_empty() {
+        assert!(Instant::now() < deadline, "{} echoes missing after {LIMIT:?}", busy.len());
+        while busy.len() < window && next < clients.len() {
+            clients[next].received.clear();
+            clients[next].send(message(next).as_bytes());
+            busy.push(next);
+            next += 1;
+        }
+        fds.clear();
+        fds.extend(busy.iter().map(|&i| libc::pollfd {
+            fd: clients[i].socket.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        }));
+        // SAFETY: a vector of valid pollfds.
+        unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 5) };
+        for (&i, f) in busy.iter().zip(&fds) {
+            if f.revents != 0 {
+                clients[i].poll();
+            }
+        }
+        busy.retain(|&i| clients[i].received.is_empty());
+    }
+    for (i, c) in clients.iter().enumerate() {
+        assert_eq!(c.received, [message(i).into_bytes()], "client {i}");
+    }
+}
+
+// ---- many clients ---------------------------------------------------------------------------
+
+#[test]
+fn a_thousand_clients_complete_and_echo() {
+    const N: usize = 1000;
+    raise_fd_limit();
+    let server = Running::psk(|_| {});
+    let started = Instant::now();
+    let mut clients: Vec<Client> = (0..N).map(|_| Client::new(server.addr)).collect();
+    connect_all(&mut clients, 128);
+    let handshakes = started.elapsed();
+    // All 1,000 at once: every one is still a peer.
+    assert_eq!(server.counts(), (N, 0));
+    echo_all(&mut clients, 256, |i| format!("hello {i}"));
+    println!("{N} clients: handshakes {handshakes:?}, with the echoes {:?}", started.elapsed());
+    let seen = server.seen();
+    assert_eq!(seen.connected.len(), N);
+    let mut addrs = seen.connected.clone();
+    addrs.sort();
+    addrs.dedup();
+    assert_eq!(addrs.len(), N, "one connected event per client");
+    assert_eq!(seen.datagrams, N);
+    assert!(seen.closed.is_empty(), "closed: {:?}", seen.closed);
+}
+
+// ---- close reasons --------------------------------------------------------------------------
+
+#[test]
+fn a_client_restarted_on_its_port_replaces_its_old_session() {
+    let server = Running::psk(|s| s.set_idle_timeout(Some(Duration::from_secs(60))));
+    let (mut a, mut b) = (Client::new(server.addr), Client::new(server.addr));
+    connect(&mut [&mut a, &mut b]);
+    roundtrip(&mut [&mut a, &mut b], "before");
+    let old = a.local();
+    drop(a); // killed: no close_notify, the server still has the session
+    let restarted = Instant::now();
+    // UDP has no TIME_WAIT: the port can be bound again at once.
+    let mut a = Client::on(UdpSocket::bind(old).expect("the port is free again"), server.addr);
+    a.start();
+    drive(&mut [&mut a], "reconnect", |c| c[0].complete());
+    roundtrip(&mut [&mut a], "after");
+    let took = restarted.elapsed();
+    assert!(took < Duration::from_secs(2), "reconnected in {took:?}");
+    wait_seen(&server, &mut [&mut a, &mut b], "the old session closed", |s| !s.closed_at(old).is_empty());
+    assert_eq!(server.seen().closed_at(old), [(CloseReason::Replaced, true)]);
+    assert_eq!(server.seen().connected.iter().filter(|&&x| x == old).count(), 2);
+    assert_eq!(server.counts(), (2, 0));
+    roundtrip(&mut [&mut a, &mut b], "both");
+    assert_eq!(server.seen().closed.len(), 1);
+    println!("reconnected in {took:?}");
 }
 
 #[test]
-fn many_clients_complete_and_echo() {
-    let server = Running::start(|_| {});
-    let mut clients: Vec<Client> = (0..50).map(|_| Client::new(server.addr)).collect();
-    start_all(&mut clients);
-    drive(&mut clients, |c, _| all_complete(c));
-    for (i, c) in clients.iter_mut().enumerate() {
-        let msg = format!("hello {i}");
-        c.dtls.write_datagram_encrypted(&mut c.socket, msg.as_bytes()).unwrap();
+fn close_notify_close_peer_and_shutdown_give_their_reasons() {
+    let server = Running::psk(|_| {});
+    let (mut a, mut b, mut c) = (Client::new(server.addr), Client::new(server.addr), Client::new(server.addr));
+    connect(&mut [&mut a, &mut b, &mut c]);
+    roundtrip(&mut [&mut a, &mut b, &mut c], "hello");
+
+    a.shutdown();
+    let a_addr = a.local();
+    wait_seen(&server, &mut [&mut b, &mut c], "close_notify", |s| !s.closed_at(a_addr).is_empty());
+    assert_eq!(server.seen().closed_at(a_addr), [(CloseReason::CloseNotify, true)]);
+    assert_eq!(server.counts(), (2, 0));
+
+    let b_addr = b.local();
+    server
+        .with(move |s, ev| {
+            let socket = ev.socket;
+            s.close_peer(&mut &*socket, b_addr, ev)
+        })
+        .unwrap();
+    drive(&mut [&mut b, &mut c], "close_notify from close_peer", |cs| cs[0].remote_closed);
+    assert_eq!(server.seen().closed_at(b_addr), [(CloseReason::Local, true)]);
+    let unknown = server.with(move |s, ev| {
+        let socket = ev.socket;
+        s.close_peer(&mut &*socket, b_addr, ev)
+    });
+    assert!(unknown.is_err(), "closing a peer that is gone");
+
+    let closed = server.with(|s, ev| {
+        let socket = ev.socket;
+        s.shutdown(&mut &*socket, ev)
+    });
+    assert_eq!(closed, 1);
+    drive(&mut [&mut c], "close_notify from shutdown", |cs| cs[0].remote_closed);
+    let c_addr = c.local();
+    assert_eq!(server.seen().closed_at(c_addr), [(CloseReason::Local, true)]);
+    assert_eq!(server.counts(), (0, 0));
+    assert_eq!(server.seen().closed.len(), 3);
+}
+
+#[test]
+fn idle_peers_expire_and_busy_ones_do_not() {
+    let idle = Duration::from_millis(300);
+    let server = Running::psk(move |s| s.set_idle_timeout(Some(idle)));
+    let (mut quiet, mut busy) = (Client::new(server.addr), Client::new(server.addr));
+    connect(&mut [&mut quiet, &mut busy]);
+    roundtrip(&mut [&mut quiet, &mut busy], "hello");
+    let quiet_since = Instant::now();
+    // The busy client pings every 50 ms until the quiet one was closed, and
+    // then for two idle periods more.
+    let (mut closed_after, mut pings, mut last_ping) = (None, 0, Instant::now());
+    busy.received.clear();
+    drive(&mut [&mut quiet, &mut busy], "idle expiry", |cs| {
+        if closed_after.is_none() && cs[0].remote_closed {
+            closed_after = Some(quiet_since.elapsed());
+        }
+        if cs[1].received.len() == pings && last_ping.elapsed() >= Duration::from_millis(50) {
+            pings += 1;
+            cs[1].send(format!("ping {pings}").as_bytes());
+            last_ping = Instant::now();
+        }
+        closed_after.is_some_and(|t| quiet_since.elapsed() >= t + 2 * idle)
+    });
+    let closed_after = closed_after.unwrap();
+    assert!(closed_after >= idle, "closed after {closed_after:?}, idle timeout {idle:?}");
+    let seen = server.seen();
+    assert_eq!(seen.closed, [(quiet.local(), CloseReason::IdleTimeout, true)]);
+    drop(seen);
+    assert_eq!(server.counts(), (1, 0));
+    assert!(busy.received.len() + 1 >= pings && pings >= 10, "{pings} pings, {} echoes", busy.received.len());
+    println!("idle peer closed after {closed_after:?}; the busy one pinged {pings} times");
+}
+
+#[test]
+fn max_peers_per_address_refuses_one_more_until_one_leaves() {
+    let server = Running::psk(|s| s.set_max_peers_per_address(3));
+    let mut cs: Vec<Client> = (0..3).map(|_| Client::new(server.addr)).collect();
+    let [c0, c1, c2] = &mut cs[..] else { unreachable!() };
+    connect(&mut [c0, c1, c2]);
+    let mut extra = Client::new(server.addr);
+    extra.dtls.set_initial_timeout(Duration::from_millis(100)).unwrap();
+    extra.start();
+    // The first ClientHello gets its HelloVerifyRequest (stateless, before
+    // any limit); the one with the cookie, and each retransmission of it,
+    // is dropped.
+    drive(&mut [&mut extra], "retransmissions", |c| c[0].sent >= 4);
+    assert_eq!(extra.arrived, 1, "only the HelloVerifyRequest may arrive");
+    // An echo sent after them: once it is back, the server has read them all.
+    roundtrip(&mut [c0], "behind the refused hellos");
+    assert_eq!(extra.dtls.handshake_state(), HandshakeState::InProgress);
+    assert_eq!(server.counts(), (3, 0));
+    assert_eq!(server.seen().connected.len(), 3);
+    assert!(server.seen().closed.is_empty());
+
+    // One leaves: the next retransmission gets in.
+    c2.shutdown();
+    drive(&mut [&mut extra], "the extra client after one left", |c| c[0].complete());
+    roundtrip(&mut [c0, c1, &mut extra], "four");
+    let seen = server.seen();
+    assert_eq!(seen.closed, [(c2.local(), CloseReason::CloseNotify, true)]);
+    assert_eq!(seen.connected.len(), 4);
+    assert_eq!(*seen.connected.last().unwrap(), extra.local());
+    drop(seen);
+    assert_eq!(server.counts(), (3, 0));
+}
+
+// ---- garbage ----------------------------------------------------------------------------------
+
+/// Collects what a session sends instead of sending it.
+#[derive(Default)]
+struct Capture(Vec<Vec<u8>>);
+
+impl Transport for Capture {
+    fn send(&mut self, dgram: &[u8], _peer: SocketAddr) -> io::Result<()> {
+        self.0.push(dgram.to_vec());
+        Ok(())
     }
-    drive(&mut clients, |cs, _| cs.iter().all(|c| !c.received.is_empty()));
-    for (i, c) in clients.iter().enumerate() {
-        assert_eq!(c.received, [format!("hello {i}").into_bytes()]);
+    fn path_mtu(&mut self) -> Option<u32> {
+        None
     }
-    let seen = server.seen.lock().unwrap();
-    assert_eq!(seen.connected.len(), 50);
-    assert_eq!(seen.datagrams, 50);
+}
+
+/// A real ClientHello (no cookie) of a fresh PSK client.
+fn client_hello(server: SocketAddr) -> Vec<u8> {
+    let d = Dtls::new(SslMode::Client);
+    d.set_dtls_configuration(&psk_config()).unwrap();
+    d.set_psk_callback(|a| a.set_pre_shared_key(KEY));
+    d.set_peer(server, "").unwrap();
+    let mut cap = Capture::default();
+    d.do_handshake(&mut cap, &[]).unwrap();
+    assert_eq!(cap.0.len(), 1);
+    cap.0.remove(0)
+}
+
+/// Offsets in a DTLS handshake datagram: record header, handshake header.
+const RECORD: usize = 13;
+const BODY: usize = RECORD + 12;
+
+/// `hello` with `cookie` in it, and `tail` instead of what followed the
+/// cookie when given; lengths adjusted, message_seq 1 as a second ClientHello.
+fn with_cookie(hello: &[u8], cookie: &[u8], tail: Option<&[u8]>) -> Vec<u8> {
+    let sid = usize::from(hello[BODY + 34]);
+    let at = BODY + 35 + sid;
+    let old = usize::from(hello[at]);
+    let rest = tail.unwrap_or(&hello[at + 1 + old..]);
+    let mut out = hello[..at].to_vec();
+    out.push(cookie.len() as u8);
+    out.extend_from_slice(cookie);
+    out.extend_from_slice(rest);
+    let rec_len = (out.len() - RECORD) as u16;
+    out[11..13].copy_from_slice(&rec_len.to_be_bytes());
+    let hs_len = ((out.len() - BODY) as u32).to_be_bytes();
+    out[RECORD + 1..RECORD + 4].copy_from_slice(&hs_len[1..]);
+    out[RECORD + 4..RECORD + 6].copy_from_slice(&[0, 1]);
+    out[RECORD + 9..RECORD + 12].copy_from_slice(&hs_len[1..]);
+    out[10] = 1; // record sequence number
+    out
+}
+
+/// The handshake message type of an epoch-0 handshake datagram (3: HelloVerifyRequest, 2: ServerHello).
+fn handshake_type(d: &[u8]) -> Option<u8> {
+    (d.len() > BODY && d[0] == 22 && d[3] == 0 && d[4] == 0).then(|| d[RECORD])
+}
+
+fn hvr_cookie(d: &[u8]) -> Vec<u8> {
+    assert_eq!(handshake_type(d), Some(3), "not a HelloVerifyRequest: {d:?}");
+    let n = usize::from(d[BODY + 2]);
+    d[BODY + 3..BODY + 3 + n].to_vec()
+}
+
+fn wait_readable(s: &UdpSocket, limit: Duration) -> bool {
+    let mut pfd = libc::pollfd { fd: s.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+    // SAFETY: one valid pollfd.
+    unsafe { libc::poll(&mut pfd, 1, limit.as_millis() as i32) == 1 }
+}
+
+/// The next datagram on a non-blocking socket, waiting at most LIMIT.
+fn recv_raw(s: &UdpSocket) -> Vec<u8> {
+    assert!(wait_readable(s, LIMIT), "nothing arrived within {LIMIT:?}");
+    let mut buf = vec![0u8; 65536];
+    let n = s.recv(&mut buf).unwrap();
+    buf.truncate(n);
+    buf
+}
+
+fn fresh_socket() -> UdpSocket {
+    let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+    s.set_nonblocking(true).unwrap();
+    s
+}
+
+#[test]
+fn garbage_never_disturbs_established_clients() {
+    let server = Running::psk(|s| s.set_handshake_timeout(Some(Duration::from_millis(500))));
+    let (mut victim, mut other) = (Client::new(server.addr), Client::new(server.addr));
+    connect(&mut [&mut victim, &mut other]);
+    roundtrip(&mut [&mut victim, &mut other], "before");
+    let fresh: Vec<UdpSocket> = (0..3).map(|_| fresh_socket()).collect();
+    let mut rng = Rng::new(11);
+    let hello = client_hello(server.addr);
+    // A real record of the victim's session (its sequence number is used up: DTLS allows gaps).
+    let mut cap = Capture::default();
+    victim.dtls.write_datagram_encrypted(&mut cap, b"a record to cut").unwrap();
+    let record = cap.0.remove(0);
+
+    // Random bytes, truncated records and ClientHellos, mutated ClientHellos,
+    // from the victim's address and from fresh ones.
+    let mut sent = 0;
+    for round in 0..40 {
+        let sources: Vec<&UdpSocket> = std::iter::once(&victim.socket).chain(&fresh).collect();
+        for s in sources {
+            let d = match rng.below(4) {
+                0 => {
+                    let n = 1 + rng.below(1400);
+                    rng.bytes(n)
+                }
+                1 => record[..rng.below(record.len())].to_vec(),
+                2 => hello[..rng.below(hello.len())].to_vec(),
+                _ => {
+                    let mut h = hello.clone();
+                    for _ in 0..1 + rng.below(4) {
+                        let i = rng.below(h.len());
+                        h[i] ^= 1 + rng.below(255) as u8;
+                    }
+                    h
+                }
+            };
+            s.send_to(&d, server.addr).unwrap();
+            sent += 1;
+        }
+        if round % 10 == 9 {
+            roundtrip(&mut [&mut victim, &mut other], &format!("during {round}"));
+        }
+    }
+
+    // Forged ClientHellos with a valid cookie for their address: one whose
+    // content after the cookie is garbage, then a well-formed one that
+    // starts a handshake nobody finishes. From the victim's address too,
+    // where it is a "restarted client" that never completes.
+    let sources: Vec<&UdpSocket> = std::iter::once(&victim.socket).chain(&fresh).collect();
+    let mut source_addrs: Vec<SocketAddr> = sources.iter().map(|s| s.local_addr().unwrap()).collect();
+    source_addrs.sort();
+    for s in sources {
+        // Whatever the server answered the garbage with (HelloVerifyRequests) goes first.
+        while s.recv(&mut [0u8; 2048]).is_ok() {}
+        s.send_to(&hello, server.addr).unwrap();
+        let cookie = hvr_cookie(&recv_raw(s));
+        let tail = rng.bytes(40);
+        s.send_to(&with_cookie(&hello, &cookie, Some(&tail)), server.addr).unwrap();
+        s.send_to(&with_cookie(&hello, &cookie, None), server.addr).unwrap();
+    }
+    roundtrip(&mut [&mut victim, &mut other], "after the forged hellos");
+    let forged = server.counts();
+    // The unfinished handshakes time out; the established clients stay.
+    drive(&mut [&mut victim, &mut other], "forged handshakes timing out", |_| server.counts() == (2, 0));
+    roundtrip(&mut [&mut victim, &mut other], "at the end");
+
+    let seen = server.seen();
+    let mut connected = seen.connected.clone();
+    connected.sort();
+    let mut want = vec![victim.local(), other.local()];
+    want.sort();
+    assert_eq!(connected, want, "no forged handshake may complete");
+    assert_eq!(seen.closed_at(other.local()), []);
+    assert!(seen.closed.iter().all(|c| !c.2), "an established peer was closed: {:?}", seen.closed);
+    // Each well-formed forged hello made one handshake, which timed out.
+    let timed_out: Vec<SocketAddr> =
+        seen.closed.iter().filter(|c| c.1 == CloseReason::IdleTimeout).map(|c| c.0).collect();
+    let sources = source_addrs;
+    let mut timed_out_sorted = timed_out.clone();
+    timed_out_sorted.sort();
+    assert_eq!(timed_out_sorted, sources, "closed: {:?}", seen.closed);
+    assert_eq!(forged, (2 + sources.len(), sources.len()), "peers and handshakes after the forged hellos");
+    assert_eq!(seen.closed.len(), sources.len(), "closed: {:?}", seen.closed);
+    println!("{sent} garbage datagrams; closed {:?}", seen.closed);
+}
+
+// ---- certificates -----------------------------------------------------------------------------
+
+#[test]
+fn certificates_as_well_as_psk() {
+    let ca = Ca::new("qdtls server test CA", KeyKind::EcP256);
+    let leaf = ca.issue(&LeafSpec { dns: &["server.test"], ..LeafSpec::server("server.test") });
+    let mut cfg = Configuration::new();
+    cfg.set_peer_verify_mode(PeerVerifyMode::VerifyNone);
+    cfg.set_local_certificate_chain_pem(leaf.cert.as_bytes()).unwrap();
+    cfg.set_private_key_pem(leaf.key.as_bytes(), None).unwrap();
+    let server = Running::start(cfg, |s| s.set_handshake_timeout(Some(Duration::from_secs(5))));
+    let mut ccfg = Configuration::new();
+    ccfg.add_ca_certificates_pem(ca.pem.cert.as_bytes()).unwrap();
+    let bind = || UdpSocket::bind("127.0.0.1:0").unwrap();
+
+    let mut clients: Vec<Client> =
+        (0..20).map(|_| Client::with_config(bind(), server.addr, &ccfg, "server.test", KEY)).collect();
+    connect_all(&mut clients, 20);
+    echo_all(&mut clients, 20, |i| format!("certificate {i}"));
+    let leaf_der = openssl::x509::X509::from_pem(leaf.cert.as_bytes()).unwrap().to_der().unwrap();
+    for c in &clients {
+        assert!(c.dtls.session_cipher().unwrap().contains("ECDSA"), "{:?}", c.dtls.session_cipher());
+        assert_eq!(c.dtls.peer_certificate().unwrap().to_der(), leaf_der);
+    }
+
+    // A PSK client on the same server.
+    let mut pcfg = psk_config();
+    pcfg.set_ciphers(Some("PSK")).unwrap();
+    let mut psk = Client::with_config(bind(), server.addr, &pcfg, "", KEY);
+    connect(&mut [&mut psk]);
+    roundtrip(&mut [&mut psk], "psk");
+    assert!(psk.dtls.session_cipher().unwrap().contains("PSK"), "{:?}", psk.dtls.session_cipher());
+
+    // A client expecting another name rejects the server. As in Qt, its
+    // handshake ran to the end before it looked at the errors, so for the
+    // server the peer connected, then closed with close_notify (abort).
+    let mut wrong = Client::with_config(bind(), server.addr, &ccfg, "other.test", KEY);
+    wrong.start();
+    drive(&mut [&mut wrong], "verification failure", |c| {
+        c[0].dtls.handshake_state() == HandshakeState::PeerVerificationFailed
+    });
+    let (dtls, mut out) = wrong.parts();
+    dtls.abort_handshake(&mut out).unwrap();
+    let wrong_addr = wrong.local();
+    wait_seen(&server, &mut [&mut psk], "the rejected handshake closed", |s| !s.closed_at(wrong_addr).is_empty());
+    assert_eq!(server.seen().closed_at(wrong_addr), [(CloseReason::CloseNotify, true)]);
+    assert_eq!(server.seen().connected.len(), 22);
+    assert_eq!(server.counts(), (21, 0));
+}
+
+#[test]
+fn client_certificates_the_server_rejects() {
+    let ca = Ca::new("qdtls server test CA", KeyKind::EcP256);
+    let leaf = ca.issue(&LeafSpec { dns: &["server.test"], ..LeafSpec::server("server.test") });
+    let good = ca.issue(&LeafSpec::client("good client"));
+    let stranger = Ca::new("another CA", KeyKind::EcP256).issue(&LeafSpec::client("stranger"));
+    let mut cfg = Configuration::new();
+    cfg.set_peer_verify_mode(PeerVerifyMode::VerifyPeer);
+    cfg.add_ca_certificates_pem(ca.pem.cert.as_bytes()).unwrap();
+    cfg.set_local_certificate_chain_pem(leaf.cert.as_bytes()).unwrap();
+    cfg.set_private_key_pem(leaf.key.as_bytes(), None).unwrap();
+    let server = Running::start(cfg, |s| s.set_handshake_timeout(Some(Duration::from_secs(5))));
+    let client_cfg = |id: &common::certs::Pem| {
+        let mut c = Configuration::new();
+        c.add_ca_certificates_pem(ca.pem.cert.as_bytes()).unwrap();
+        c.set_local_certificate_chain_pem(id.cert.as_bytes()).unwrap();
+        c.set_private_key_pem(id.key.as_bytes(), None).unwrap();
+        c
+    };
+    let bind = || UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut ok = Client::with_config(bind(), server.addr, &client_cfg(&good), "server.test", KEY);
+    connect(&mut [&mut ok]);
+    roundtrip(&mut [&mut ok], "mutual");
+    let mut bad = Client::with_config(bind(), server.addr, &client_cfg(&stranger), "server.test", KEY);
+    bad.start();
+    let bad_addr = bad.local();
+    wait_seen(&server, &mut [&mut bad, &mut ok], "the stranger refused", |s| !s.closed_at(bad_addr).is_empty());
+    assert_eq!(server.seen().closed_at(bad_addr), [(CloseReason::FatalAlert, false)]);
+    drive(&mut [&mut bad], "the stranger told", |c| c[0].dtls.handshake_state() != HandshakeState::InProgress);
+    println!("the refused client: {:?}", bad.dtls.handshake_state());
+    assert!(!bad.dtls.is_connection_encrypted());
+    assert_eq!(server.counts(), (1, 0));
+    roundtrip(&mut [&mut ok], "still");
+}
+
+// ---- cookie secrets, SO_REUSEPORT -------------------------------------------------------------
+
+/// Events nobody looks at.
+struct Quiet;
+impl ServerEvents for Quiet {}
+
+#[test]
+fn servers_sharing_a_cookie_secret_take_each_others_cookies() {
+    let sockets: Vec<UdpSocket> = (0..3).map(|_| fresh_socket()).collect();
+    let addr = |i: usize| sockets[i].local_addr().unwrap();
+    let mut first = Server::new(&psk_config()).unwrap();
+    let mut sharing = Server::new(&psk_config()).unwrap();
+    sharing.share_cookie_secret(&first);
+    let mut own = Server::new(&psk_config()).unwrap();
+    for s in [&mut first, &mut sharing, &mut own] {
+        s.set_psk_callback(|_, a| a.set_pre_shared_key(KEY));
+    }
+    let hello = client_hello(addr(0));
+    // Sends `d` from `client` to server `i`, lets it read it, returns its answer's handshake type.
+    let ask = |server: &mut Server, i: usize, client: &UdpSocket, d: &[u8]| {
+        client.send_to(d, addr(i)).unwrap();
+        assert!(wait_readable(&sockets[i], LIMIT));
+        assert_eq!(server.receive(&sockets[i], &mut Quiet).unwrap(), 1);
+        handshake_type(&recv_raw(client))
+    };
+    let cookie_of = |server: &mut Server, client: &UdpSocket| {
+        client.send_to(&hello, addr(0)).unwrap();
+        assert!(wait_readable(&sockets[0], LIMIT));
+        server.receive(&sockets[0], &mut Quiet).unwrap();
+        hvr_cookie(&recv_raw(client))
+    };
+    let clients: Vec<UdpSocket> = (0..3).map(|_| fresh_socket()).collect();
+
+    // A cookie of the first server is good at the sharing one, not at the other.
+    let cookie = cookie_of(&mut first, &clients[0]);
+    let verified = with_cookie(&hello, &cookie, None);
+    assert_eq!(ask(&mut own, 2, &clients[0], &verified), Some(3), "own secret: a new HelloVerifyRequest");
+    assert_eq!(ask(&mut sharing, 1, &clients[0], &verified), Some(2), "shared secret: a ServerHello");
+    assert_eq!((sharing.handshake_count(), own.handshake_count()), (1, 0));
+
+    // Rotations of the first server's secret are the sharing one's too.
+    let (old1, old2) = (cookie_of(&mut first, &clients[1]), cookie_of(&mut first, &clients[2]));
+    first.rotate_cookie_secret(Duration::from_secs(60));
+    assert_eq!(ask(&mut sharing, 1, &clients[1], &with_cookie(&hello, &old1, None)), Some(2), "in the grace period");
+    first.rotate_cookie_secret(Duration::ZERO);
+    assert_eq!(ask(&mut sharing, 1, &clients[2], &with_cookie(&hello, &old2, None)), Some(3), "after the grace");
+    assert_eq!(sharing.handshake_count(), 2);
+}
+
+#[test]
+fn reuseport_example_spreads_clients_over_two_threads() {
+    const N: usize = 24;
+    let pool = reuseport::start(0, 2, &reuseport::configuration()).unwrap();
+    let bind = || UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut clients: Vec<Client> =
+        (0..N).map(|_| Client::with_config(bind(), pool.addr, &psk_config(), "", b"qdtls demo key")).collect();
+    connect_all(&mut clients, N);
+    echo_all(&mut clients, N, |i| format!("reuseport {i}"));
+    let total = |f: fn(&reuseport::ThreadStats) -> &std::sync::atomic::AtomicUsize| {
+        pool.stats.iter().map(|s| f(s).load(Ordering::Relaxed)).collect::<Vec<_>>()
+    };
+    let deadline = Instant::now() + LIMIT;
+    while pool.peer_counts().iter().sum::<usize>() != N {
+        assert!(Instant::now() < deadline, "peer counts {:?}", pool.peer_counts());
+        thread::sleep(Duration::from_millis(5));
+    }
+    let connected = total(|s| &s.connected);
+    println!("{N} clients over two SO_REUSEPORT threads: connected {connected:?}");
+    assert_eq!(connected.iter().sum::<usize>(), N);
+    assert_eq!(total(|s| &s.echoed).iter().sum::<usize>(), N);
+    // The kernel spreads by a hash of the client's address and port: all
+    // 24 on one thread has a probability of 2^-23.
+    assert!(connected.iter().all(|&n| n > 0), "one thread got every client: {connected:?}");
+    for c in &mut clients {
+        c.shutdown();
+    }
+    while total(|s| &s.closed).iter().sum::<usize>() != N || pool.peer_counts() != [0, 0] {
+        assert!(Instant::now() < deadline, "closed {:?}, peers {:?}", total(|s| &s.closed), pool.peer_counts());
+        thread::sleep(Duration::from_millis(5));
+    }
+    pool.stop();
 }
