@@ -37,6 +37,8 @@ fn write_fuzz_corpus() {
                 let cert = u8::from(*flavour == "cert") << 1;
                 let cookies = u8::from(c.name.starts_with("client-hello-cookie"));
                 write("server_first", &name, &[&[cert | cookies], &port[..], &c.data].concat());
+                // server: the same format.
+                write("server", &name, &[&[cert | cookies], &port[..], &c.data].concat());
             }
             // decrypt: mode 0 = the raw datagram.
             write("decrypt", &name, &[&[0u8], &c.data[..]].concat());

@@ -352,3 +352,74 @@ fn decrypt_into(e: &mut Established, data: &[u8]) -> &'static str {
     e.server_out.sent.clear();
     outcome
 }
+
+// ---- server ----------------------------------------------------------------------------------
+
+/// The server's transport: what it sends, to whom; every destination must
+/// be one of the sources the input came from.
+struct Wire {
+    sent: Vec<(Vec<u8>, SocketAddr)>,
+    allowed: [SocketAddr; 2],
+}
+
+impl Transport for Wire {
+    fn send(&mut self, dgram: &[u8], peer: SocketAddr) -> io::Result<()> {
+        assert!(self.allowed.contains(&peer), "the server sent to {peer}, which sent it nothing");
+        assert!(!dgram.is_empty(), "an empty datagram sent");
+        self.sent.push((dgram.to_vec(), peer));
+        Ok(())
+    }
+    fn path_mtu(&mut self) -> Option<u32> {
+        None
+    }
+}
+
+#[derive(Default)]
+struct Counted {
+    connected: usize,
+    closed: usize,
+}
+
+impl qdtls::ServerEvents for Counted {
+    fn connected(&mut self, _: &Dtls) {
+        self.connected += 1;
+    }
+    fn closed(&mut self, _: &Dtls, _: qdtls::CloseReason) {
+        self.closed += 1;
+    }
+}
+
+/// server: the `server_first` input format (flags: bit 0 cookies, bit 1 a
+/// certificate configuration; port; datagram). The datagram arrives at a
+/// server (at most one handshake at a time) from 127.0.0.1:port, again from
+/// there (a retransmission, or a client starting over), then from port + 1;
+/// then the timers run. Nothing but handshake records (HelloVerifyRequests,
+/// flights) and alerts may go out, only to those two sources; the limits hold; no
+/// handshake completes from one flight.
+pub fn server(data: &[u8]) -> &'static str {
+    let [flags, hi, lo, dgram @ ..] = data else { return "too short" };
+    let a = loopback(port_of(*hi, *lo));
+    let b = SocketAddr::new(a.ip(), a.port().wrapping_add(1).max(1));
+    let mut cfg = CONFIGS.with(|c| c[usize::from(flags & 3)].clone());
+    cfg.set_dtls_cookie_verification_enabled(flags & 1 != 0);
+    let mut server = qdtls::Server::new(&cfg).unwrap();
+    server.set_cookie_generator_parameters(&cookie_params()).unwrap();
+    server.set_psk_callback(|_, a| psk_callback(a));
+    server.set_max_handshakes(1);
+    let mut wire = Wire { sent: Vec::new(), allowed: [a, b] };
+    let mut ev = Counted::default();
+    for from in [a, a, b] {
+        server.handle_datagram(&mut wire, from, dgram, &mut ev).unwrap();
+        assert!(server.handshake_count() <= 1 && server.peer_count() <= 2, "a limit was exceeded");
+    }
+    server.handle_timeouts(&mut wire, &mut ev).unwrap();
+    assert_eq!(ev.connected, 0, "a handshake completed from one datagram");
+    for (d, _) in &wire.sent {
+        assert!(d[0] == 22 || d[0] == 21, "the server sent a record that is neither handshake nor alert");
+    }
+    match (server.peer_count() + ev.closed, wire.sent.is_empty()) {
+        (0, true) => "dropped",
+        (0, false) => "stateless answer",
+        _ => "peer created",
+    }
+}
