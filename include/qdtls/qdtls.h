@@ -423,6 +423,13 @@ typedef struct qdtls_psk_authenticator qdtls_psk_authenticator;
 typedef struct qdtls_server qdtls_server;
 
 /**
+ * Called when a PSK cipher suite is negotiated (Qt's pskRequired signal):
+ * fill in the authenticator. `user_data` is what was given to
+ * `qdtls_set_psk_callback`. Runs on the thread driving the handshake.
+ */
+typedef void (*qdtls_psk_callback)(void *user_data, qdtls_psk_authenticator *authenticator);
+
+/**
  * One datagram for `qdtls_write_datagrams_encrypted`.
  */
 typedef struct {
@@ -475,13 +482,6 @@ typedef struct {
    */
   size_t certificate_der_len;
 } qdtls_ssl_error;
-
-/**
- * Called when a PSK cipher suite is negotiated (Qt's pskRequired signal):
- * fill in the authenticator. `user_data` is what was given to
- * `qdtls_set_psk_callback`. Runs on the thread driving the handshake.
- */
-typedef void (*qdtls_psk_callback)(void *user_data, qdtls_psk_authenticator *authenticator);
 
 /**
  * DTLS-SRTP keying material (RFC 5764 4.2): the negotiated profile and both
@@ -1140,6 +1140,43 @@ size_t qdtls_session_cipher(const qdtls_connection *h, char *buf, size_t cap);
 int32_t qdtls_session_protocol(const qdtls_connection *h);
 
 /**
+ * The last error (`QDTLS_ERROR_*`); every successful call resets it to
+ * NoError. `QDTLS_ERROR_INVALID_INPUT_PARAMETERS` for a NULL handle.
+ *
+ * # Safety
+ * `h` is NULL or live.
+ */
+int32_t qdtls_dtls_error(const qdtls_connection *h);
+
+/**
+ * The last error's description ("" after success). Never contains key material.
+ *
+ * # Safety
+ * `h` is NULL or live; `buf` is valid for `cap` bytes.
+ */
+size_t qdtls_dtls_error_string(const qdtls_connection *h, char *buf, size_t cap);
+
+/**
+ * Sets the PSK handler (Qt's pskRequired signal); NULL `cb` removes it.
+ * Without a handler (or if it sets no key) a PSK handshake fails. The
+ * callback runs on the thread that drives the handshake; `user_data` must
+ * be usable there. The authenticator is valid only during the call.
+ *
+ * # Safety
+ * `h` is NULL or live; `cb` and `user_data` stay valid while the handle may call them.
+ */
+bool qdtls_set_psk_callback(qdtls_connection *h, qdtls_psk_callback cb, void *user_data);
+
+/**
+ * The largest plaintext that fits one datagram with the negotiated cipher
+ * and the MTU in use (hint, path MTU or 576); 0 unless encrypted.
+ *
+ * # Safety
+ * `h` is NULL or live.
+ */
+size_t qdtls_max_payload_size(const qdtls_connection *h);
+
+/**
  * QDtls::writeDatagramEncrypted: encrypts `data` into one datagram and
  * sends it. Returns `len`, or -1: InvalidInputParameters (fd -1, NULL data,
  * or larger than a known MTU allows, see `qdtls_max_payload_size`),
@@ -1212,23 +1249,6 @@ int64_t qdtls_decrypt_datagram(qdtls_connection *h,
                                size_t out_cap);
 
 /**
- * The last error (`QDTLS_ERROR_*`); every successful call resets it to
- * NoError. `QDTLS_ERROR_INVALID_INPUT_PARAMETERS` for a NULL handle.
- *
- * # Safety
- * `h` is NULL or live.
- */
-int32_t qdtls_dtls_error(const qdtls_connection *h);
-
-/**
- * The last error's description ("" after success). Never contains key material.
- *
- * # Safety
- * `h` is NULL or live; `buf` is valid for `cap` bytes.
- */
-size_t qdtls_dtls_error_string(const qdtls_connection *h, char *buf, size_t cap);
-
-/**
  * The number of peer verification errors of the last handshake, in Qt's
  * order (NoPeerCertificate, HostNameMismatch, then chain errors).
  *
@@ -1293,26 +1313,6 @@ size_t qdtls_peer_certificate_chain_at(const qdtls_connection *h,
                                        size_t index,
                                        uint8_t *der,
                                        size_t cap);
-
-/**
- * Sets the PSK handler (Qt's pskRequired signal); NULL `cb` removes it.
- * Without a handler (or if it sets no key) a PSK handshake fails. The
- * callback runs on the thread that drives the handshake; `user_data` must
- * be usable there. The authenticator is valid only during the call.
- *
- * # Safety
- * `h` is NULL or live; `cb` and `user_data` stay valid while the handle may call them.
- */
-bool qdtls_set_psk_callback(qdtls_connection *h, qdtls_psk_callback cb, void *user_data);
-
-/**
- * The largest plaintext that fits one datagram with the negotiated cipher
- * and the MTU in use (hint, path MTU or 576); 0 unless encrypted.
- *
- * # Safety
- * `h` is NULL or live.
- */
-size_t qdtls_max_payload_size(const qdtls_connection *h);
 
 /**
  * RFC 5705 keying material exporter: fills `out` (`out_len` bytes) from the

@@ -10,21 +10,19 @@ use std::sync::atomic::AtomicPtr;
 use std::sync::Arc;
 
 use libc::{c_char, c_int, c_void};
-use openssl::x509::X509;
 use parking_lot::Mutex;
 
 use super::config::qdtls_configuration;
 use super::handle::{self, lend, try_ref, Boxed, Handle};
 use super::psk::qdtls_psk_authenticator;
 use super::transport::{with_transport, SendCallback};
-use super::{bytes, call, call_with, guard, need, out, out_value, parse_ip, slice, text, BadArg, ErrorSlot};
+use super::{bytes, call, call_with, guard, need, out, out_value, parse_ip, text, ErrorSlot};
 use crate::engine::config::Protocol;
 use crate::engine::error::DtlsError;
 use crate::engine::psk::PskAuthenticator;
 use crate::engine::session::Session;
-use crate::engine::verify::VerificationError;
 use crate::engine::{HandshakeState, SslMode};
-use crate::net::{from_sockaddr, FdTransport};
+use crate::net::from_sockaddr;
 
 /// An opaque DTLS connection. Create with `qdtls_new`, release with `qdtls_free`.
 pub struct qdtls_connection {
@@ -80,69 +78,6 @@ impl ErrorSlot for Connection {
 }
 
 const NULL_DATAGRAM: &str = "NULL datagram with a non-zero length";
-
-/// A QSslError for `qdtls_ignore_verification_errors`: a `QDTLS_SSL_ERROR_*`
-/// code and the DER certificate it applies to. With no certificate
-/// (`certificate_der == NULL`), the entry matches that code for any
-/// certificate (an extension; Qt always compares certificates).
-#[repr(C)]
-pub struct qdtls_ssl_error {
-    /// A `QDTLS_SSL_ERROR_*` code.
-    pub code: i32,
-    /// DER bytes of the certificate, or NULL.
-    pub certificate_der: *const u8,
-    /// Length of `certificate_der`.
-    pub certificate_der_len: usize,
-}
-
-/// One datagram for `qdtls_write_datagrams_encrypted`.
-#[repr(C)]
-pub struct qdtls_datagram {
-    /// The plaintext (may be NULL when `len` is 0).
-    pub data: *const u8,
-    /// Its length.
-    pub len: usize,
-}
-
-/// One buffer for `qdtls_receive_datagrams_decrypted`.
-#[repr(C)]
-pub struct qdtls_receive_buffer {
-    /// Where the datagram is received and its plaintext written.
-    pub data: *mut u8,
-    /// Size of `data`; a datagram larger than this is refused (result -1).
-    pub capacity: usize,
-    /// Set by the call: the plaintext length (0 for a replayed or non-data
-    /// datagram), or -1 (see qdtls_dtls_error for the last one).
-    pub result: i64,
-}
-
-impl qdtls_receive_buffer {
-    /// The caller's buffer (empty for NULL `data`).
-    ///
-    /// # Safety
-    /// A non-NULL `data` is valid for reading and writing `capacity` bytes
-    /// during `'a`, and nothing else (no other buffer, nor the entry array)
-    /// overlaps them.
-    unsafe fn data<'a>(&self) -> &'a mut [u8] {
-        if self.data.is_null() {
-            return &mut [];
-        }
-        // SAFETY: as this function's contract.
-        unsafe { std::slice::from_raw_parts_mut(self.data, self.capacity) }
-    }
-}
-
-/// Runs `f` on `n` default values, kept on the stack for batches of up to
-/// 64: no allocation per call for usual batch sizes.
-fn with_scratch<T: Default, R>(n: usize, f: impl FnOnce(&mut [T]) -> R) -> R {
-    if n <= 64 {
-        let mut small: [T; 64] = std::array::from_fn(|_| T::default());
-        f(&mut small[..n])
-    } else {
-        let mut large: Vec<T> = std::iter::repeat_with(T::default).take(n).collect();
-        f(&mut large)
-    }
-}
 
 /// Called when a PSK cipher suite is negotiated (Qt's pskRequired signal):
 /// fill in the authenticator. `user_data` is what was given to
@@ -513,144 +448,6 @@ pub unsafe extern "C" fn qdtls_session_protocol(h: *const qdtls_connection) -> i
     call(s, Protocol::Unknown as i32, |s| s.info().protocol)
 }
 
-/// QDtls::writeDatagramEncrypted: encrypts `data` into one datagram and
-/// sends it. Returns `len`, or -1: InvalidInputParameters (fd -1, NULL data,
-/// or larger than a known MTU allows, see `qdtls_max_payload_size`),
-/// InvalidOperation (not encrypted), TlsFatalError (over 16384 bytes; the
-/// connection stays up, as in Qt), UnderlyingSocketError (send failed).
-///
-/// # Safety
-/// `h` is NULL or live; `data` is valid for `len` bytes.
-#[no_mangle]
-pub unsafe extern "C" fn qdtls_write_datagram_encrypted(
-    h: *mut qdtls_connection,
-    fd: c_int,
-    data: *const u8,
-    len: usize,
-) -> i64 {
-    // SAFETY: pointers as this function's contract says.
-    let (s, data) = unsafe { (try_ref(h), bytes(data, len)) };
-    call_with(s, -1, need(data, NULL_DATAGRAM), |s, d| {
-        with_transport(s.callback(), fd, |t| s.write_datagram_encrypted(t, d))
-    })
-}
-
-/// Batch form of `qdtls_write_datagram_encrypted`: encrypts `count`
-/// datagrams (one record each) and sends them with as few system calls as
-/// possible (sendmmsg). Returns `count`, or -1 with the error of
-/// `qdtls_write_datagram_encrypted`. Every size is checked first: a refused
-/// batch sends nothing.
-///
-/// # Safety
-/// `h` is NULL or live; `datagrams` holds `count` entries, each valid for its length.
-#[no_mangle]
-pub unsafe extern "C" fn qdtls_write_datagrams_encrypted(
-    h: *mut qdtls_connection,
-    fd: c_int,
-    datagrams: *const qdtls_datagram,
-    count: usize,
-) -> i64 {
-    // SAFETY: pointers as this function's contract says.
-    let (s, entries) = unsafe { (try_ref(h), slice(datagrams, count)) };
-    let entries = need(entries, "NULL datagram list with a non-zero count");
-    call_with(s, -1, entries, |s, entries| {
-        with_scratch(entries.len(), |slices: &mut [&[u8]]| {
-            for (slot, e) in slices.iter_mut().zip(entries) {
-                // SAFETY: each entry's data is valid for its length, as this function's contract says.
-                match unsafe { bytes(e.data, e.len) } {
-                    Some(d) => *slot = d,
-                    None => return s.refuse(BadArg(NULL_DATAGRAM), -1),
-                }
-            }
-            with_transport(s.callback(), fd, |t| s.write_datagrams_encrypted(t, slices))
-        })
-    })
-}
-
-/// Receives the datagrams already queued on a CONNECTED socket (never waits)
-/// into `buffers`, with one recvmmsg per 64, and decrypts each in place
-/// (see `qdtls_decrypt_datagram`; each buffer's `result` tells its outcome).
-/// Returns how many datagrams arrived (0 when none were queued), or -1:
-/// InvalidInputParameters (fd -1, NULL buffers), InvalidOperation (not
-/// encrypted, or the socket is not connected: datagrams from other peers
-/// must not reach this session), UnderlyingSocketError (recvmmsg failed).
-///
-/// # Safety
-/// `h` is NULL or live; `buffers` holds `count` entries, each `data` valid for `capacity` bytes;
-/// no two of these overlap, nor the entries.
-#[no_mangle]
-pub unsafe extern "C" fn qdtls_receive_datagrams_decrypted(
-    h: *mut qdtls_connection,
-    fd: c_int,
-    buffers: *mut qdtls_receive_buffer,
-    count: usize,
-) -> i64 {
-    // SAFETY: `h` is NULL or live, as this function's contract says.
-    let s = unsafe { try_ref(h) };
-    let bufs: Option<&mut [qdtls_receive_buffer]> = match (buffers.is_null(), count) {
-        (_, 0) => Some(&mut []),
-        (true, _) => None,
-        // SAFETY: `buffers` holds `count` entries nothing else uses during
-        // the call, as this function's contract says.
-        (false, n) => Some(unsafe { std::slice::from_raw_parts_mut(buffers, n) }),
-    };
-    call_with(s, -1, need(bufs, "NULL buffer list with a non-zero count"), |s, bufs| {
-        with_scratch(bufs.len(), |slots: &mut [&mut [u8]]| {
-            for (slot, b) in slots.iter_mut().zip(bufs.iter()) {
-                // SAFETY: each `data` is valid for `capacity` bytes and
-                // overlaps nothing else, as this function's contract says.
-                *slot = unsafe { b.data() };
-            }
-            with_scratch(bufs.len(), |results: &mut [i64]| {
-                // fd -1 gives no transport, which the engine refuses before receiving.
-                let mut rx = FdTransport::from_socket(fd);
-                let n = with_transport(s.callback(), fd, |t| s.receive_datagrams_decrypted(t, &mut rx, slots, results));
-                for (b, r) in bufs.iter_mut().zip(results.iter()).take(n.max(0) as usize) {
-                    b.result = *r;
-                }
-                n
-            })
-        })
-    })
-}
-
-/// QDtls::decryptDatagram: decrypts one received datagram into `out` and
-/// returns the plaintext length: 0 for a replayed, duplicate, garbage or
-/// non-data datagram (NoError). -1 on error: InvalidInputParameters (fd -1,
-/// NULL pointers, `out_cap < len`: refused before anything is consumed;
-/// `out_cap >= len` always suffices), InvalidOperation (not encrypted),
-/// RemoteClosedConnectionError (close_notify; the handle is back to
-/// NotStarted), TlsNonFatalError, TlsFatalError (OpenSSL cannot go on with
-/// the connection; the handle is back to NotStarted). Protected records too
-/// short for the cipher are dropped before OpenSSL sees them (OpenSSL 3.0
-/// would otherwise fail the connection on one forged datagram). The fd is needed because reading may send
-/// (retransmission of the last flight); if that send fails the plaintext is
-/// still returned and the error is UnderlyingSocketError.
-///
-/// # Safety
-/// `h` is NULL or live; `dgram` is valid for `len` bytes; `out` for `out_cap` bytes.
-#[no_mangle]
-pub unsafe extern "C" fn qdtls_decrypt_datagram(
-    h: *mut qdtls_connection,
-    fd: c_int,
-    dgram: *const u8,
-    len: usize,
-    out: *mut u8,
-    out_cap: usize,
-) -> i64 {
-    let out: Option<&mut [u8]> = match (out.is_null(), out_cap) {
-        (true, 0) => Some(&mut []),
-        (true, _) => None,
-        // SAFETY: `out` is valid for `out_cap` bytes, as this function's contract says.
-        (false, n) => Some(unsafe { std::slice::from_raw_parts_mut(out, n) }),
-    };
-    // SAFETY: pointers as this function's contract says.
-    let (s, dgram) = unsafe { (try_ref(h), bytes(dgram, len)) };
-    let args =
-        need(dgram, NULL_DATAGRAM).and_then(|d| Ok((d, need(out, "NULL output buffer with a non-zero capacity")?)));
-    call_with(s, -1, args, |s, (d, out)| with_transport(s.callback(), fd, |t| s.decrypt_datagram(t, d, out)))
-}
-
 /// The last error (`QDTLS_ERROR_*`); every successful call resets it to
 /// NoError. `QDTLS_ERROR_INVALID_INPUT_PARAMETERS` for a NULL handle.
 ///
@@ -672,122 +469,6 @@ pub unsafe extern "C" fn qdtls_dtls_error_string(h: *const qdtls_connection, buf
     // SAFETY: pointers as this function's contract says.
     let (s, buf) = unsafe { (try_ref(h), out(buf, cap)) };
     call(s, 0, |s| buf.put_str(&s.info().error.message))
-}
-
-/// The number of peer verification errors of the last handshake, in Qt's
-/// order (NoPeerCertificate, HostNameMismatch, then chain errors).
-///
-/// # Safety
-/// `h` is NULL or live.
-#[no_mangle]
-pub unsafe extern "C" fn qdtls_peer_verification_error_count(h: *const qdtls_connection) -> usize {
-    // SAFETY: `h` is NULL or live, as this function's contract says.
-    let s = unsafe { try_ref(h) };
-    call(s, 0, |s| s.info().verification_errors.len())
-}
-
-/// The `QDTLS_SSL_ERROR_*` code of error `index` (`QDTLS_SSL_ERROR_NO_ERROR` when out of range).
-///
-/// # Safety
-/// `h` is NULL or live.
-#[no_mangle]
-pub unsafe extern "C" fn qdtls_peer_verification_error_code(h: *const qdtls_connection, index: usize) -> i32 {
-    // SAFETY: `h` is NULL or live, as this function's contract says.
-    let s = unsafe { try_ref(h) };
-    call(s, 0, |s| s.info().verification_errors.get(index).map_or(0, |e| e.code))
-}
-
-/// The DER certificate of error `index` (bytes; 0 when it has none or out of range).
-///
-/// # Safety
-/// `h` is NULL or live; `der` is valid for `cap` bytes.
-#[no_mangle]
-pub unsafe extern "C" fn qdtls_peer_verification_error_certificate(
-    h: *const qdtls_connection,
-    index: usize,
-    der: *mut u8,
-    cap: usize,
-) -> usize {
-    // SAFETY: pointers as this function's contract says.
-    let (s, der) = unsafe { (try_ref(h), out(der, cap)) };
-    call(s, 0, |s| put_der(s.info().verification_errors.get(index).and_then(|e| e.certificate.as_ref()), der))
-}
-
-/// QDtls::ignoreVerificationErrors: replaces the ignore list (`n == 0`
-/// clears it). Use before the handshake or after PeerVerificationError, then
-/// `qdtls_resume_handshake`. False (InvalidInputParameters) for NULL `errors`
-/// with `n > 0` or a certificate that is not valid DER; the list is then unchanged.
-///
-/// # Safety
-/// `h` is NULL or live; `errors` holds `n` entries whose pointers are valid.
-#[no_mangle]
-pub unsafe extern "C" fn qdtls_ignore_verification_errors(
-    h: *mut qdtls_connection,
-    errors: *const qdtls_ssl_error,
-    n: usize,
-) -> bool {
-    // SAFETY: pointers as this function's contract says.
-    let (s, entries) = unsafe { (try_ref(h), slice(errors, n)) };
-    call_with(s, false, need(entries, "NULL error list"), |s, entries| {
-        let list: Result<Vec<_>, BadArg> = entries
-            .iter()
-            .map(|e| {
-                // SAFETY: each entry's certificate is valid for its length, as this function's contract says.
-                let der = unsafe { bytes(e.certificate_der, e.certificate_der_len) };
-                let der = der.ok_or(BadArg("NULL certificate with a non-zero length"))?;
-                VerificationError::from_der(e.code, der).map_err(|_| BadArg("Invalid DER certificate"))
-            })
-            .collect();
-        match list {
-            Ok(list) => {
-                s.ignore_verification_errors(list);
-                true
-            }
-            Err(bad) => s.refuse(bad, false),
-        }
-    })
-}
-
-/// A certificate as DER into a caller buffer (0 for none).
-fn put_der(cert: Option<&X509>, der: super::Out<'_>) -> usize {
-    cert.and_then(|c| c.to_der().ok()).map_or(0, |d| der.put_bytes(&d))
-}
-
-/// The peer's certificate, DER (bytes; 0 when there is none).
-///
-/// # Safety
-/// `h` is NULL or live; `der` is valid for `cap` bytes.
-#[no_mangle]
-pub unsafe extern "C" fn qdtls_peer_certificate(h: *const qdtls_connection, der: *mut u8, cap: usize) -> usize {
-    // SAFETY: the same contract as this function's.
-    unsafe { qdtls_peer_certificate_chain_at(h, 0, der, cap) }
-}
-
-/// The number of certificates in the peer's chain (leaf first, on both sides).
-///
-/// # Safety
-/// `h` is NULL or live.
-#[no_mangle]
-pub unsafe extern "C" fn qdtls_peer_certificate_chain_count(h: *const qdtls_connection) -> usize {
-    // SAFETY: `h` is NULL or live, as this function's contract says.
-    let s = unsafe { try_ref(h) };
-    call(s, 0, |s| s.info().peer_chain.len())
-}
-
-/// Certificate `index` of the peer's chain, DER (0 when out of range).
-///
-/// # Safety
-/// `h` is NULL or live; `der` is valid for `cap` bytes.
-#[no_mangle]
-pub unsafe extern "C" fn qdtls_peer_certificate_chain_at(
-    h: *const qdtls_connection,
-    index: usize,
-    der: *mut u8,
-    cap: usize,
-) -> usize {
-    // SAFETY: pointers as this function's contract says.
-    let (s, der) = unsafe { (try_ref(h), out(der, cap)) };
-    call(s, 0, |s| put_der(s.info().peer_chain.get(index), der))
 }
 
 struct UserCallback {
@@ -841,3 +522,8 @@ pub unsafe extern "C" fn qdtls_max_payload_size(h: *const qdtls_connection) -> u
     let s = unsafe { try_ref(h) };
     call(s, 0, |s| s.info().max_payload)
 }
+
+mod data;
+mod verification;
+pub use data::*;
+pub use verification::*;
