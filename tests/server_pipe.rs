@@ -188,7 +188,7 @@ impl Net {
     }
 
     /// Moves datagrams both ways until nothing moves; returns application
-    /// data each client received.
+    /// data each client received. TRACE=1 prints every datagram moved.
     fn pump(&mut self) -> Vec<(usize, Vec<u8>)> {
         let mut got = Vec::new();
         loop {
@@ -197,12 +197,18 @@ impl Net {
                 let from = self.clients[i].addr;
                 for d in self.clients[i].take() {
                     moved = true;
+                    if std::env::var("TRACE").is_ok() {
+                        eprintln!("c{i} -> {}", common::pipe::describe(&d));
+                    }
                     self.arrive(from, &d);
                 }
             }
             let replies: Vec<_> = self.log.replies.0.drain(..).collect();
             for (d, to) in self.wire.0.drain(..).chain(replies).collect::<Vec<_>>() {
                 moved = true;
+                if std::env::var("TRACE").is_ok() {
+                    eprintln!("s -> {to}: {}", common::pipe::describe(&d));
+                }
                 // The newest client at an address is the one listening there.
                 if let Some(i) = self.clients.iter().rposition(|c| c.addr == to) {
                     if let Some(p) = self.clients[i].receive(&d).filter(|p| !p.is_empty()) {
@@ -586,4 +592,31 @@ fn a_client_failing_verification_is_closed_with_a_fatal_alert() {
     assert_eq!(net.log.closed(), vec![(addr(1, 1), CloseReason::FatalAlert)]);
     assert_eq!(net.server.peer_count(), 0);
     assert!(!net.clients[i].dtls.is_connection_encrypted(), "the client was told");
+}
+
+#[test]
+fn a_client_restarting_during_its_handshake_replaces_it_at_once() {
+    let mut net = Net::new(true);
+    net.log.echo = true;
+    let first = half_open(&mut net, addr(1, 1));
+    // Its retransmitted ClientHello (same random) is the same handshake.
+    let c = &mut net.clients[first];
+    net.clock.advance(S(1));
+    c.dtls.handle_timeout(&mut c.out).unwrap();
+    for d in net.clients[first].take() {
+        net.arrive(addr(1, 1), &d);
+    }
+    assert!(net.log.closed().is_empty());
+    assert!(!net.wire.0.is_empty(), "the server answered the retransmission");
+    // (Lost: the old client process is gone. A restarted client that gets
+    // the old handshake's retransmissions may take them for its own and fail
+    // its first try; DTLS cannot tell them apart.)
+    net.wire.0.clear();
+    // A new client process on the same port: a new random.
+    let second = net.add(addr(1, 1));
+    net.connect(second);
+    assert_eq!(net.log.closed(), vec![(addr(1, 1), CloseReason::Replaced)]);
+    assert_eq!(net.log.connected(), vec![addr(1, 1)]);
+    assert_eq!((net.server.peer_count(), net.server.handshake_count()), (1, 0));
+    assert_eq!(net.send(second, b"hi"), vec![(second, b"hi".to_vec())]);
 }

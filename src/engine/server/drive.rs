@@ -24,8 +24,9 @@ impl<P: Peer> Server<P> {
     ) -> Result<(), Failure> {
         self.serve_requests(Some(&mut *t), ev);
         match self.table.route(&from, dgram) {
-            Route::New => self.new_source(t, from, dgram, None, ev),
-            Route::Reconnect(old) => self.new_source(t, from, dgram, Some(old), ev),
+            Route::New => self.new_source(t, from, dgram, Start::Fresh, ev),
+            Route::Reconnect(old) => self.new_source(t, from, dgram, Start::Replacing(old), ev),
+            Route::Restart(old) => self.new_source(t, from, dgram, Start::Restarting(old), ev),
             Route::Peer(slot) => self.deliver(t, slot, dgram, ev),
         }
     }
@@ -37,10 +38,10 @@ impl<P: Peer> Server<P> {
         t: &mut dyn Transport,
         from: SocketAddr,
         dgram: &[u8],
-        replaces: Option<usize>,
+        start: Start,
         ev: &mut dyn Events<P>,
     ) -> Result<(), Failure> {
-        let Hello::ClientHello { cookie, record_seq } = hello::parse(dgram) else {
+        let Hello::ClientHello { cookie, record_seq, random } = hello::parse(dgram) else {
             self.dropped += 1;
             return Ok(());
         };
@@ -57,6 +58,17 @@ impl<P: Peer> Server<P> {
             };
             return t.send_deferred(&hvr[..n], from).map_err(socket_error);
         }
+        let replaces = match start {
+            Start::Fresh => None,
+            Start::Replacing(old) => Some(old),
+            Start::Restarting(old) => {
+                // Its address proven, the client's new handshake replaces
+                // the unfinished one at once (and what that one was to replace).
+                let established = self.table.replaces(old);
+                self.close(None, old, CloseReason::Replaced, ev);
+                established
+            }
+        };
         if !self.make_room(t, from, replaces.is_some(), ev) {
             self.dropped += 1;
             return Ok(());
@@ -69,7 +81,7 @@ impl<P: Peer> Server<P> {
             return Ok(());
         }
         let error = take_socket_error(session);
-        let slot = self.table.insert(peer, from, ossl::now_us(), replaces);
+        let slot = self.table.insert(peer, from, random, ossl::now_us(), replaces);
         self.reschedule(slot);
         error.map_or(Ok(()), Err)
     }
@@ -376,6 +388,17 @@ fn again<'y>(t: &'y mut Option<&mut dyn Transport>) -> Option<&'y mut dyn Transp
         Some(x) => Some(&mut **x),
         None => None,
     }
+}
+
+/// How a new session comes to be.
+enum Start {
+    /// From a source without a session.
+    Fresh,
+    /// Beside an established session of the same source, which it
+    /// replaces once complete.
+    Replacing(usize),
+    /// Instead of an unfinished handshake of the same source.
+    Restarting(usize),
 }
 
 fn socket_error(e: std::io::Error) -> Failure {

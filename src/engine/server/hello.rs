@@ -25,8 +25,10 @@ const DTLS1_0: [u8; 2] = [0xfe, 0xff];
 pub enum Hello<'a> {
     /// Not an unfragmented epoch-0 ClientHello: dropped.
     Other,
-    /// A ClientHello and the cookie it carries (empty for none).
-    ClientHello { cookie: &'a [u8], record_seq: [u8; 8] },
+    /// A ClientHello: the cookie it carries (empty for none), its record
+    /// sequence number, and the client's random (the same in a handshake's
+    /// every ClientHello, new when a client starts over).
+    ClientHello { cookie: &'a [u8], record_seq: [u8; 8], random: [u8; 32] },
 }
 
 fn u16_at(b: &[u8], i: usize) -> usize {
@@ -66,7 +68,9 @@ fn parse_hello(d: &[u8]) -> Option<Hello<'_>> {
     }
     let mut record_seq = [0u8; 8];
     record_seq.copy_from_slice(&d[3..11]);
-    Some(Hello::ClientHello { cookie, record_seq })
+    let mut random = [0u8; 32];
+    random.copy_from_slice(&body[2..34]);
+    Some(Hello::ClientHello { cookie, record_seq, random })
 }
 
 /// Writes the HelloVerifyRequest for `peer` into `out`, as OpenSSL's
@@ -141,7 +145,8 @@ mod tests {
 
     #[test]
     fn reads_the_cookie() {
-        assert_eq!(parse(&hello(b"")), Hello::ClientHello { cookie: b"", record_seq: [0, 0, 0, 0, 0, 0, 0, 5] });
+        let expected = Hello::ClientHello { cookie: b"", record_seq: [0, 0, 0, 0, 0, 0, 0, 5], random: [7; 32] };
+        assert_eq!(parse(&hello(b"")), expected);
         assert!(matches!(parse(&hello(b"abc")), Hello::ClientHello { cookie: b"abc", .. }));
     }
 

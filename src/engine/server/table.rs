@@ -27,6 +27,8 @@ pub struct Entry<P> {
     pub phase: Phase,
     /// Last authenticated traffic (µs on OpenSSL's clock).
     pub last_active_us: u64,
+    /// The random of the ClientHello the session started with.
+    pub random: [u8; 32],
     /// The token of the peer's current deadline (0: none).
     pub token: u64,
 }
@@ -53,6 +55,9 @@ pub enum Route {
     /// A ClientHello of epoch 0 to an established session: the client
     /// starts over on the same port.
     Reconnect(usize),
+    /// A ClientHello with a new random to a handshaking session: the client
+    /// started over before its handshake completed.
+    Restart(usize),
 }
 
 pub struct Table<P> {
@@ -123,7 +128,7 @@ impl<P> Table<P> {
     pub fn route(&self, addr: &SocketAddr, dgram: &[u8]) -> Route {
         if let Some(&new) = self.pending.get(addr) {
             if hello::is_handshake_traffic(dgram) {
-                return Route::Peer(new);
+                return self.or_restart(new, dgram);
             }
         }
         match self.by_addr.get(addr) {
@@ -132,13 +137,38 @@ impl<P> Table<P> {
                 Some(e) if !e.is_handshaking() && hello::is_client_hello(dgram) && !self.pending.contains_key(addr) => {
                     Route::Reconnect(s)
                 }
+                Some(e) if e.is_handshaking() => self.or_restart(s, dgram),
                 _ => Route::Peer(s),
             },
         }
     }
 
+    /// A handshaking entry's datagram, unless it is a ClientHello of another handshake.
+    fn or_restart(&self, slot: usize, dgram: &[u8]) -> Route {
+        match (hello::parse(dgram), self.get(slot)) {
+            (hello::Hello::ClientHello { random, .. }, Some(e)) if random != e.random => Route::Restart(slot),
+            _ => Route::Peer(slot),
+        }
+    }
+
+    /// What a handshaking entry replaces once complete, if anything.
+    pub fn replaces(&self, slot: usize) -> Option<usize> {
+        // Kept right by `remove`: it clears `replaces` when the established entry goes first.
+        match self.get(slot)?.phase {
+            Phase::Handshaking { replaces, .. } => replaces,
+            Phase::Established => None,
+        }
+    }
+
     /// Adds a handshaking peer (replacing `replaces` once it completes).
-    pub fn insert(&mut self, peer: Arc<P>, addr: SocketAddr, now_us: u64, replaces: Option<usize>) -> usize {
+    pub fn insert(
+        &mut self,
+        peer: Arc<P>,
+        addr: SocketAddr,
+        random: [u8; 32],
+        now_us: u64,
+        replaces: Option<usize>,
+    ) -> usize {
         self.next_serial += 1;
         let serial = self.next_serial;
         let entry = Entry {
@@ -146,6 +176,7 @@ impl<P> Table<P> {
             addr,
             phase: Phase::Handshaking { started_us: now_us, serial, replaces },
             last_active_us: now_us,
+            random,
             token: 0,
         };
         let slot = match self.free.pop() {
