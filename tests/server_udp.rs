@@ -462,7 +462,18 @@ fn a_thousand_clients_complete_and_echo() {
 
 #[test]
 fn a_client_restarted_on_its_port_replaces_its_old_session() {
-    let server = Running::psk(|s| s.set_idle_timeout(Some(Duration::from_secs(60))));
+    restart_on_the_same_port(true);
+}
+
+#[test]
+fn without_cookies_too_a_restarted_client_replaces_its_old_session() {
+    restart_on_the_same_port(false);
+}
+
+fn restart_on_the_same_port(cookies: bool) {
+    let mut cfg = psk_config();
+    cfg.set_dtls_cookie_verification_enabled(cookies);
+    let server = Running::start(cfg, |s| s.set_idle_timeout(Some(Duration::from_secs(60))));
     let (mut a, mut b) = (Client::new(server.addr), Client::new(server.addr));
     connect(&mut [&mut a, &mut b]);
     roundtrip(&mut [&mut a, &mut b], "before");
