@@ -53,6 +53,7 @@ enum Event {
     Connected(SocketAddr),
     Datagram(SocketAddr, Vec<u8>),
     Closed(SocketAddr, CloseReason),
+    Failed(SocketAddr, CloseReason),
 }
 
 #[derive(Default)]
@@ -84,6 +85,9 @@ impl ServerEvents for Log {
     fn closed(&mut self, peer: &Dtls, reason: CloseReason) {
         self.events.push(Event::Closed(peer_addr(peer), reason));
     }
+    fn handshake_failed(&mut self, peer: &Dtls, reason: CloseReason) {
+        self.events.push(Event::Failed(peer_addr(peer), reason));
+    }
 }
 
 impl Log {
@@ -92,6 +96,15 @@ impl Log {
             .iter()
             .filter_map(|e| match e {
                 Event::Closed(a, r) => Some((*a, *r)),
+                _ => None,
+            })
+            .collect()
+    }
+    fn failed(&self) -> Vec<(SocketAddr, CloseReason)> {
+        self.events
+            .iter()
+            .filter_map(|e| match e {
+                Event::Failed(a, r) => Some((*a, *r)),
                 _ => None,
             })
             .collect()
@@ -327,7 +340,7 @@ fn at_the_handshake_limit_the_oldest_handshake_goes_first() {
         assert!(net.server.handshake_count() <= 2);
     }
     assert_eq!(
-        net.log.closed(),
+        net.log.failed(),
         vec![
             (addr(1, 1), CloseReason::Evicted),
             (addr(1, 2), CloseReason::Evicted),
@@ -353,7 +366,8 @@ fn established_peers_are_never_evicted_a_full_server_refuses() {
     net.server.set_max_peers(3);
     half_open(&mut net, addr(4, 1));
     half_open(&mut net, addr(5, 1));
-    assert_eq!(net.log.closed(), vec![(addr(4, 1), CloseReason::Evicted)]);
+    assert_eq!(net.log.failed(), vec![(addr(4, 1), CloseReason::Evicted)]);
+    assert!(net.log.closed().is_empty(), "handshakes that never completed are not `closed`");
 }
 
 #[test]
@@ -384,7 +398,7 @@ fn a_handshake_that_does_not_complete_in_time_is_dropped() {
         net.expire();
         net.wire.0.clear(); // retransmissions are lost
     }
-    assert_eq!(net.log.closed(), vec![(addr(1, 1), CloseReason::IdleTimeout)]);
+    assert_eq!(net.log.failed(), vec![(addr(1, 1), CloseReason::IdleTimeout)]);
     assert!(elapsed >= S(10) && elapsed < S(11), "{elapsed:?}");
     assert_eq!(net.server.next_timeout(), None);
 }
@@ -540,7 +554,11 @@ fn close_reasons_close_notify_and_local() {
     }
     let c = &mut net.clients[0];
     c.dtls.shutdown(&mut c.out).unwrap();
-    net.pump();
+    let notify = c.take().remove(0);
+    net.arrive(addr(1, 1), &notify);
+    let answer: Vec<_> = net.wire.0.drain(..).collect();
+    assert_eq!(answer.len(), 1, "close_notify is answered with close_notify (RFC 5246 7.2.1)");
+    assert_eq!((answer[0].0[0], answer[0].1), (21, addr(1, 1)));
     net.send(1, b"bye");
     net.server.close_peer(&mut net.wire, addr(3, 1), &mut net.log).unwrap();
     net.pump();
@@ -569,7 +587,7 @@ fn a_peer_that_stops_answering_retransmissions_times_out() {
         retransmitted += net.wire.0.drain(..).count();
     }
     assert!(retransmitted >= 12, "OpenSSL's 12 retransmissions of the flight: {retransmitted}");
-    assert_eq!(net.log.closed(), vec![(addr(1, 1), CloseReason::IdleTimeout)]);
+    assert_eq!(net.log.failed(), vec![(addr(1, 1), CloseReason::IdleTimeout)]);
 }
 
 #[test]
@@ -589,7 +607,7 @@ fn a_client_failing_verification_is_closed_with_a_fatal_alert() {
     net.clients[i].start();
     net.pump();
     assert_eq!(net.log.connected(), vec![]);
-    assert_eq!(net.log.closed(), vec![(addr(1, 1), CloseReason::FatalAlert)]);
+    assert_eq!(net.log.failed(), vec![(addr(1, 1), CloseReason::FatalAlert)]);
     assert_eq!(net.server.peer_count(), 0);
     assert!(!net.clients[i].dtls.is_connection_encrypted(), "the client was told");
 }
@@ -606,7 +624,7 @@ fn a_client_restarting_during_its_handshake_replaces_it_at_once() {
     for d in net.clients[first].take() {
         net.arrive(addr(1, 1), &d);
     }
-    assert!(net.log.closed().is_empty());
+    assert!(net.log.failed().is_empty());
     assert!(!net.wire.0.is_empty(), "the server answered the retransmission");
     // (Lost: the old client process is gone. A restarted client that gets
     // the old handshake's retransmissions may take them for its own and fail
@@ -615,7 +633,7 @@ fn a_client_restarting_during_its_handshake_replaces_it_at_once() {
     // A new client process on the same port: a new random.
     let second = net.add(addr(1, 1));
     net.connect(second);
-    assert_eq!(net.log.closed(), vec![(addr(1, 1), CloseReason::Replaced)]);
+    assert_eq!(net.log.failed(), vec![(addr(1, 1), CloseReason::Replaced)]);
     assert_eq!(net.log.connected(), vec![addr(1, 1)]);
     assert_eq!((net.server.peer_count(), net.server.handshake_count()), (1, 0));
     assert_eq!(net.send(second, b"hi"), vec![(second, b"hi".to_vec())]);

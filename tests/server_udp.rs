@@ -81,8 +81,8 @@ fn big_receive_buffer(s: &UdpSocket) {
 struct Seen {
     /// Handshakes completed, by address.
     connected: Vec<SocketAddr>,
-    /// Peers closed: address, reason, and whether that peer had connected
-    /// (false: a handshake that never completed).
+    /// Peers gone: address, reason, and whether that peer had connected
+    /// (true: `closed`; false: `handshake_failed`).
     closed: Vec<(SocketAddr, CloseReason, bool)>,
     datagrams: usize,
     /// Peers connected and not yet closed (by the address of their value).
@@ -121,7 +121,13 @@ impl ServerEvents for Echo<'_> {
     fn closed(&mut self, peer: &Dtls, reason: CloseReason) {
         let mut s = self.seen.lock().unwrap();
         let was_live = s.live.remove(&key(peer)).is_some();
-        s.closed.push((addr(peer), reason, was_live));
+        assert!(was_live, "closed for a peer that never connected");
+        s.closed.push((addr(peer), reason, true));
+    }
+    fn handshake_failed(&mut self, peer: &Dtls, reason: CloseReason) {
+        let mut s = self.seen.lock().unwrap();
+        assert!(!s.live.contains_key(&key(peer)), "handshake_failed for a connected peer");
+        s.closed.push((addr(peer), reason, false));
     }
 }
 

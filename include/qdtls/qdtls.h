@@ -521,8 +521,9 @@ typedef struct {
 
 /**
  * What a server tells the application, on the thread driving it. Any
- * member may be NULL. `peer` is owned by the server: valid until its
- * `on_closed` returns, never passed to `qdtls_free`.
+ * member may be NULL (a zero-initialised struct has no callbacks). `peer`
+ * is owned by the server: valid until its `on_closed` (or
+ * `on_handshake_failed`) returns, never passed to `qdtls_free`.
  */
 typedef struct {
   /**
@@ -534,10 +535,17 @@ typedef struct {
    */
   void (*on_datagram)(void *user, qdtls_connection *peer, const uint8_t *data, size_t len);
   /**
-   * A peer is gone (`QDTLS_CLOSE_*`); called once for every peer the
-   * server created, also for handshakes that never completed.
+   * A connected peer is gone (`QDTLS_CLOSE_*`): once for every peer
+   * `on_connected` was called for.
    */
   void (*on_closed)(void *user, qdtls_connection *peer, int32_t reason);
+  /**
+   * A peer is gone before its handshake completed (`QDTLS_CLOSE_*`;
+   * `on_connected` was never called for it): failed, timed out, evicted,
+   * or replaced by a newer handshake of the same client. Its address may
+   * be that of a connected peer (a client starting over on its port).
+   */
+  void (*on_handshake_failed)(void *user, qdtls_connection *peer, int32_t reason);
 } qdtls_server_callbacks;
 
 /**

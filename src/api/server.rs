@@ -34,9 +34,17 @@ pub trait ServerEvents {
     fn datagram(&mut self, peer: &Dtls, data: &[u8]) {
         let _ = (peer, data);
     }
-    /// A peer is gone. Called once for every peer the server created,
-    /// also for handshakes that never completed.
+    /// A connected peer is gone (once for every peer `connected` was
+    /// called for).
     fn closed(&mut self, peer: &Dtls, reason: CloseReason) {
+        let _ = (peer, reason);
+    }
+    /// A peer is gone before its handshake completed (`connected` was never
+    /// called for it): it failed, timed out, was evicted or replaced by a
+    /// newer handshake of the same client. Its address may be that of a
+    /// connected peer (a client starting over on its port): this peer is
+    /// not that one.
+    fn handshake_failed(&mut self, peer: &Dtls, reason: CloseReason) {
         let _ = (peer, reason);
     }
 }
@@ -44,14 +52,17 @@ pub trait ServerEvents {
 struct Adapt<'a, E: ?Sized>(&'a mut E);
 
 impl<E: ServerEvents + ?Sized> Events<Dtls> for Adapt<'_, E> {
-    fn connected(&mut self, peer: &Dtls) {
+    fn connected(&mut self, peer: &Dtls, _: &mut dyn crate::engine::Transport) {
         self.0.connected(peer)
     }
-    fn datagram(&mut self, peer: &Dtls, data: &[u8]) {
+    fn datagram(&mut self, peer: &Dtls, data: &[u8], _: &mut dyn crate::engine::Transport) {
         self.0.datagram(peer, data)
     }
     fn closed(&mut self, peer: &Dtls, reason: CloseReason) {
         self.0.closed(peer, reason)
+    }
+    fn handshake_failed(&mut self, peer: &Dtls, reason: CloseReason) {
+        self.0.handshake_failed(peer, reason)
     }
 }
 

@@ -127,7 +127,7 @@ impl<P: Peer> Server<P> {
         if e.is_handshaking() {
             session.do_handshake(Some(&mut *t), dgram);
             let error = take_socket_error(session);
-            self.after_handshake_step(Some(t), slot, CloseReason::FatalAlert, ev);
+            self.after_handshake_step(t, slot, CloseReason::FatalAlert, ev);
             return error.map_or(Ok(()), Err);
         }
         let n = session.decrypt_datagram(Some(&mut *t), dgram, &mut self.scratch);
@@ -136,7 +136,7 @@ impl<P: Peer> Server<P> {
             if let Some(e) = self.table.get_mut(slot) {
                 e.last_active_us = ossl::now_us();
             }
-            ev.datagram(&peer, &self.scratch[..n as usize]);
+            ev.datagram(&peer, &self.scratch[..n as usize], &mut *t);
             self.after_callback(Some(&mut *t), slot, ev);
         }
         match error {
@@ -156,7 +156,7 @@ impl<P: Peer> Server<P> {
     /// failed (closed for `failed`), or still going.
     fn after_handshake_step(
         &mut self,
-        t: Option<&mut dyn Transport>,
+        t: &mut dyn Transport,
         slot: usize,
         failed: CloseReason,
         ev: &mut dyn Events<P>,
@@ -167,9 +167,7 @@ impl<P: Peer> Server<P> {
         match state {
             HandshakeState::Complete => self.established(t, slot, ev),
             HandshakeState::PeerVerificationFailed => {
-                if let Some(t) = t {
-                    peer.session().abort_handshake(Some(t));
-                }
+                peer.session().abort_handshake(Some(t));
                 self.close(None, slot, CloseReason::FatalAlert, ev);
             }
             HandshakeState::NotStarted => {
@@ -179,15 +177,15 @@ impl<P: Peer> Server<P> {
         }
     }
 
-    fn established(&mut self, mut t: Option<&mut dyn Transport>, slot: usize, ev: &mut dyn Events<P>) {
+    fn established(&mut self, t: &mut dyn Transport, slot: usize, ev: &mut dyn Events<P>) {
         if let Some(old) = self.table.establish(slot, ossl::now_us()) {
             // The client restarted: its old keys are gone, so nothing is sent to the old session.
             self.close(None, old, CloseReason::Replaced, ev);
         }
         self.reschedule(slot);
         let Some(peer) = self.table.get(slot).map(|e| e.peer.clone()) else { return };
-        ev.connected(&peer);
-        self.after_callback(again(&mut t), slot, ev);
+        ev.connected(&peer, &mut *t);
+        self.after_callback(Some(t), slot, ev);
     }
 
     /// After a callback: the application may have shut the peer down or
@@ -272,8 +270,9 @@ impl<P: Peer> Server<P> {
         slots.len()
     }
 
-    /// Removes a peer and reports it; with a transport, an established
-    /// peer is sent close_notify first. Returns the send error, if any.
+    /// Removes a peer and reports it (`closed` if it had connected,
+    /// `handshake_failed` if not); with a transport, an established peer is
+    /// sent close_notify first. Returns the send error, if any.
     fn close(
         &mut self,
         t: Option<&mut dyn Transport>,
@@ -289,7 +288,11 @@ impl<P: Peer> Server<P> {
                 error = take_socket_error(session);
             }
         }
-        ev.closed(&e.peer, reason);
+        if e.is_handshaking() {
+            ev.handshake_failed(&e.peer, reason);
+        } else {
+            ev.closed(&e.peer, reason);
+        }
         drop(e); // the peer's last reference: its handle ends here
         error
     }
@@ -337,7 +340,7 @@ impl<P: Peer> Server<P> {
                 peer.session().handle_timeout(Some(&mut *t));
                 let error = take_socket_error(peer.session());
                 // A handshake a timer ends is one whose peer stopped answering.
-                self.after_handshake_step(Some(t), slot, CloseReason::IdleTimeout, ev);
+                self.after_handshake_step(t, slot, CloseReason::IdleTimeout, ev);
                 error
             }
             Phase::Established => {

@@ -31,6 +31,7 @@ use super::error::DtlsError;
 use super::psk::PskAuthenticator;
 use super::session::Session;
 pub use super::values::CloseReason;
+use super::Transport;
 
 /// What the server keeps per peer: a value holding a server-mode session
 /// (the Rust API's `Dtls`, the C API's connection).
@@ -38,14 +39,17 @@ pub trait Peer: Send + Sync + 'static {
     fn session(&self) -> &Session;
 }
 
-/// What happens to peers, as it happens. The peer is valid for the call only.
+/// What happens to peers, as it happens. The peer is valid for the call
+/// only; `t` is the transport of the call, for answering at once.
 pub trait Events<P> {
     /// The handshake completed.
-    fn connected(&mut self, peer: &P);
+    fn connected(&mut self, peer: &P, t: &mut dyn Transport);
     /// A datagram's plaintext arrived.
-    fn datagram(&mut self, peer: &P, data: &[u8]);
-    /// The peer is gone (for every peer the server created, connected or not).
+    fn datagram(&mut self, peer: &P, data: &[u8], t: &mut dyn Transport);
+    /// A connected peer is gone.
     fn closed(&mut self, peer: &P, reason: CloseReason);
+    /// A peer is gone before its handshake completed (never `connected`).
+    fn handshake_failed(&mut self, peer: &P, reason: CloseReason);
 }
 
 /// The application's PSK handler, told which peer asks.
@@ -192,6 +196,7 @@ impl<P: Peer> Server<P> {
         let s = peer.session();
         s.set_dtls_configuration(self.config.clone());
         s.set_peer(Some(addr.ip()), addr.port(), "");
+        s.set_server_peer();
         if cookie_checked {
             s.set_hello_verified();
         }

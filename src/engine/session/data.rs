@@ -120,6 +120,13 @@ impl Session {
             let sent = flush(c.ssl.bio(), t, c.peer);
             match end {
                 ReadEnd::Closed => {
+                    if self.info.read().server_peer {
+                        // RFC 5246 7.2.1: answer close_notify with our own (Qt's
+                        // QDtls does not; peers such as gnutls-cli wait for it).
+                        // SAFETY: live SSL.
+                        ssl_call(&c.ssl, |s| unsafe { sys::SSL_shutdown(s) });
+                        let _ = flush(c.ssl.bio(), t, c.peer);
+                    }
                     *conn = None;
                     self.reset();
                     self.fail(RemoteClosedConnectionError, "The DTLS connection has been closed", -1)

@@ -81,6 +81,8 @@ pub struct Info {
     /// Server side: the first ClientHello's cookie was verified before the
     /// session existed (by the server's stateless exchange).
     pub hello_verified: bool,
+    /// A server's peer: answers close_notify with close_notify.
+    pub server_peer: bool,
 }
 
 /// One OpenSSL connection.
@@ -172,6 +174,7 @@ impl Session {
                 resume_from: None,
                 max_payload: 0,
                 hello_verified: false,
+                server_peer: false,
             }),
             conn: ReentrantMutex::new(RefCell::new(None)),
             psk: Mutex::new(None),

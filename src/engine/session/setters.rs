@@ -109,6 +109,12 @@ impl Session {
         self.info.write().hello_verified = true;
     }
 
+    /// The session is a server's peer (see `Info::server_peer`).
+    pub(crate) fn set_server_peer(&self) {
+        let _serialized = self.conn.lock();
+        self.info.write().server_peer = true;
+    }
+
     pub fn set_psk_callback(&self, cb: Option<Arc<PskCallback>>) {
         *self.psk.lock() = cb;
         self.info.write().error.clear();

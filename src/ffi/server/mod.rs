@@ -31,8 +31,9 @@ pub struct qdtls_server {
 }
 
 /// What a server tells the application, on the thread driving it. Any
-/// member may be NULL. `peer` is owned by the server: valid until its
-/// `on_closed` returns, never passed to `qdtls_free`.
+/// member may be NULL (a zero-initialised struct has no callbacks). `peer`
+/// is owned by the server: valid until its `on_closed` (or
+/// `on_handshake_failed`) returns, never passed to `qdtls_free`.
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub struct qdtls_server_callbacks {
@@ -41,9 +42,14 @@ pub struct qdtls_server_callbacks {
     /// A peer's datagram, decrypted: `data` is valid during the call only.
     pub on_datagram:
         Option<unsafe extern "C" fn(user: *mut c_void, peer: *mut qdtls_connection, data: *const u8, len: usize)>,
-    /// A peer is gone (`QDTLS_CLOSE_*`); called once for every peer the
-    /// server created, also for handshakes that never completed.
+    /// A connected peer is gone (`QDTLS_CLOSE_*`): once for every peer
+    /// `on_connected` was called for.
     pub on_closed: Option<unsafe extern "C" fn(user: *mut c_void, peer: *mut qdtls_connection, reason: i32)>,
+    /// A peer is gone before its handshake completed (`QDTLS_CLOSE_*`;
+    /// `on_connected` was never called for it): failed, timed out, evicted,
+    /// or replaced by a newer handshake of the same client. Its address may
+    /// be that of a connected peer (a client starting over on its port).
+    pub on_handshake_failed: Option<unsafe extern "C" fn(user: *mut c_void, peer: *mut qdtls_connection, reason: i32)>,
 }
 
 /// The server's PSK handler: `peer` asks (handshaking, so its address and
@@ -69,13 +75,13 @@ struct Callbacks {
 unsafe impl Send for Callbacks {}
 
 impl Events<Connection> for Callbacks {
-    fn connected(&mut self, peer: &Connection) {
+    fn connected(&mut self, peer: &Connection, _: &mut dyn crate::engine::Transport) {
         if let Some(f) = self.cb.on_connected {
             // SAFETY: the application's callback with its user data; the peer is alive for the call.
             unsafe { f(self.user, shared(peer)) }
         }
     }
-    fn datagram(&mut self, peer: &Connection, data: &[u8]) {
+    fn datagram(&mut self, peer: &Connection, data: &[u8], _: &mut dyn crate::engine::Transport) {
         if let Some(f) = self.cb.on_datagram {
             // SAFETY: as above; `data` is valid for its length during the call.
             unsafe { f(self.user, shared(peer), data.as_ptr(), data.len()) }
@@ -84,6 +90,12 @@ impl Events<Connection> for Callbacks {
     fn closed(&mut self, peer: &Connection, reason: CloseReason) {
         if let Some(f) = self.cb.on_closed {
             // SAFETY: as above; the server drops the peer only after this returns.
+            unsafe { f(self.user, shared(peer), reason as i32) }
+        }
+    }
+    fn handshake_failed(&mut self, peer: &Connection, reason: CloseReason) {
+        if let Some(f) = self.cb.on_handshake_failed {
+            // SAFETY: as above.
             unsafe { f(self.user, shared(peer), reason as i32) }
         }
     }
@@ -171,7 +183,7 @@ impl ServerHandle {
 
 impl qdtls_server_callbacks {
     const EMPTY: qdtls_server_callbacks =
-        qdtls_server_callbacks { on_connected: None, on_datagram: None, on_closed: None };
+        qdtls_server_callbacks { on_connected: None, on_datagram: None, on_closed: None, on_handshake_failed: None };
 }
 
 fn failure(code: DtlsError, msg: &str) -> Failure {
