@@ -9,6 +9,8 @@
 # (examples/bench_rust_api.rs, needs cargo) and for the Python package and
 # PySide6's own QDtls (benches/bench_python.py in python/.venv, made by
 # python/run-tests.sh), in a second table; "skipped: ..." says what is not.
+# Then benches/server.sh runs the server benchmark (issue 11) with its own
+# table and targets (BENCH_SERVER=0 skips it).
 #
 #   cmake -S . -B /tmp/b -DCMAKE_BUILD_TYPE=Release && cmake --build /tmp/b -j2 &&
 #   cmake --install /tmp/b --prefix /tmp/p && benches/run.sh /tmp/p
@@ -400,6 +402,15 @@ END {
     evidence("raw OpenSSL reaches " x1 "x (" reach(x1, 1.5, 0) ")")
     beyond()
 }' "$results"
+
+# The server benchmark (issue 11): benches/server.sh, with its own table and
+# targets, on the same build directory. BENCH_SERVER=0 skips it.
+if [ "${BENCH_SERVER:-1}" != 0 ]; then
+    echo
+    if ! QDTLS_BENCH_BUILD_DIR=$build "$here/server.sh" "$prefix"; then
+        failures=$((failures + 1))
+    fi
+fi
 
 if [ "$failures" -ne 0 ]; then
     echo
