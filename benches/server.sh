@@ -90,11 +90,12 @@ round=1
 while [ "$round" -le "$rounds" ]; do
     out=$tmp/round$round
     : >"$out"
-    echo "-- round $round: idle handshakes reuseport data flood flood-socket, raw OpenSSL data idle idle-free psk"
-    for scenario in idle handshakes reuseport data flood flood-socket; do
+    echo "-- round $round: idle handshakes reuseport data decrypt flood flood-socket, raw OpenSSL data decrypt idle idle-free psk"
+    for scenario in idle handshakes reuseport data decrypt flood flood-socket; do
         one "$out" "$bench_server" "$scenario" --seconds "$seconds"
     done
     one "$out" "$raw" data "$seconds"
+    one "$out" "$raw" decrypt "$seconds"
     one "$out" "$raw" idle
     one "$out" "$raw" idle-free
     if [ -n "$loop" ]; then
@@ -192,6 +193,12 @@ END {
     row("1,000 Dtls pairs round-robin, no server", "sessions_datagrams_1000", "dgram/s")
     row("raw OpenSSL, one session", "openssl_sessions_datagrams_1", "dgram/s")
     row("raw OpenSSL, 1,000 sessions round-robin", "openssl_sessions_datagrams_1000", "dgram/s")
+    row("receive side only, no sockets: one Dtls session", "sansio_sessions_decrypt_1", "dgram/s")
+    row("  1,000 Dtls sessions round-robin", "sansio_sessions_decrypt_1000", "dgram/s")
+    row("  server (handle_datagram), 1 peer", "sansio_server_decrypt_1", "dgram/s")
+    row("  server (handle_datagram), 1,000 peers round-robin", "sansio_server_decrypt_1000", "dgram/s")
+    row("  raw OpenSSL (BIO_write + SSL_read), one session", "openssl_sansio_decrypt_1", "dgram/s")
+    row("  raw OpenSSL, 1,000 sessions round-robin", "openssl_sansio_decrypt_1000", "dgram/s")
     row("bursts of 32, 1,000 peers: recv_from + handle_datagram", "server_burst_single_1000", "dgram/s")
     row("bursts of 32, 1,000 peers: Server::receive (recvmmsg)", "server_burst_batch_1000", "dgram/s")
     row("  the same, server side only: one by one", "server_burst_single_1000_server_only", "dgram/s")
@@ -237,6 +244,8 @@ END {
     y = ratio(best("sessions_datagrams_1000"), o1)
     evidence("raw OpenSSL, 1,000 sessions vs one: " x "x (" (x != "-" && x + 0 >= 0.9 ? "meets it" : "short of it") "); 1,000 Dtls pairs without the server: " y "x")
     evidence("server 1,000 peers vs server 1 peer: " ratio(d, best("server_datagrams_1")) "x; vs 1,000 Dtls pairs without the server: " ratio(d, best("sessions_datagrams_1000")) "x")
+    x = ratio(best("openssl_sansio_decrypt_1000"), best("openssl_sansio_decrypt_1"))
+    evidence("receive side only, no sockets: raw OpenSSL 1,000 sessions vs one " x "x (" (x != "-" && x + 0 >= 0.9 ? "meets it" : "short of it") "); Dtls sessions " ratio(best("sansio_sessions_decrypt_1000"), best("sansio_sessions_decrypt_1")) "x; server 1,000 peers vs one session " ratio(best("sansio_server_decrypt_1000"), best("sansio_sessions_decrypt_1")) "x, vs 1 peer " ratio(best("sansio_server_decrypt_1000"), best("sansio_server_decrypt_1")) "x")
     b1 = best("server_burst_batch_1000"); s1 = best("server_burst_single_1000")
     b2 = best("server_burst_batch_1000_server_only"); s2 = best("server_burst_single_1000_server_only")
     target("Server::receive (recvmmsg) >= 1.3x handle_datagram one by one (" ratio(b1, s1) "x; server side only " ratio(b2, s2) "x)", s1 > 0 && b1 >= 1.3 * s1)

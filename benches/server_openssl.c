@@ -9,6 +9,10 @@
  *                                         UDP: one session, then 1,000 sessions round-robin
  *                                         (each client on its own socket, one server socket,
  *                                         the session of a datagram known by its index)
+ *   qdtls_server_openssl decrypt [SECONDS] the receive side alone, without system calls: 80
+ *                                         datagrams per session and second encrypted first
+ *                                         (round-robin over 1,000 sessions, or all by one),
+ *                                         then decrypted (BIO_write + SSL_read) and timed
  *   qdtls_server_openssl idle [N]         RSS and heap per established server session: N
  *   qdtls_server_openssl idle-free [N]    sessions (default 10,000), each client freed when its
  *                                         handshake completed; idle-free calls SSL_free_buffers
@@ -211,6 +215,49 @@ static void data(double seconds) {
     }
 }
 
+/* examples/bench_server.rs decrypt, in raw OpenSSL. */
+static void decrypt(double seconds) {
+    static struct pair pairs[PEERS];
+    long per_peer = (long)(seconds * 80);
+    if (per_peer < 10)
+        per_peer = 10;
+    long total = per_peer * PEERS;
+    for (int i = 0; i < PEERS; i++) {
+        pairs[i].c = session(1);
+        pairs[i].s = session(0);
+        handshake(pairs[i].c, pairs[i].s);
+    }
+    unsigned char payload[PAYLOAD], plain[2048];
+    memset(payload, 'x', sizeof payload);
+    unsigned char *dgrams = malloc((size_t)total * 1300);
+    int *lens = malloc((size_t)total * sizeof *lens);
+    if (dgrams == NULL || lens == NULL)
+        die("out of memory");
+    int counts[2] = {1, PEERS};
+    for (int k = 0; k < 2; k++) {
+        int n = counts[k];
+        for (long i = 0; i < total; i++) {
+            struct pair *p = &pairs[i % n];
+            if (SSL_write(p->c, payload, PAYLOAD) != PAYLOAD)
+                die("SSL_write");
+            lens[i] = BIO_read(SSL_get_wbio(p->c), dgrams + i * 1300, 1300);
+            if (lens[i] <= 0)
+                die("BIO_read");
+        }
+        double c0 = clock_s(CLOCK_THREAD_CPUTIME_ID);
+        for (long i = 0; i < total; i++) {
+            struct pair *p = &pairs[i % n];
+            BIO_write(SSL_get_rbio(p->s), dgrams + i * 1300, lens[i]);
+            if (SSL_read(p->s, plain, sizeof plain) != PAYLOAD)
+                die("SSL_read");
+        }
+        double c = clock_s(CLOCK_THREAD_CPUTIME_ID) - c0;
+        printf("RESULT openssl_sansio_decrypt_%d openssl %.6f dgram/s\n", n, (double)total / c);
+    }
+    free(dgrams);
+    free(lens);
+}
+
 static void idle(long n, int free_buffers) {
     const char *suffix = free_buffers ? "_free_buffers" : "";
     /* One session first: the contexts and lazy allocations do not count. */
@@ -239,12 +286,14 @@ static void idle(long n, int free_buffers) {
 
 int main(int argc, char **argv) {
     if (argc < 2) {
-        fprintf(stderr, "usage: qdtls_server_openssl data [SECONDS] | idle [N] | idle-free [N]\n");
+        fprintf(stderr, "usage: qdtls_server_openssl data|decrypt [SECONDS] | idle|idle-free [N]\n");
         return 2;
     }
     contexts();
     if (strcmp(argv[1], "data") == 0)
         data(argc > 2 ? atof(argv[2]) : 1.25);
+    else if (strcmp(argv[1], "decrypt") == 0)
+        decrypt(argc > 2 ? atof(argv[2]) : 1.25);
     else if (strcmp(argv[1], "idle") == 0 || strcmp(argv[1], "idle-free") == 0)
         idle(argc > 2 ? atol(argv[2]) : 10000, strcmp(argv[1], "idle-free") == 0);
     else {

@@ -35,7 +35,12 @@
 //!   round-robin (`recv_from` + `handle_datagram` per datagram); then bursts
 //!   of 32 datagrams from 32 consecutive peers, drained by the server one by
 //!   one (`recv_from` + `handle_datagram`) or with `Server::receive`
-//!   (recvmmsg), with the server's own CPU time measured per burst.
+//!   (recvmmsg), with the server's own CPU time measured per burst; and,
+//!   as controls, the same bursts only received (recv_from or recvmmsg).
+//! - `decrypt`: the receive side alone, without sockets: datagrams
+//!   encrypted beforehand, then decrypted by plain `Dtls` sessions (1 or
+//!   1,000 round-robin, the benchmark knowing which) or handed to
+//!   `Server::handle_datagram` (1 or 1,000 peers); CPU time of that loop.
 //! - `flood`: 1,000,000 cookie-less ClientHellos from random IPv4 sources
 //!   through `handle_datagram` (a counting transport), then 100,000 with
 //!   valid cookies for their sources (known cookie parameters, the HMAC
@@ -43,9 +48,11 @@
 //!   finish; a real client connects in the middle of each; RSS and heap
 //!   before and after, and the largest peer and handshake counts seen.
 //! - `flood-socket`: the same cookie-less flood over real sockets: a sender
-//!   thread with `sendmmsg` from 1,024 sockets bound to 127.1.x.y into the
+//!   thread with `sendmmsg` from 1,024 sockets bound to 127.x.y.1 into the
 //!   server's socket, the server on this thread with `Server::receive`, a
-//!   real client thread connecting after the first 300,000.
+//!   real client thread connecting after the first 300,000; then, as
+//!   controls without DTLS, the same flood read with recvmmsg and answered
+//!   with one `sendto` each, or one `sendmmsg` per batch.
 
 use std::collections::VecDeque;
 use std::io::{self, ErrorKind};
@@ -942,6 +949,105 @@ fn data(seconds: f64) -> BoxResult<()> {
     Ok(())
 }
 
+// ---- decrypt: the server's receive side without sockets -------------------------------------------
+
+/// A client and a server-mode `Dtls` established through in-memory wires.
+fn sans_io_pair(cfg: &Configuration, i: u32) -> BoxResult<(Dtls, Dtls)> {
+    let c = client(cfg, SANS_IO_SERVER)?;
+    let s = Dtls::new(SslMode::Server);
+    s.set_dtls_configuration(cfg)?;
+    s.set_peer(peer_addr(i), "")?;
+    s.set_psk_callback(psk);
+    let (mut cout, mut sout) = (Wire::default(), Wire::default());
+    c.do_handshake(&mut cout, &[])?;
+    for _ in 0..32 {
+        while let Some((d, _)) = cout.0.pop_front() {
+            if !s.is_connection_encrypted() {
+                s.do_handshake(&mut sout, &d)?;
+            }
+        }
+        while let Some((d, _)) = sout.0.pop_front() {
+            if !c.is_connection_encrypted() {
+                c.do_handshake(&mut cout, &d)?;
+            }
+        }
+        if c.is_connection_encrypted() && s.is_connection_encrypted() {
+            return Ok((c, s));
+        }
+    }
+    Err("sans-I/O pair handshake did not complete".into())
+}
+
+/// The receive side alone, without system calls: datagrams encrypted
+/// beforehand by the clients (round-robin over the peers, or all from the
+/// first), then decrypted by plain server-mode `Dtls` sessions (the
+/// benchmark knowing which) or handed to `Server::handle_datagram`. Every
+/// run reads as many datagrams, so both stream through the same memory
+/// (`--seconds` scales their number: 80 per peer and second).
+fn decrypt(seconds: f64) -> BoxResult<()> {
+    const PEERS: u32 = 1000;
+    // 100 datagrams per peer with the default 1.25 s (123 MB of datagrams).
+    let per_peer = ((seconds * 80.0) as usize).max(10);
+    let cfg = configuration(false)?;
+    let payload = vec![b'x'; PAYLOAD];
+    let mut plain = vec![0u8; 2048];
+    let total = PEERS as usize * per_peer;
+    let mut pairs = Vec::new();
+    if wanted("sansio_sessions_decrypt_1") || wanted("sansio_sessions_decrypt_1000") {
+        for i in 0..PEERS {
+            pairs.push(sans_io_pair(&cfg, i)?);
+        }
+    }
+    let mut srv = server(false)?;
+    let mut ev = Events::default();
+    let mut clients = Vec::new();
+    if wanted("sansio_server_decrypt_1") || wanted("sansio_server_decrypt_1000") {
+        for i in 0..PEERS {
+            clients.push(sans_io_connect(&mut srv, &cfg, peer_addr(i), &mut ev)?);
+        }
+    }
+    // Datagrams of `clients`, round-robin over the first `peers` of them.
+    let encrypt = |who: &[&Dtls], peers: usize| -> BoxResult<Vec<(usize, Vec<u8>)>> {
+        let mut out = Vec::with_capacity(total);
+        let mut w = Wire::default();
+        for k in 0..total {
+            let i = k % peers;
+            who[i].write_datagram_encrypted(&mut w, &payload)?;
+            out.push((i, w.0.pop_front().ok_or("no datagram")?.0));
+        }
+        Ok(out)
+    };
+    for peers in [1usize, PEERS as usize] {
+        let metric = format!("sansio_sessions_decrypt_{peers}");
+        if wanted(&metric) {
+            let dgrams = encrypt(&pairs.iter().map(|p| &p.0).collect::<Vec<_>>(), peers)?;
+            let c0 = thread_cpu_seconds();
+            for (i, d) in &dgrams {
+                let n = pairs[*i].1.decrypt_datagram_into(&mut Null, d, &mut plain)?;
+                if n != PAYLOAD {
+                    return Err(format!("decrypted {n} bytes").into());
+                }
+            }
+            result(&metric, total as f64 / (thread_cpu_seconds() - c0), "dgram/s");
+        }
+        let metric = format!("sansio_server_decrypt_{peers}");
+        if wanted(&metric) {
+            let dgrams = encrypt(&clients.iter().collect::<Vec<_>>(), peers)?;
+            let before = ev.datagrams;
+            let c0 = thread_cpu_seconds();
+            for (i, d) in &dgrams {
+                srv.handle_datagram(&mut Null, peer_addr(*i as u32), d, &mut ev)?;
+            }
+            let cpu = thread_cpu_seconds() - c0;
+            if ev.datagrams - before != total as u64 || ev.bad_datagrams != 0 {
+                return Err(format!("{} datagrams reported for {total}", ev.datagrams - before).into());
+            }
+            result(&metric, total as f64 / cpu, "dgram/s");
+        }
+    }
+    Ok(())
+}
+
 // ---- floods ---------------------------------------------------------------------------------------
 
 /// Counts what the server sends to the flood's sources; keeps what it sends to the real client.
@@ -1428,7 +1534,7 @@ fn socket_flood(reader: FloodReader, metric: &str) -> BoxResult<()> {
 }
 
 fn main() {
-    let usage = "usage: bench_server idle|handshakes|reuseport|data|flood|flood-socket [--seconds S] \
+    let usage = "usage: bench_server idle|handshakes|reuseport|data|decrypt|flood|flood-socket [--seconds S] \
                  [--peers N (idle, default 10000)] [--only METRIC (one measurement, for profiling)]";
     let mut args = std::env::args().skip(1);
     let mut scenario = None;
@@ -1469,6 +1575,7 @@ fn main() {
         "handshakes" => handshakes(seconds),
         "reuseport" => reuseport(seconds),
         "data" => data(seconds),
+        "decrypt" => decrypt(seconds),
         "flood" => flood(seconds),
         "flood-socket" => flood_socket(seconds),
         _ => {
