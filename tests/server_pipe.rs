@@ -638,3 +638,26 @@ fn a_client_restarting_during_its_handshake_replaces_it_at_once() {
     assert_eq!((net.server.peer_count(), net.server.handshake_count()), (1, 0));
     assert_eq!(net.send(second, b"hi"), vec![(second, b"hi".to_vec())]);
 }
+
+#[test]
+fn no_answer_is_larger_than_the_hello_it_answers() {
+    let mut net = Net::new(true);
+    let sha512 = GeneratorParameters::new(CookieHash::Sha512, b"a long cookie secret");
+    net.server.set_cookie_generator_parameters(&sha512).unwrap();
+    // The smallest ClientHello the parser takes: no suites, no extensions.
+    let mut tiny = vec![22, 0xfe, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0, 48, 1, 0, 0, 36, 0, 0, 0, 0, 0, 0, 0, 36];
+    tiny.extend_from_slice(&[0xfe, 0xfd]);
+    tiny.extend_from_slice(&[0; 32]);
+    tiny.extend_from_slice(&[0, 0]); // session id, cookie
+    net.arrive(addr(1, 1), &tiny);
+    assert!(net.wire.0.is_empty(), "a {}-byte hello got an answer", tiny.len());
+    // Under SHA-256 (32-byte cookies) the same hello is answered: it is one.
+    net.server.set_cookie_generator_parameters(&GeneratorParameters::new(CookieHash::Sha256, b"k")).unwrap();
+    net.arrive(addr(1, 1), &tiny);
+    let (hvr, _) = net.wire.0.pop_front().expect("a HelloVerifyRequest");
+    assert!(hvr.len() <= tiny.len());
+    let real = hello_from(addr(1, 1));
+    net.arrive(addr(1, 1), &real);
+    let (hvr, _) = net.wire.0.pop_front().expect("a real hello is answered");
+    assert!(hvr.len() < real.len(), "{} bytes for {}", hvr.len(), real.len());
+}

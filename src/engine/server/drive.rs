@@ -56,6 +56,12 @@ impl<P: Peer> Server<P> {
             else {
                 return Err((TlsInitializationError, "Cannot make a cookie".into()));
             };
+            if n > dgram.len() {
+                // Never more bytes back than came in from an unproven address
+                // (real ClientHellos are far larger than a HelloVerifyRequest).
+                self.dropped += 1;
+                return Ok(());
+            }
             return t.send_deferred(&hvr[..n], from).map_err(socket_error);
         }
         let replaces = match start {

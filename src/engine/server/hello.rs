@@ -168,6 +168,20 @@ mod tests {
     }
 
     #[test]
+    fn the_smallest_hello_is_larger_than_the_largest_answer() {
+        // A forged ClientHello this small is dropped by the server, not
+        // answered (no amplification); the check is against the real answer.
+        let p = crate::engine::cookie::CookieParams::new(crate::engine::cookie::hash::SHA512, b"k").unwrap();
+        let cookies = Cookies::new();
+        cookies.set(p);
+        let mut out = [0u8; 128];
+        let peer: SocketAddr = "192.0.2.1:1".parse().unwrap();
+        let n = hello_verify_request(&cookies, &mut Keyed::default(), &peer, [0; 8], &mut out).unwrap();
+        assert_eq!(n, 13 + 12 + 3 + 64);
+        assert!(hello(b"").len() < n, "so a minimal forged hello is dropped under SHA-512 cookies");
+    }
+
+    #[test]
     fn answers_with_the_cookie_of_the_address() {
         let cookies = Cookies::new();
         let peer: SocketAddr = "192.0.2.1:4433".parse().unwrap();
