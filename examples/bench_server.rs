@@ -289,7 +289,11 @@ struct Events {
     connected: Vec<SocketAddr>,
     datagrams: u64,
     bad_datagrams: u64,
+    /// Connected peers gone.
     closed: u64,
+    /// Handshakes gone before they completed.
+    failed: u64,
+    /// Either, evicted to make room.
     evicted: u64,
 }
 
@@ -307,6 +311,12 @@ impl ServerEvents for Events {
     }
     fn closed(&mut self, _peer: &Dtls, reason: CloseReason) {
         self.closed += 1;
+        if reason == CloseReason::Evicted {
+            self.evicted += 1;
+        }
+    }
+    fn handshake_failed(&mut self, _peer: &Dtls, reason: CloseReason) {
+        self.failed += 1;
         if reason == CloseReason::Evicted {
             self.evicted += 1;
         }
@@ -472,7 +482,12 @@ fn idle(seconds: f64, peers: u32) -> BoxResult<()> {
     }
     let _ = (t0, c0);
     result("server_sans_io_handshakes", f64::from(peers - 1) / build_cpu, "hs/s");
-    note(&format!("idle: {} peers, {} closed, idle timeout 3600 s", server.peer_count(), ev.closed));
+    note(&format!(
+        "idle: {} peers, {} closed, {} handshakes failed, idle timeout 3600 s",
+        server.peer_count(),
+        ev.closed,
+        ev.failed
+    ));
     Ok(())
 }
 
