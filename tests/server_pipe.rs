@@ -661,3 +661,22 @@ fn no_answer_is_larger_than_the_hello_it_answers() {
     let (hvr, _) = net.wire.0.pop_front().expect("a real hello is answered");
     assert!(hvr.len() < real.len(), "{} bytes for {}", hvr.len(), real.len());
 }
+
+#[test]
+fn a_peer_the_application_shuts_down_between_calls_is_closed_at_the_next() {
+    let mut net = Net::new(true);
+    for host in 1..=2 {
+        let i = net.add(addr(host, 1));
+        net.connect(i);
+    }
+    assert_eq!(net.server.next_timeout(), None);
+    net.server.peer(addr(1, 1)).unwrap().shutdown(&mut net.wire).unwrap();
+    assert_eq!(net.server.next_timeout(), Some(Duration::ZERO), "the server wants to be called");
+    assert_eq!(net.server.peer_count(), 2, "not before its next call");
+    net.expire();
+    assert_eq!(net.log.closed(), vec![(addr(1, 1), CloseReason::Local)]);
+    assert_eq!(net.server.peer_count(), 1);
+    assert_eq!(net.server.next_timeout(), None);
+    net.pump();
+    assert!(!net.clients[0].dtls.is_connection_encrypted(), "the client got the close_notify");
+}

@@ -1540,8 +1540,9 @@ bool qdtls_server_set_psk_callback(qdtls_server *s, qdtls_server_psk_callback cb
 
 /**
  * The send callback used when a server function gets fd -1; peers made
- * from now on use it too (for `qdtls_write_datagram_encrypted(peer, -1, ...)`).
- * NULL removes it. False for a NULL server.
+ * from now on use it too (for `qdtls_write_datagram_encrypted(peer, -1, ...)`),
+ * while existing peers keep the callback and user data they were made
+ * with. NULL removes it. False for a NULL server.
  *
  * # Safety
  * `s` is NULL or live; the callback, if set, is safe to call with `user`

@@ -214,7 +214,7 @@ impl Server {
 
     /// Time until [`handle_timeouts`](Self::handle_timeouts) is due (zero:
     /// now), or None when no peer has a timer.
-    pub fn next_timeout(&self) -> Option<Duration> {
+    pub fn next_timeout(&mut self) -> Option<Duration> {
         self.inner.next_timeout_us().map(Duration::from_micros)
     }
 

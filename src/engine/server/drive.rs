@@ -173,6 +173,7 @@ impl<P: Peer> Server<P> {
         match state {
             HandshakeState::Complete => self.established(t, slot, ev),
             HandshakeState::PeerVerificationFailed => {
+                peer.session().set_ended_hook(None); // ended by the server, not the application
                 peer.session().abort_handshake(Some(t));
                 self.close(None, slot, CloseReason::FatalAlert, ev);
             }
@@ -288,6 +289,7 @@ impl<P: Peer> Server<P> {
     ) -> Option<Failure> {
         let e = self.table.remove(slot)?;
         let session = e.peer.session();
+        session.set_ended_hook(None); // the server is ending it: no request back
         let mut error = None;
         if let (Some(t), true) = (t, session.is_encrypted()) {
             if !session.shutdown(Some(t)) {

@@ -185,8 +185,12 @@ impl<P: Peer> Server<P> {
     }
 
     /// Time until `handle_timeouts` is due (µs): None when no timer runs.
-    pub fn next_timeout_us(&self) -> Option<u64> {
-        let at = self.timers.earliest()?;
+    pub fn next_timeout_us(&mut self) -> Option<u64> {
+        if !self.requests.lock().is_empty() {
+            return Some(0); // peers the application ended wait for the server's next call
+        }
+        let table = &self.table;
+        let at = self.timers.earliest(|d| table.get(d.slot).is_some_and(|e| e.token == d.token))?;
         Some(at.saturating_sub(super::ossl::now_us()))
     }
 
@@ -194,6 +198,10 @@ impl<P: Peer> Server<P> {
     fn new_peer(&self, addr: SocketAddr, cookie_checked: bool) -> Result<Arc<P>, Failure> {
         let peer = Arc::new((self.make)());
         let s = peer.session();
+        // The application may shut the peer down (or abort its handshake)
+        // itself, inside a callback or not: the server removes it at its next call.
+        let (requests, ptr) = (self.requests.clone(), Arc::as_ptr(&peer) as usize);
+        s.set_ended_hook(Some(Arc::new(move || requests.lock().push((addr, ptr)))));
         s.set_dtls_configuration(self.config.clone());
         s.set_peer(Some(addr.ip()), addr.port(), "");
         s.set_server_peer();

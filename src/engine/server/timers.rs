@@ -36,10 +36,17 @@ impl Timers {
         self.heap.push(Reverse((at_us, due)));
     }
 
-    /// The earliest deadline (it may belong to a rescheduled peer, which
-    /// only makes the caller wake up early once).
-    pub fn earliest(&self) -> Option<u64> {
-        self.heap.peek().map(|Reverse((at, _))| *at)
+    /// The earliest current deadline: stale entries on top (of peers
+    /// rescheduled or gone, `live` false) are dropped on the way, each once,
+    /// so this is O(1) amortized.
+    pub fn earliest(&mut self, live: impl Fn(&Due) -> bool) -> Option<u64> {
+        while let Some(Reverse((at, due))) = self.heap.peek() {
+            if live(due) {
+                return Some(*at);
+            }
+            self.heap.pop();
+        }
+        None
     }
 
     /// Pops the earliest entry if it is due at `now_us`.

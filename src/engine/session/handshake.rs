@@ -241,6 +241,7 @@ impl Session {
             }
             *conn = None;
             self.reset();
+            self.tell_ended();
             match sent {
                 Ok(()) => self.succeed(true),
                 Err(e) => self.fail(UnderlyingSocketError, e.to_string(), false),
@@ -262,6 +263,7 @@ impl Session {
             let sent = flush(c.ssl.bio(), t, c.peer);
             *conn = None;
             self.reset();
+            self.tell_ended();
             match sent {
                 Ok(()) => self.succeed(true),
                 Err(e) => self.fail(UnderlyingSocketError, e.to_string(), false),

@@ -127,6 +127,9 @@ pub struct Session {
     info: RwLock<Info>,
     conn: ReentrantMutex<RefCell<Option<Conn>>>,
     psk: Mutex<Option<Arc<PskCallback>>>,
+    /// Told when the application ends the session itself (shutdown, or an
+    /// aborted handshake): a server owning the session removes it then.
+    ended: Mutex<Option<Arc<dyn Fn() + Send + Sync>>>,
 }
 
 /// Result of one OpenSSL call: its return value and SSL_get_error's verdict.
@@ -178,6 +181,7 @@ impl Session {
             }),
             conn: ReentrantMutex::new(RefCell::new(None)),
             psk: Mutex::new(None),
+            ended: Mutex::new(None),
         }
     }
 

@@ -109,6 +109,20 @@ impl Session {
         self.info.write().hello_verified = true;
     }
 
+    /// What to tell when the application ends the session itself (None: nobody).
+    pub(crate) fn set_ended_hook(&self, f: Option<Arc<dyn Fn() + Send + Sync>>) {
+        *self.ended.lock() = f;
+    }
+
+    /// Tells the ended hook, if any (never under our own locks' contention:
+    /// the hook only records the request).
+    pub(super) fn tell_ended(&self) {
+        let hook = self.ended.lock().clone();
+        if let Some(f) = hook {
+            f();
+        }
+    }
+
     /// The session is a server's peer (see `Info::server_peer`).
     pub(crate) fn set_server_peer(&self) {
         let _serialized = self.conn.lock();

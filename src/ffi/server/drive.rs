@@ -78,7 +78,7 @@ pub unsafe extern "C" fn qdtls_server_next_timeout_ms(s: *const qdtls_server) ->
     // SAFETY: `s` is NULL or live, as this function's contract says.
     let h = unsafe { try_ref(s) };
     call(h, -1, |h| match h.server() {
-        Some(srv) => srv.next_timeout_us().map_or(-1, |us| us.div_ceil(1000) as i64),
+        Some(mut srv) => srv.next_timeout_us().map_or(-1, |us| us.div_ceil(1000) as i64),
         None => 0, // busy: the running call reschedules; look again when it returns
     })
 }

@@ -248,8 +248,11 @@ pub unsafe extern "C" fn qdtls_server_set_callbacks(
     // SAFETY: pointers as this function's contract says.
     let (h, cb) = unsafe { (try_ref(s), cb.as_ref().copied()) };
     call(h, false, |h| {
-        *h.callbacks.lock() = Callbacks { cb: cb.unwrap_or(qdtls_server_callbacks::EMPTY), user };
-        true
+        // Not while a call runs: it would go on with the old set.
+        h.drive(false, |_, _| {
+            *h.callbacks.lock() = Callbacks { cb: cb.unwrap_or(qdtls_server_callbacks::EMPTY), user };
+            Ok(true)
+        })
     })
 }
 
@@ -296,8 +299,9 @@ pub unsafe extern "C" fn qdtls_server_set_psk_callback(
 }
 
 /// The send callback used when a server function gets fd -1; peers made
-/// from now on use it too (for `qdtls_write_datagram_encrypted(peer, -1, ...)`).
-/// NULL removes it. False for a NULL server.
+/// from now on use it too (for `qdtls_write_datagram_encrypted(peer, -1, ...)`),
+/// while existing peers keep the callback and user data they were made
+/// with. NULL removes it. False for a NULL server.
 ///
 /// # Safety
 /// `s` is NULL or live; the callback, if set, is safe to call with `user`
