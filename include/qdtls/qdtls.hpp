@@ -13,8 +13,12 @@
 // - Beyond Qt (WebRTC, CoAP): the RFC 5705 exporter, DTLS-SRTP, the
 //   negotiated ALPN protocol, session resumption, a retransmission policy and
 //   a send callback for connections without a socket (socket -1).
+// - Beyond Qt: qdtls::Server (<qdtls/server.hpp>, included here), one server
+//   for every peer of a socket; its peers are qdtls::Peer views. QDtls and
+//   Peer share their getters through qdtls::DtlsConnection.
 // - The C handles behind the classes (nativeHandle()) are the C API's
-//   qdtls_connection, qdtls_client_verifier and qdtls_configuration.
+//   qdtls_connection, qdtls_client_verifier, qdtls_configuration and
+//   qdtls_server.
 #ifndef QDTLS_HPP
 #define QDTLS_HPP
 
@@ -378,9 +382,12 @@ template <class F> bool guarded(F &&f) noexcept {
 /// The C send callback over a SendCallback (`user`); a throw is a failed send.
 inline int sendTrampoline(void *user, const std::uint8_t *data, std::size_t len, const void *addr,
                           std::size_t addrLen) {
-    auto *callback = static_cast<SendCallback *>(user);
+    const auto &callback = *static_cast<const SendCallback *>(user);
     bool sent = false;
-    if (!guarded([&] { sent = (*callback)(data, len, static_cast<const sockaddr *>(addr), static_cast<socklen_t>(addrLen)); }))
+    // Empty: a connection made while it was set may still call after its removal.
+    if (!callback || !guarded([&] {
+            sent = callback(data, len, static_cast<const sockaddr *>(addr), static_cast<socklen_t>(addrLen));
+        }))
         return -1;
     return sent ? 0 : -1;
 }
@@ -388,7 +395,7 @@ inline int sendTrampoline(void *user, const std::uint8_t *data, std::size_t len,
 
 /// What QDtls and a server's Peer share: the getters of a DTLS connection and
 /// what it sends, over a qdtls_connection it does NOT own (QDtls adds the
-/// ownership).
+/// ownership, Peer is a plain view).
 class DtlsConnection {
 public:
     /// The C handle, e.g. to check it is not NULL.
@@ -418,6 +425,7 @@ public:
     HandshakeState handshakeState() const { return static_cast<HandshakeState>(qdtls_handshake_state(h_)); }
     /// Milliseconds until handleTimeout() is due; 0 = now; -1 = no timer.
     std::int64_t nextTimeoutMs() const { return qdtls_next_timeout_ms(h_); }
+    /// Sends close_notify and ends the connection (a server's Peer: see Peer).
     bool shutdown(int socket) { return qdtls_shutdown(h_, socket); }
 
     bool isConnectionEncrypted() const { return qdtls_is_connection_encrypted(h_); }
@@ -516,6 +524,11 @@ public:
     }
     /// Whether the last handshake resumed an earlier session.
     bool sessionResumed() const { return qdtls_session_resumed(h_); }
+
+    /// The application's pointer for this connection (a server's peers
+    /// included), nullptr until set; the library never touches it.
+    bool setUserData(void *user) { return qdtls_set_user_data(h_, user); }
+    void *userData() const { return qdtls_user_data(h_); }
 
 protected:
     explicit DtlsConnection(::qdtls_connection *h) noexcept : h_(h) {}
@@ -719,5 +732,8 @@ inline const char *version() { return qdtls_version(); }
 inline void rotateSessionTicketKeys() { qdtls_rotate_session_ticket_keys(); }
 
 } // namespace qdtls
+
+// qdtls::Server and qdtls::Peer (a header of its own, for size).
+#include "server.hpp"
 
 #endif // QDTLS_HPP
