@@ -2243,6 +2243,12 @@ static const Test tests[] = {
     {"session_resumption", test_session_resumption},
     {"retransmission_policy", test_retransmission_policy},
     {"send_callback", test_send_callback},
+    {"server_handshake_and_echo", test_server_handshake_and_echo},
+    {"server_close_reasons", test_server_close_reasons},
+    {"server_null_handles", test_server_null_handles},
+    {"server_free_with_live_peers", test_server_free_with_live_peers},
+    {"server_limits", test_server_limits},
+    {"server_idle_timeout", test_server_idle_timeout},
 };
 #define NTESTS (sizeof tests / sizeof tests[0])
 

@@ -1,5 +1,6 @@
 /* The C tests' shared part: the assertion framework, files, clocks and
- * loopback UDP sockets. */
+ * loopback UDP sockets. One binary, c_api_test, runs the tests of
+ * c_api_test.c and c_server_test.c (its table lists both). */
 #ifndef QDTLS_C_TEST_H
 #define QDTLS_C_TEST_H
 
@@ -204,5 +205,13 @@ static inline int silent(int fd, int ms) {
     return recv_wait(fd, buf, sizeof buf, ms, NULL) < 0;
 }
 
+/* ---- the server tests (c_server_test.c) ---------------------------------------- */
+
+void test_server_handshake_and_echo(void);
+void test_server_close_reasons(void);
+void test_server_null_handles(void);
+void test_server_free_with_live_peers(void);
+void test_server_limits(void);
+void test_server_idle_timeout(void);
 
 #endif /* QDTLS_C_TEST_H */
