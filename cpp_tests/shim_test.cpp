@@ -1266,6 +1266,12 @@ const Test tests[] = {
     {"session_resumption", test_session_resumption},
     {"retransmission_policy", test_retransmission_policy},
     {"send_callback", test_send_callback},
+    {"server_echo_and_handlers", test_server_echo_and_handlers},
+    {"server_close_peer_and_reasons", test_server_close_peer_and_reasons},
+    {"server_moves_and_null_handles", test_server_moves_and_null_handles},
+    {"server_limits_and_idle_timeout", test_server_limits_and_idle_timeout},
+    {"server_sans_io_and_shared_cookies", test_server_sans_io_and_shared_cookies},
+    {"server_throwing_handlers", test_server_throwing_handlers},
 };
 
 int checkList(std::string_view list) {

@@ -1,5 +1,6 @@
 // The C++ tests' shared part: the assertion framework, files, clocks,
-// loopback UDP sockets and PSK helpers.
+// loopback UDP sockets and PSK helpers. One binary, shim_test (and
+// shim_test_noexcept), runs the tests of shim_test.cpp and shim_server_test.cpp.
 #ifndef QDTLS_SHIM_TEST_HPP
 #define QDTLS_SHIM_TEST_HPP
 
@@ -193,6 +194,15 @@ inline void simplePsk(QDtls &d, const std::string &identity = "shim") {
         a->setPreSharedKey(kKey);
     });
 }
+
+// ---- the server tests (shim_server_test.cpp) ------------------------------------------
+
+void test_server_echo_and_handlers();
+void test_server_close_peer_and_reasons();
+void test_server_moves_and_null_handles();
+void test_server_limits_and_idle_timeout();
+void test_server_sans_io_and_shared_cookies();
+void test_server_throwing_handlers();
 
 } // namespace shimtest
 
