@@ -4,8 +4,9 @@
  * runner and its table are in c_api_test.c).
  *
  * Every peer gets a malloc'd PeerData as its user data in the server's PSK
- * callback, freed in on_closed: under valgrind and LeakSanitizer a peer whose
- * on_closed never came shows up as a leak. */
+ * callback, freed in on_closed (on_handshake_failed for a peer that never
+ * connected): under valgrind and LeakSanitizer a peer whose last event never
+ * came shows up as a leak. */
 #include "c_test.h"
 
 #include <fcntl.h>
@@ -24,9 +25,9 @@ typedef struct {
 typedef struct {
     qdtls_server *server;
     int fd; /* the server's socket */
-    int psk_calls, connected, datagrams, closed;
-    int reasons[QDTLS_CLOSE_SERVER_FREED + 1]; /* on_closed per reason */
-    int closed_unconnected;                    /* on_closed of peers that never completed a handshake */
+    int psk_calls, connected, datagrams, closed, failed;
+    int reasons[QDTLS_CLOSE_SERVER_FREED + 1];        /* on_closed per reason */
+    int failed_reasons[QDTLS_CLOSE_SERVER_FREED + 1]; /* on_handshake_failed per reason */
     uint16_t last_closed_port;
     qdtls_connection *peer[MAX_CLIENTS]; /* established peers, by client index */
     /* on_datagram's behaviour and findings */
@@ -35,7 +36,7 @@ typedef struct {
     int closed_inside;     /* on_closed ran while on_datagram was running (must not happen) */
     int close_peer_result, port_after_close, reentry_result, reentry_error;
     size_t count_inside;
-    int bad_user_data; /* a peer's user data was not what its PSK callback set */
+    int bad_user_data; /* a peer's user data was not what its PSK callback set, or the wrong event came */
 } Events;
 
 typedef struct {
@@ -124,11 +125,24 @@ static void on_closed(void *user, qdtls_connection *peer, int32_t reason) {
         w->ev.reasons[reason]++;
     if (w->ev.in_datagram)
         w->ev.closed_inside++;
-    if (!d || !d->connected)
-        w->ev.closed_unconnected++;
+    if (!d || !d->connected) /* on_closed is for connected peers only */
+        w->ev.bad_user_data++;
     w->ev.last_closed_port = qdtls_peer_port(peer);
     if (i >= 0 && w->ev.peer[i] == peer)
         w->ev.peer[i] = NULL;
+    free(d);
+    qdtls_set_user_data(peer, NULL);
+}
+
+/* A peer that never connected: its PeerData, if the PSK callback made one, goes here. */
+static void on_handshake_failed(void *user, qdtls_connection *peer, int32_t reason) {
+    World *w = user;
+    PeerData *d = qdtls_user_data(peer);
+    w->ev.failed++;
+    if (reason >= 0 && reason <= QDTLS_CLOSE_SERVER_FREED)
+        w->ev.failed_reasons[reason]++;
+    if (d && d->connected)
+        w->ev.bad_user_data++;
     free(d);
     qdtls_set_user_data(peer, NULL);
 }
@@ -143,7 +157,7 @@ static void client_psk(void *user, qdtls_psk_authenticator *a) {
 
 /* A server (cookies on, the default) on a non-blocking socket, with every callback. */
 static int world_open(World *w) {
-    static const qdtls_server_callbacks cb = {on_connected, on_datagram, on_closed};
+    static const qdtls_server_callbacks cb = {on_connected, on_datagram, on_closed, on_handshake_failed};
     qdtls_configuration *cfg = qdtls_configuration_new();
     int ok;
     memset(w, 0, sizeof *w);
@@ -174,9 +188,9 @@ static int world_connect(World *w) {
     snprintf(c->name, sizeof c->name, "client-%d", w->n);
     qdtls_configuration_set_peer_verify_mode(cfg, QDTLS_VERIFY_NONE);
     c->h = qdtls_new(QDTLS_SSL_CLIENT_MODE);
-    ok = c->h && qdtls_set_dtls_configuration(c->h, cfg) && qdtls_set_peer(c->h, "127.0.0.1", sock_port(&w->ss), NULL) &&
-         qdtls_set_psk_callback(c->h, client_psk, c) && qdtls_set_initial_timeout_ms(c->h, 200) &&
-         qdtls_do_handshake(c->h, c->s.fd, NULL, 0);
+    ok = c->h && qdtls_set_dtls_configuration(c->h, cfg) &&
+         qdtls_set_peer(c->h, "127.0.0.1", sock_port(&w->ss), NULL) && qdtls_set_psk_callback(c->h, client_psk, c) &&
+         qdtls_set_initial_timeout_ms(c->h, 200) && qdtls_do_handshake(c->h, c->s.fd, NULL, 0);
     qdtls_configuration_free(cfg);
     w->n++;
     return ok ? w->n - 1 : -1;
@@ -360,7 +374,7 @@ void test_server_close_reasons(void) {
     PUMP_UNTIL(&w, w.c[2].remote_closed, 5000);
 
     CHECK_INT(qdtls_server_peer_count(w.ev.server), 0);
-    CHECK_INT(w.ev.closed_unconnected, 0);
+    CHECK_INT(w.ev.failed, 0);
     CHECK_INT(w.ev.bad_user_data, 0);
 out:
     world_close(&w);
@@ -368,7 +382,7 @@ out:
 
 /* NULL servers, peers and arguments: false, -1 or 0, never a crash. */
 void test_server_null_handles(void) {
-    static const qdtls_server_callbacks cb = {NULL, NULL, NULL};
+    static const qdtls_server_callbacks cb = {NULL, NULL, NULL, NULL};
     qdtls_configuration *cfg = qdtls_configuration_new();
     qdtls_server *s = qdtls_server_new(NULL), *t = qdtls_server_new(cfg);
     struct sockaddr_in from;
@@ -509,13 +523,14 @@ void test_server_idle_timeout(void) {
     CHECK(qdtls_do_handshake(w.c[2].h, w.c[2].s.fd, hvr, (size_t)n)); /* the ClientHello with the cookie */
     PUMP_UNTIL(&w, qdtls_server_handshake_count(w.ev.server) == 1, 5000);
     start = now_ms();
-    while (w.ev.closed == 1 && now_ms() - start < 3000) {
+    while (w.ev.failed == 0 && now_ms() - start < 3000) {
         CHECK_ECHO(&w, 0, "still here");
         pump_for(&w, 100);
     }
-    CHECK_INT(w.ev.closed, 2);
-    CHECK_INT(w.ev.reasons[QDTLS_CLOSE_IDLE_TIMEOUT], 2);
-    CHECK_INT(w.ev.closed_unconnected, 1);
+    CHECK_INT(w.ev.failed, 1); /* on_handshake_failed, not on_closed */
+    CHECK_INT(w.ev.failed_reasons[QDTLS_CLOSE_IDLE_TIMEOUT], 1);
+    CHECK_INT(w.ev.closed, 1);
+    CHECK_INT(w.ev.bad_user_data, 0);
     CHECK_INT(qdtls_server_handshake_count(w.ev.server), 0);
     CHECK_INT(qdtls_server_peer_count(w.ev.server), 1);
     CHECK_INT(w.ev.connected, 2);

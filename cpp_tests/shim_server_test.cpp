@@ -62,7 +62,8 @@ struct World {
     std::vector<std::unique_ptr<Client>> clients;
     std::deque<Record> records; // stable addresses for user data
     std::vector<Peer> live;     // established peers
-    std::vector<Closed> closed;
+    std::vector<Closed> closed; // onClosed
+    std::vector<Closed> failed; // onHandshakeFailed
     int connected = 0, datagrams = 0, psk = 0;
     Server server; // last: destroyed first, while what its handlers touch is still there
 
@@ -86,6 +87,9 @@ struct World {
                     live.erase(it);
                     break;
                 }
+        });
+        server.onHandshakeFailed([this](Peer &p, CloseReason r) {
+            failed.push_back({p.peerPort(), r, p.userData() != nullptr});
         });
     }
 
@@ -147,11 +151,12 @@ struct World {
         }
     }
 
+    // Each round tests `cond` once (it may consume what it looks at).
     bool pumpUntil(const std::function<bool()> &cond, int limitMs) {
-        const auto start = Clock::now();
-        while (!cond() && msSince(start) < limitMs)
-            pumpOnce(20);
-        return cond();
+        for (const auto start = Clock::now(); !cond(); pumpOnce(20))
+            if (msSince(start) >= limitMs)
+                return false;
+        return true;
     }
 
     void pumpFor(int ms) {
@@ -235,6 +240,7 @@ void test_server_echo_and_handlers() {
     for (const Closed &c : w.closed)
         CHECK_EQ(c.reason, CloseReason::Local);
     CHECK(w.live.empty());
+    CHECK(w.failed.empty());
     CHECK_EQ(w.server.peerCount(), std::size_t{0});
     PUMP_UNTIL(w, w.clients[0]->remoteClosed && w.clients[1]->remoteClosed && w.clients[2]->remoteClosed, 5000);
 }
@@ -363,14 +369,30 @@ void test_server_moves_and_null_handles() {
     CHECK_EQ(moved.serverErrorString(), std::string());
 }
 
-// One peer per address: a second client waits; the first goes idle and is
-// dropped (IdleTimeout), then the second gets in.
+// One peer per address: a stalled handshake makes room for a new client
+// (Evicted, through onHandshakeFailed); a second client waits; the first
+// goes idle and is dropped (IdleTimeout), then the second gets in.
 void test_server_limits_and_idle_timeout() {
     World w;
     CHECK(w.server.setMaxPeersPerAddress(1));
     CHECK(w.server.setMaxPeers(100) && w.server.setMaxHandshakes(10) && w.server.setHandshakeTimeoutMs(5000));
     CHECK(w.server.setIdleTimeoutMs(600));
+
+    // a client that stops after the cookie exchange (not one of w's: nothing drives it)
+    QDtls stalled(SslMode::SslClientMode);
+    Udp stalledUdp;
+    CHECK(stalled.setDtlsConfiguration(pskConfig()) && stalled.setPeer("127.0.0.1", w.su.port()));
+    simplePsk(stalled);
+    CHECK(stalled.doHandshake(stalledUdp.fd));
+    std::optional<Datagram> verify;
+    PUMP_UNTIL(w, (verify = recvWithin(stalledUdp.fd, 0)).has_value(), 5000);
+    CHECK(stalled.doHandshake(stalledUdp.fd, verify->data));
+    PUMP_UNTIL(w, w.server.handshakeCount() == 1, 5000);
     CONNECT_CLIENTS(w, 1);
+    CHECK_EQ(w.failed.size(), std::size_t{1});
+    CHECK_EQ(w.failed[0].reason, CloseReason::Evicted);
+    CHECK_EQ(w.failed[0].port, stalledUdp.port());
+
     Client &second = w.connect();
     w.pumpFor(300);
     CHECK(!second.dtls.isConnectionEncrypted());
@@ -468,9 +490,10 @@ void test_server_throwing_handlers() {
         a->setPreSharedKey(kKey);
     }));
     Client &first = w.connect();
-    w.pumpFor(800);
+    PUMP_UNTIL(w, w.failed.size() == 1, 5000); // no key: that handshake fails
     CHECK(!first.dtls.isConnectionEncrypted());
     CHECK_EQ(w.connected, 0);
+    CHECK(w.closed.empty());
 
     failPsk = false;
     CHECK(w.server.onConnected([](Peer &) { throw std::runtime_error("connected handler failure"); }));

@@ -1,8 +1,9 @@
 // A secure UDP server in the style of Qt's DTLS server example, over qdtls's
 // C++ API: one socket and one qdtls::Server, which demultiplexes peers by
 // address and port, checks cookies before keeping any per-peer state, runs
-// the handshakes and timers, and calls back with decrypted datagrams (each
-// answered encrypted) and with peers that went away.
+// the handshakes and timers, and calls back with completed handshakes,
+// decrypted datagrams (each answered encrypted), peers that went away and
+// handshakes that failed.
 //
 // usage: dtls_server --port-file F [--mode psk|cert] [--cert C --key K] [--exit-after N]
 //   --exit-after N: exit once N clients that completed a handshake have gone.
@@ -90,13 +91,12 @@ int main(int argc, char **argv) {
         if (peer.writeDatagramEncrypted(sock, reply) < 0)
             std::printf("server: reply failed: %s\n", peer.dtlsErrorString().c_str());
     });
-    server.onClosed([&served](qdtls::Peer &peer, qdtls::CloseReason reason) {
+    server.onHandshakeFailed([](qdtls::Peer &peer, qdtls::CloseReason reason) {
+        std::printf("server: handshake with %s failed (%s): %s\n", nameOf(peer).c_str(), qdtls::closeReasonName(reason),
+                    peer.dtlsErrorString().c_str());
+    });
+    server.onClosed([&served](qdtls::Peer &peer, qdtls::CloseReason reason) { // the peers onConnected saw
         auto *client = static_cast<Client *>(peer.userData());
-        if (!client) { // never completed its handshake
-            std::printf("server: handshake with %s failed (%s): %s\n", nameOf(peer).c_str(),
-                        qdtls::closeReasonName(reason), peer.dtlsErrorString().c_str());
-            return;
-        }
         if (reason == qdtls::CloseReason::CloseNotify)
             std::printf("server: %s closed the connection after %d messages\n", client->name.c_str(),
                         client->messages);

@@ -7,11 +7,13 @@
 //   for all peers. The application only reads the socket (receive() or
 //   handleDatagram()) and waits nextTimeoutMs() before handleTimeouts().
 // - Events are handlers, called from inside those calls on the thread that
-//   makes them: onConnected, onDatagram, onClosed, onPskRequired. An
+//   makes them: onConnected, onDatagram, onClosed, onHandshakeFailed,
+//   onPskRequired. An
 //   exception a handler throws never reaches the C library: it is dropped
 //   (a PSK handler that throws sets no key, so that handshake fails).
-// - A Peer is valid until the onClosed handler for it returns; then it must
-//   not be used. Never keep a Peer past that (key maps by nativeHandle() and
+// - A Peer is valid until the onClosed handler (connected peers) or the
+//   onHandshakeFailed handler (the others) for it returns; then it must not
+//   be used. Never keep a Peer past that (key maps by nativeHandle() and
 //   erase in onClosed, or hang your state on setUserData()).
 // - No exceptions are thrown (usable with -fno-exceptions); errors are
 //   return values plus serverError() / serverErrorString().
@@ -22,7 +24,7 @@
 
 namespace qdtls {
 
-/// Why a server's peer went away (the onClosed handler's reason), with the C values.
+/// Why a server's peer went away (onClosed's and onHandshakeFailed's reason), with the C values.
 enum class CloseReason : int {
     /// The peer sent close_notify.
     CloseNotify = QDTLS_CLOSE_NOTIFY,
@@ -61,7 +63,8 @@ inline const char *closeReasonName(CloseReason r) {
 /// owns, with QDtls's getters, writeDatagramEncrypted() and shutdown()
 /// (from inside the server's handlers: the server then closes the peer with
 /// CloseReason::Local; elsewhere, Server::closePeer() does that). Copies
-/// view the same peer. Valid until the onClosed handler for the peer returns.
+/// view the same peer. Valid until the onClosed (or, for a peer that never
+/// connected, onHandshakeFailed) handler for the peer returns.
 class Peer : public DtlsConnection {
 public:
     explicit Peer(::qdtls_connection *h) noexcept : DtlsConnection(h) {}
@@ -95,7 +98,9 @@ public:
     using ConnectedHandler = std::function<void(Peer &peer)>;
     /// A decrypted datagram (valid during the call only).
     using DatagramHandler = std::function<void(Peer &peer, const std::uint8_t *data, std::size_t len)>;
-    /// The peer is gone; `peer` is invalid once this returns.
+    /// A connected peer is gone (once for every onConnected); `peer` is
+    /// invalid once this returns. Also the type of onHandshakeFailed: a
+    /// peer gone before its handshake completed.
     using ClosedHandler = std::function<void(Peer &peer, CloseReason reason)>;
     /// A handshaking peer needs its pre-shared key (pskRequired).
     using PskHandler = std::function<void(Peer &peer, QSslPreSharedKeyAuthenticator *authenticator)>;
@@ -116,8 +121,8 @@ public:
     }
     Server(const Server &) = delete;
     Server &operator=(const Server &) = delete;
-    /// Calls onClosed(peer, ServerFreed) for every peer left (nothing is sent:
-    /// call shutdown() first to say goodbye).
+    /// Calls onClosed (or onHandshakeFailed) with ServerFreed for every peer
+    /// left (nothing is sent: call shutdown() first to say goodbye).
     ~Server() { qdtls_server_free(h_); }
 
     /// The C handle (owned by this object), e.g. to check it is not NULL.
@@ -130,6 +135,12 @@ public:
     bool onConnected(ConnectedHandler handler) { return setHandler(&Handlers::connected, std::move(handler)); }
     bool onDatagram(DatagramHandler handler) { return setHandler(&Handlers::datagram, std::move(handler)); }
     bool onClosed(ClosedHandler handler) { return setHandler(&Handlers::closed, std::move(handler)); }
+    /// A peer gone before its handshake completed (failed, timed out,
+    /// evicted, replaced by a newer handshake of the same client; onConnected
+    /// never came for it).
+    bool onHandshakeFailed(ClosedHandler handler) {
+        return setHandler(&Handlers::handshakeFailed, std::move(handler));
+    }
     /// The pskRequired signal, per peer: `handler` fills in the key (it may
     /// read the peer's address and the client's identity). Peers made from
     /// now on use it.
@@ -169,9 +180,9 @@ public:
     /// Retransmissions, handshake and idle timeouts that are due: how many
     /// peers were handled, or -1.
     std::int64_t handleTimeouts(int socket) { return qdtls_server_handle_timeouts(h_, socket); }
-    /// Sends close_notify to `peer` and removes it (onClosed with
-    /// CloseReason::Local). From inside a handler it takes effect when the
-    /// handler returns.
+    /// Sends close_notify to `peer` (if connected) and removes it: onClosed
+    /// (onHandshakeFailed for a handshaking peer) with CloseReason::Local.
+    /// From inside a handler it takes effect when the handler returns.
     bool closePeer(int socket, const Peer &peer) { return qdtls_server_close_peer(h_, socket, peer.nativeHandle()); }
     /// Closes every peer (close_notify to the established ones): how many, or -1.
     std::int64_t shutdown(int socket) { return qdtls_server_shutdown(h_, socket); }
@@ -219,6 +230,7 @@ private:
         ConnectedHandler connected;
         DatagramHandler datagram;
         ClosedHandler closed;
+        ClosedHandler handshakeFailed;
         PskHandler psk;
         SendCallback send;
         int running = 0; // handlers running now (nested: a handler may close a peer)
@@ -237,6 +249,7 @@ private:
         cb.on_connected = willBeSet(h.connected) ? &Server::connectedTrampoline : nullptr;
         cb.on_datagram = willBeSet(h.datagram) ? &Server::datagramTrampoline : nullptr;
         cb.on_closed = willBeSet(h.closed) ? &Server::closedTrampoline : nullptr;
+        cb.on_handshake_failed = willBeSet(h.handshakeFailed) ? &Server::handshakeFailedTrampoline : nullptr;
         if (!qdtls_server_set_callbacks(h_, &cb, handlers_.get()))
             return false;
         h.*slot = std::move(handler);
@@ -265,6 +278,10 @@ private:
     static void closedTrampoline(void *user, ::qdtls_connection *c, std::int32_t reason) {
         Peer peer(c);
         run(user, &Handlers::closed, peer, static_cast<CloseReason>(reason));
+    }
+    static void handshakeFailedTrampoline(void *user, ::qdtls_connection *c, std::int32_t reason) {
+        Peer peer(c);
+        run(user, &Handlers::handshakeFailed, peer, static_cast<CloseReason>(reason));
     }
     static void pskTrampoline(void *user, ::qdtls_connection *c, ::qdtls_psk_authenticator *a) {
         Peer peer(c);
