@@ -1,167 +1,130 @@
 // A secure UDP server in the style of Qt's DTLS server example, over qdtls's
-// C++ API: one socket; peers demultiplexed by address and port; unknown
-// peers go through QDtlsClientVerifier before any per-peer state exists;
-// decrypted datagrams are answered encrypted; peers that close are dropped.
+// C++ API: one socket and one qdtls::Server, which demultiplexes peers by
+// address and port, checks cookies before keeping any per-peer state, runs
+// the handshakes and timers, and calls back with completed handshakes,
+// decrypted datagrams (each answered encrypted), peers that went away and
+// handshakes that failed.
 //
 // usage: dtls_server --port-file F [--mode psk|cert] [--cert C --key K] [--exit-after N]
+//   --exit-after N: exit once N clients that completed a handshake have gone.
 #include "common.hpp"
 
 #include <qdtls/qdtls.hpp>
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <memory>
 
 namespace {
 
-std::string peerName(const sockaddr_in &a) {
-    char ip[INET_ADDRSTRLEN] = {};
-    inet_ntop(AF_INET, &a.sin_addr, ip, sizeof ip);
-    return std::string(ip) + ":" + std::to_string(ntohs(a.sin_port));
-}
+std::string nameOf(const qdtls::Peer &peer) { return peer.peerAddress() + ":" + std::to_string(peer.peerPort()); }
 
-struct Server {
-    int sock = -1;
-    qdtls::DtlsConfiguration config;
-    qdtls::QDtlsClientVerifier verifier;
-    std::map<std::string, std::unique_ptr<qdtls::QDtls>> peers;
-    int closed = 0;
-
-    void newPeer(const sockaddr_in &from, const std::string &name) {
-        auto dtls = std::make_unique<qdtls::QDtls>(qdtls::SslMode::SslServerMode);
-        dtls->setPeer(reinterpret_cast<const sockaddr *>(&from), sizeof from);
-        dtls->setDtlsConfiguration(config);
-        dtls->onPskRequired([name](qdtls::QSslPreSharedKeyAuthenticator *auth) {
-            const qdtls::Bytes identity = auth->identity();
-            std::string id(identity.begin(), identity.end());
-            std::printf("server: PSK requested by %s (identity '%s')\n", name.c_str(), id.c_str());
-            auth->setPreSharedKey(demo::preSharedKey);
-        });
-        if (!dtls->doHandshake(sock, verifier.verifiedHello())) {
-            std::printf("server: handshake with %s failed: %s\n", name.c_str(), dtls->dtlsErrorString().c_str());
-            return;
-        }
-        peers[name] = std::move(dtls);
-    }
-
-    void handshake(qdtls::QDtls &dtls, const std::string &name, const qdtls::Bytes &dgram) {
-        if (!dtls.doHandshake(sock, dgram)) {
-            std::printf("server: handshake with %s failed: %s\n", name.c_str(), dtls.dtlsErrorString().c_str());
-            peers.erase(name);
-            return;
-        }
-        if (dtls.handshakeState() == qdtls::HandshakeState::HandshakeComplete)
-            std::printf("server: handshake with %s complete, cipher %s\n", name.c_str(), dtls.sessionCipher().c_str());
-    }
-
-    void decrypt(qdtls::QDtls &dtls, const std::string &name, const qdtls::Bytes &dgram) {
-        qdtls::Bytes plain = dtls.decryptDatagram(sock, dgram);
-        if (dtls.dtlsError() == qdtls::QDtlsError::RemoteClosedConnectionError) {
-            std::printf("server: %s closed the connection\n", name.c_str());
-            peers.erase(name);
-            ++closed;
-            return;
-        }
-        if (plain.empty())
-            return;
-        std::string msg(plain.begin(), plain.end());
-        std::printf("server: received '%s' from %s\n", msg.c_str(), name.c_str());
-        std::string reply = "to " + name + ": I received your '" + msg + "'";
-        if (dtls.writeDatagramEncrypted(sock, reply) < 0)
-            std::printf("server: reply failed: %s\n", dtls.dtlsErrorString().c_str());
-    }
-
-    void onDatagram(const qdtls::Bytes &dgram, const sockaddr_in &from) {
-        std::string name = peerName(from);
-        auto it = peers.find(name);
-        if (it == peers.end()) {
-            // Stateless cookie check first: nothing is kept for unverified clients.
-            if (verifier.verifyClient(sock, dgram, reinterpret_cast<const sockaddr *>(&from), sizeof from))
-                newPeer(from, name);
-            return;
-        }
-        qdtls::QDtls &dtls = *it->second;
-        if (dtls.isConnectionEncrypted())
-            decrypt(dtls, name, dgram);
-        else
-            handshake(dtls, name, dgram);
-    }
-
-    int nextTimeout() const {
-        std::int64_t t = 1000;
-        for (const auto &p : peers) {
-            std::int64_t n = p.second->nextTimeoutMs();
-            if (n >= 0)
-                t = std::min(t, n);
-        }
-        return static_cast<int>(t);
-    }
-
-    void handleTimeouts() {
-        for (auto &p : peers)
-            if (p.second->nextTimeoutMs() == 0)
-                p.second->handleTimeout(sock);
-    }
+// What the application keeps per established peer, hung on the peer with setUserData().
+struct Client {
+    std::string name;
+    int messages = 0;
 };
 
 } // namespace
 
 int main(int argc, char **argv) {
     auto args = demo::parseArgs(argc, argv);
-    Server server;
     const std::string mode = demo::arg(args, "mode", "psk");
     const int exitAfter = std::atoi(demo::arg(args, "exit-after", "0").c_str());
 
-    server.config.setPeerVerifyMode(qdtls::PeerVerifyMode::VerifyNone);
+    qdtls::DtlsConfiguration config;
+    config.setPeerVerifyMode(qdtls::PeerVerifyMode::VerifyNone);
     if (mode == "cert") {
-        if (!server.config.setLocalCertificateChain(demo::readFile(demo::arg(args, "cert", ""))) ||
-            !server.config.setPrivateKey(demo::readFile(demo::arg(args, "key", "")))) {
+        if (!config.setLocalCertificateChain(demo::readFile(demo::arg(args, "cert", ""))) ||
+            !config.setPrivateKey(demo::readFile(demo::arg(args, "key", "")))) {
             std::fprintf(stderr, "server: cannot load --cert/--key\n");
             return 1;
         }
     } else {
-        server.config.setPreSharedKeyIdentityHint("qdtls example server");
+        config.setPreSharedKeyIdentityHint("qdtls example server");
     }
 
-    server.sock = socket(AF_INET, SOCK_DGRAM, 0);
+    const int sock = socket(AF_INET, SOCK_DGRAM, 0);
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     socklen_t len = sizeof addr;
-    if (bind(server.sock, reinterpret_cast<sockaddr *>(&addr), sizeof addr) != 0 ||
-        getsockname(server.sock, reinterpret_cast<sockaddr *>(&addr), &len) != 0) {
-        std::perror("server: bind");
+    if (sock < 0 || bind(sock, reinterpret_cast<sockaddr *>(&addr), sizeof addr) != 0 ||
+        getsockname(sock, reinterpret_cast<sockaddr *>(&addr), &len) != 0 ||
+        fcntl(sock, F_SETFL, fcntl(sock, F_GETFL) | O_NONBLOCK) != 0) { // receive() reads until EAGAIN
+        std::perror("server: socket");
         return 1;
     }
-    std::printf("server: listening on %s (%s), qdtls %s\n", peerName(addr).c_str(), mode.c_str(), qdtls::version());
+
+    int served = 0; // before the server: its destructor may still call onClosed
+    qdtls::Server server(config);
+    if (!server.nativeHandle()) {
+        std::fprintf(stderr, "server: cannot create the server\n");
+        return 1;
+    }
+    server.setHandshakeTimeoutMs(10000); // a handshake gets 10 s
+    server.setIdleTimeoutMs(60000);      // a silent peer is dropped after a minute
+
+    server.onPskRequired([](qdtls::Peer &peer, qdtls::QSslPreSharedKeyAuthenticator *auth) {
+        const qdtls::Bytes identity = auth->identity();
+        std::printf("server: PSK requested by %s (identity '%s')\n", nameOf(peer).c_str(),
+                    std::string(identity.begin(), identity.end()).c_str());
+        auth->setPreSharedKey(demo::preSharedKey);
+    });
+    server.onConnected([](qdtls::Peer &peer) {
+        auto *client = new Client{nameOf(peer)};
+        peer.setUserData(client);
+        std::printf("server: handshake with %s complete, cipher %s\n", client->name.c_str(),
+                    peer.sessionCipher().c_str());
+    });
+    server.onDatagram([sock](qdtls::Peer &peer, const std::uint8_t *data, std::size_t size) {
+        auto *client = static_cast<Client *>(peer.userData());
+        const std::string msg(reinterpret_cast<const char *>(data), size);
+        ++client->messages;
+        std::printf("server: received '%s' from %s\n", msg.c_str(), client->name.c_str());
+        const std::string reply = "to " + client->name + ": I received your '" + msg + "'";
+        if (peer.writeDatagramEncrypted(sock, reply) < 0)
+            std::printf("server: reply failed: %s\n", peer.dtlsErrorString().c_str());
+    });
+    server.onHandshakeFailed([](qdtls::Peer &peer, qdtls::CloseReason reason) {
+        std::printf("server: handshake with %s failed (%s): %s\n", nameOf(peer).c_str(), qdtls::closeReasonName(reason),
+                    peer.dtlsErrorString().c_str());
+    });
+    server.onClosed([&served](qdtls::Peer &peer, qdtls::CloseReason reason) { // the peers onConnected saw
+        auto *client = static_cast<Client *>(peer.userData());
+        if (reason == qdtls::CloseReason::CloseNotify)
+            std::printf("server: %s closed the connection after %d messages\n", client->name.c_str(),
+                        client->messages);
+        else
+            std::printf("server: %s gone (%s)\n", client->name.c_str(), qdtls::closeReasonName(reason));
+        ++served;
+        delete client;
+    });
+
+    std::printf("server: listening on %s:%d (%s), qdtls %s\n", inet_ntoa(addr.sin_addr), ntohs(addr.sin_port),
+                mode.c_str(), qdtls::version());
     std::fflush(stdout);
     if (FILE *f = std::fopen(demo::arg(args, "port-file", "/dev/null").c_str(), "w")) {
         std::fprintf(f, "%d\n", ntohs(addr.sin_port));
         std::fclose(f);
     }
 
-    while (exitAfter == 0 || server.closed < exitAfter) {
-        pollfd pfd{server.sock, POLLIN, 0};
-        if (poll(&pfd, 1, server.nextTimeout()) > 0) {
-            qdtls::Bytes dgram(65536);
-            sockaddr_in from{};
-            socklen_t fromLen = sizeof from;
-            ssize_t n = recvfrom(server.sock, dgram.data(), dgram.size(), 0, reinterpret_cast<sockaddr *>(&from),
-                                 &fromLen);
-            if (n > 0) {
-                dgram.resize(static_cast<std::size_t>(n));
-                server.onDatagram(dgram, from);
-            }
-        }
-        server.handleTimeouts();
+    while (exitAfter == 0 || served < exitAfter) {
+        const std::int64_t timeout = server.nextTimeoutMs(); // -1: no timer
+        pollfd pfd{sock, POLLIN, 0};
+        poll(&pfd, 1, static_cast<int>(timeout < 0 ? 1000 : std::min<std::int64_t>(timeout, 1000)));
+        if (server.receive(sock) < 0)
+            std::printf("server: receive failed: %s\n", server.serverErrorString().c_str());
+        server.handleTimeouts(sock);
         std::fflush(stdout);
     }
-    std::printf("server: %d clients served, bye\n", server.closed);
-    close(server.sock);
+    server.shutdown(sock); // close_notify to whoever is left
+    std::printf("server: %d clients served, bye\n", served);
+    close(sock);
     return 0;
 }

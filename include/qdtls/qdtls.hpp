@@ -13,8 +13,12 @@
 // - Beyond Qt (WebRTC, CoAP): the RFC 5705 exporter, DTLS-SRTP, the
 //   negotiated ALPN protocol, session resumption, a retransmission policy and
 //   a send callback for connections without a socket (socket -1).
+// - Beyond Qt: qdtls::Server (<qdtls/server.hpp>, included here), one server
+//   for every peer of a socket; its peers are qdtls::Peer views. QDtls and
+//   Peer share their getters through qdtls::DtlsConnection.
 // - The C handles behind the classes (nativeHandle()) are the C API's
-//   qdtls_connection, qdtls_client_verifier and qdtls_configuration.
+//   qdtls_connection, qdtls_client_verifier, qdtls_configuration and
+//   qdtls_server.
 #ifndef QDTLS_HPP
 #define QDTLS_HPP
 
@@ -352,97 +356,88 @@ private:
     qdtls_configuration *c_;
 };
 
-/// QDtls over a native UDP socket.
-class QDtls {
+/// Sends one datagram to `addr` (a sockaddr_in or sockaddr_in6 of `addrLen`
+/// bytes); true when it was sent (or queued). Used by QDtls and Server when a
+/// call passes socket -1.
+using SendCallback =
+    std::function<bool(const std::uint8_t *data, std::size_t len, const sockaddr *addr, socklen_t addrLen)>;
+
+namespace detail {
+/// Runs `f`, which must not let an exception unwind through the C library
+/// that called us: false when it threw (the exception is dropped).
+template <class F> bool guarded(F &&f) noexcept {
+#if defined(__cpp_exceptions)
+    try {
+        f();
+        return true;
+    } catch (...) {
+        return false;
+    }
+#else
+    f();
+    return true;
+#endif
+}
+
+/// The C send callback over a SendCallback (`user`); a throw is a failed send.
+inline int sendTrampoline(void *user, const std::uint8_t *data, std::size_t len, const void *addr,
+                          std::size_t addrLen) {
+    const auto &callback = *static_cast<const SendCallback *>(user);
+    bool sent = false;
+    // Empty: a connection made while it was set may still call after its removal.
+    if (!callback || !guarded([&] {
+            sent = callback(data, len, static_cast<const sockaddr *>(addr), static_cast<socklen_t>(addrLen));
+        }))
+        return -1;
+    return sent ? 0 : -1;
+}
+} // namespace detail
+
+/// What QDtls and a server's Peer share: the getters of a DTLS connection and
+/// what it sends, over a qdtls_connection it does NOT own (QDtls adds the
+/// ownership, Peer is a plain view).
+class DtlsConnection {
 public:
-    using PskHandler = std::function<void(QSslPreSharedKeyAuthenticator *)>;
-    /// Sends one datagram to `addr` (a sockaddr_in or sockaddr_in6 of
-    /// `addrLen` bytes); true when it was sent (or queued).
-    using SendCallback =
-        std::function<bool(const std::uint8_t *data, std::size_t len, const sockaddr *addr, socklen_t addrLen)>;
+    /// The C handle, e.g. to check it is not NULL.
+    ::qdtls_connection *nativeHandle() const { return h_; }
 
-    explicit QDtls(SslMode mode)
-        : h_(qdtls_new(static_cast<int>(mode))), psk_(std::make_unique<PskHandler>()),
-          send_(std::make_unique<SendCallback>()) {}
-    QDtls(QDtls &&) noexcept = default;
-    QDtls &operator=(QDtls &&) noexcept = default;
-    QDtls(const QDtls &) = delete;
-    QDtls &operator=(const QDtls &) = delete;
-    ~QDtls() = default;
-
-    /// The C handle (owned by this object), e.g. to check it is not NULL.
-    ::qdtls_connection *nativeHandle() const { return h_.get(); }
-
-    bool setPeer(const std::string &address, std::uint16_t port, const std::string &verificationName = {}) {
-        return qdtls_set_peer(h_.get(), address.c_str(), port, verificationName.c_str());
-    }
-    /// setPeer from the sockaddr recvfrom() filled in: a sockaddr_in, or a
-    /// sockaddr_in6 (whose sin6_scope_id selects the interface of a link-local peer).
-    bool setPeer(const sockaddr *sockaddr, socklen_t len, const std::string &verificationName = {}) {
-        return qdtls_set_peer_sockaddr(h_.get(), sockaddr, len, verificationName.c_str());
-    }
-    bool setPeerVerificationName(const std::string &name) {
-        return qdtls_set_peer_verification_name(h_.get(), name.c_str());
-    }
     std::string peerAddress() const {
-        return detail::readString([&](char *b, std::size_t c) { return qdtls_peer_address(h_.get(), b, c); });
+        return detail::readString([&](char *b, std::size_t c) { return qdtls_peer_address(h_, b, c); });
     }
-    std::uint16_t peerPort() const { return qdtls_peer_port(h_.get()); }
+    std::uint16_t peerPort() const { return qdtls_peer_port(h_); }
     std::string peerVerificationName() const {
-        return detail::readString([&](char *b, std::size_t c) { return qdtls_peer_verification_name(h_.get(), b, c); });
+        return detail::readString([&](char *b, std::size_t c) { return qdtls_peer_verification_name(h_, b, c); });
     }
-    SslMode sslMode() const { return static_cast<SslMode>(qdtls_ssl_mode(h_.get())); }
-    void setMtuHint(std::uint16_t mtu) { qdtls_set_mtu_hint(h_.get(), mtu); }
-    std::uint16_t mtuHint() const { return qdtls_mtu_hint(h_.get()); }
-
-    /// Returns true on success (Qt returns false even then).
-    bool setCookieGeneratorParameters(const GeneratorParameters &p) {
-        return qdtls_set_cookie_generator_parameters(h_.get(), static_cast<int>(p.hash), p.secret.data(),
-                                                     p.secret.size());
-    }
+    SslMode sslMode() const { return static_cast<SslMode>(qdtls_ssl_mode(h_)); }
+    std::uint16_t mtuHint() const { return qdtls_mtu_hint(h_); }
     GeneratorParameters cookieGeneratorParameters() const {
         int hash = 0;
         GeneratorParameters p;
-        p.secret = detail::readBytes([&](std::uint8_t *b, std::size_t c) {
-            return qdtls_cookie_generator_parameters(h_.get(), &hash, b, c);
-        });
+        p.secret = detail::readBytes(
+            [&](std::uint8_t *b, std::size_t c) { return qdtls_cookie_generator_parameters(h_, &hash, b, c); });
         p.hash = static_cast<HashAlgorithm>(hash);
         return p;
     }
-
-    bool setDtlsConfiguration(const DtlsConfiguration &c) {
-        return qdtls_set_dtls_configuration(h_.get(), c.nativeHandle());
-    }
     DtlsConfiguration dtlsConfiguration() const {
-        return DtlsConfiguration::fromNative(qdtls_dtls_configuration(h_.get()));
+        return DtlsConfiguration::fromNative(qdtls_dtls_configuration(h_));
     }
 
-    HandshakeState handshakeState() const { return static_cast<HandshakeState>(qdtls_handshake_state(h_.get())); }
-    bool doHandshake(int socket, const Bytes &dgram = {}) {
-        return qdtls_do_handshake(h_.get(), socket, dgram.data(), dgram.size());
-    }
-    bool doHandshake(int socket, const void *dgram, std::size_t len) {
-        return qdtls_do_handshake(h_.get(), socket, detail::u8(dgram), len);
-    }
-    /// Retransmits when due; true if it did.
-    bool handleTimeout(int socket) { return qdtls_handle_timeout(h_.get(), socket); }
+    HandshakeState handshakeState() const { return static_cast<HandshakeState>(qdtls_handshake_state(h_)); }
     /// Milliseconds until handleTimeout() is due; 0 = now; -1 = no timer.
-    std::int64_t nextTimeoutMs() const { return qdtls_next_timeout_ms(h_.get()); }
-    bool setInitialTimeoutMs(std::uint32_t ms) { return qdtls_set_initial_timeout_ms(h_.get(), ms); }
-    bool resumeHandshake(int socket) { return qdtls_resume_handshake(h_.get(), socket); }
-    bool abortHandshake(int socket) { return qdtls_abort_handshake(h_.get(), socket); }
-    bool shutdown(int socket) { return qdtls_shutdown(h_.get(), socket); }
+    std::int64_t nextTimeoutMs() const { return qdtls_next_timeout_ms(h_); }
+    /// Sends close_notify and ends the connection (a server's Peer: see Peer).
+    bool shutdown(int socket) { return qdtls_shutdown(h_, socket); }
 
-    bool isConnectionEncrypted() const { return qdtls_is_connection_encrypted(h_.get()); }
+    bool isConnectionEncrypted() const { return qdtls_is_connection_encrypted(h_); }
     std::string sessionCipher() const {
-        return detail::readString([&](char *b, std::size_t c) { return qdtls_session_cipher(h_.get(), b, c); });
+        return detail::readString([&](char *b, std::size_t c) { return qdtls_session_cipher(h_, b, c); });
     }
-    SslProtocol sessionProtocol() const { return static_cast<SslProtocol>(qdtls_session_protocol(h_.get())); }
-    std::size_t maxPayloadSize() const { return qdtls_max_payload_size(h_.get()); }
+    SslProtocol sessionProtocol() const { return static_cast<SslProtocol>(qdtls_session_protocol(h_)); }
+    std::size_t maxPayloadSize() const { return qdtls_max_payload_size(h_); }
 
     /// Bytes written, or -1.
     std::int64_t writeDatagramEncrypted(int socket, const void *data, std::size_t len) {
-        return qdtls_write_datagram_encrypted(h_.get(), socket, detail::u8(data), len);
+        return qdtls_write_datagram_encrypted(h_, socket, detail::u8(data), len);
     }
     std::int64_t writeDatagramEncrypted(int socket, std::string_view data) {
         return writeDatagramEncrypted(socket, data.data(), data.size());
@@ -450,56 +445,33 @@ public:
     std::int64_t writeDatagramEncrypted(int socket, const Bytes &data) {
         return writeDatagramEncrypted(socket, data.data(), data.size());
     }
-    /// The plaintext; empty on error (see dtlsError()) or for replayed/non-data datagrams.
-    Bytes decryptDatagram(int socket, const void *dgram, std::size_t len) {
-        Bytes out(len);
-        std::int64_t n =
-            qdtls_decrypt_datagram(h_.get(), socket, detail::u8(dgram), len, out.data(), len);
-        out.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
-        return out;
-    }
-    Bytes decryptDatagram(int socket, const Bytes &dgram) { return decryptDatagram(socket, dgram.data(), dgram.size()); }
-    /// decryptDatagram into the caller's buffer (`cap` >= `len` always
-    /// suffices): the plaintext length, 0 for replayed/non-data datagrams,
-    /// -1 on error (see dtlsError()).
-    std::int64_t decryptDatagram(int socket, const void *dgram, std::size_t len, void *plain, std::size_t cap) {
-        return qdtls_decrypt_datagram(h_.get(), socket, detail::u8(dgram), len, static_cast<std::uint8_t *>(plain),
-                                      cap);
-    }
 
-    QDtlsError dtlsError() const { return static_cast<QDtlsError>(qdtls_dtls_error(h_.get())); }
+    QDtlsError dtlsError() const { return static_cast<QDtlsError>(qdtls_dtls_error(h_)); }
     std::string dtlsErrorString() const {
-        return detail::readString([&](char *b, std::size_t c) { return qdtls_dtls_error_string(h_.get(), b, c); });
+        return detail::readString([&](char *b, std::size_t c) { return qdtls_dtls_error_string(h_, b, c); });
     }
 
     std::vector<QSslError> peerVerificationErrors() const {
         std::vector<QSslError> out;
-        for (std::size_t i = 0; i < qdtls_peer_verification_error_count(h_.get()); ++i) {
+        for (std::size_t i = 0; i < qdtls_peer_verification_error_count(h_); ++i) {
             QSslError e;
-            e.error = static_cast<SslError>(qdtls_peer_verification_error_code(h_.get(), i));
+            e.error = static_cast<SslError>(qdtls_peer_verification_error_code(h_, i));
             e.certificate = detail::readBytes([&](std::uint8_t *b, std::size_t c) {
-                return qdtls_peer_verification_error_certificate(h_.get(), i, b, c);
+                return qdtls_peer_verification_error_certificate(h_, i, b, c);
             });
             out.push_back(std::move(e));
         }
         return out;
     }
-    bool ignoreVerificationErrors(const std::vector<QSslError> &errors) {
-        std::vector<qdtls_ssl_error> list;
-        for (const auto &e : errors)
-            list.push_back({static_cast<int>(e.error), e.certificate.empty() ? nullptr : e.certificate.data(),
-                            e.certificate.size()});
-        return qdtls_ignore_verification_errors(h_.get(), list.data(), list.size());
-    }
     /// DER of the peer's certificate; empty when there is none.
     Bytes peerCertificate() const {
-        return detail::readBytes([&](std::uint8_t *b, std::size_t c) { return qdtls_peer_certificate(h_.get(), b, c); });
+        return detail::readBytes([&](std::uint8_t *b, std::size_t c) { return qdtls_peer_certificate(h_, b, c); });
     }
     std::vector<Bytes> peerCertificateChain() const {
         std::vector<Bytes> out;
-        for (std::size_t i = 0; i < qdtls_peer_certificate_chain_count(h_.get()); ++i)
+        for (std::size_t i = 0; i < qdtls_peer_certificate_chain_count(h_); ++i)
             out.push_back(detail::readBytes(
-                [&](std::uint8_t *b, std::size_t c) { return qdtls_peer_certificate_chain_at(h_.get(), i, b, c); }));
+                [&](std::uint8_t *b, std::size_t c) { return qdtls_peer_certificate_chain_at(h_, i, b, c); }));
         return out;
     }
 
@@ -520,15 +492,13 @@ public:
                                     length);
     }
     /// The negotiated DTLS-SRTP profile; NoProfile when none.
-    SrtpProfile selectedSrtpProfile() const {
-        return static_cast<SrtpProfile>(qdtls_selected_srtp_profile(h_.get()));
-    }
+    SrtpProfile selectedSrtpProfile() const { return static_cast<SrtpProfile>(qdtls_selected_srtp_profile(h_)); }
     /// DTLS-SRTP's master keys and salts; profile NoProfile and empty keys on
     /// error (see dtlsError()).
     SrtpKeyingMaterial srtpKeyingMaterial() const {
         SrtpKeyingMaterial m;
         ::qdtls_srtp_keys k{};
-        if (qdtls_srtp_keying_material(h_.get(), &k) && k.key_len <= sizeof k.client_key &&
+        if (qdtls_srtp_keying_material(h_, &k) && k.key_len <= sizeof k.client_key &&
             k.salt_len <= sizeof k.client_salt) {
             m.profile = static_cast<SrtpProfile>(k.profile);
             m.clientKey.assign(k.client_key, k.client_key + k.key_len);
@@ -543,30 +513,132 @@ public:
     /// nextNegotiatedProtocol); empty when none.
     std::string negotiatedApplicationProtocol() const {
         const Bytes b = detail::readBytes(
-            [&](std::uint8_t *buf, std::size_t c) { return qdtls_negotiated_application_protocol(h_.get(), buf, c); });
+            [&](std::uint8_t *buf, std::size_t c) { return qdtls_negotiated_application_protocol(h_, buf, c); });
         return std::string(b.begin(), b.end());
     }
     /// Client side, with session resumption on: the session of the last
     /// handshake, for setSessionData() on a later connection to the same
     /// server; empty when there is none. Secret: it holds the master secret.
     Bytes sessionData() const {
-        return detail::readBytes([&](std::uint8_t *b, std::size_t c) { return qdtls_session_data(h_.get(), b, c); });
+        return detail::readBytes([&](std::uint8_t *b, std::size_t c) { return qdtls_session_data(h_, b, c); });
+    }
+    /// Whether the last handshake resumed an earlier session.
+    bool sessionResumed() const { return qdtls_session_resumed(h_); }
+
+    /// The application's pointer for this connection (a server's peers
+    /// included), nullptr until set; the library never touches it.
+    bool setUserData(void *user) { return qdtls_set_user_data(h_, user); }
+    void *userData() const { return qdtls_user_data(h_); }
+
+protected:
+    explicit DtlsConnection(::qdtls_connection *h) noexcept : h_(h) {}
+    // Protected: a DtlsConnection is only ever a QDtls or a Peer (no slicing
+    // a QDtls into a view that outlives it).
+    DtlsConnection(const DtlsConnection &) = default;
+    DtlsConnection &operator=(const DtlsConnection &) = default;
+    ~DtlsConnection() = default;
+
+    ::qdtls_connection *h_;
+
+private:
+    Bytes exportKeyingMaterial(std::string_view label, const std::uint8_t *context, std::size_t contextLen,
+                               std::size_t length) const {
+        Bytes out(length);
+        if (!qdtls_export_keying_material(h_, label.data(), label.size(), context, contextLen, out.data(),
+                                          out.size()))
+            out.clear();
+        return out;
+    }
+};
+
+/// QDtls over a native UDP socket: a DtlsConnection that owns its handle.
+class QDtls : public DtlsConnection {
+public:
+    using PskHandler = std::function<void(QSslPreSharedKeyAuthenticator *)>;
+    using SendCallback = qdtls::SendCallback;
+
+    explicit QDtls(SslMode mode)
+        : DtlsConnection(qdtls_new(static_cast<int>(mode))), psk_(std::make_unique<PskHandler>()),
+          send_(std::make_unique<SendCallback>()) {}
+    QDtls(QDtls &&o) noexcept
+        : DtlsConnection(std::exchange(o.h_, nullptr)), psk_(std::move(o.psk_)), send_(std::move(o.send_)) {}
+    QDtls &operator=(QDtls &&o) noexcept {
+        if (this != &o) {
+            // The old handle goes first: its callbacks point into the old slots.
+            qdtls_free(std::exchange(h_, std::exchange(o.h_, nullptr)));
+            psk_ = std::move(o.psk_);
+            send_ = std::move(o.send_);
+        }
+        return *this;
+    }
+    QDtls(const QDtls &) = delete;
+    QDtls &operator=(const QDtls &) = delete;
+    ~QDtls() { qdtls_free(h_); }
+
+    bool setPeer(const std::string &address, std::uint16_t port, const std::string &verificationName = {}) {
+        return qdtls_set_peer(h_, address.c_str(), port, verificationName.c_str());
+    }
+    /// setPeer from the sockaddr recvfrom() filled in: a sockaddr_in, or a
+    /// sockaddr_in6 (whose sin6_scope_id selects the interface of a link-local peer).
+    bool setPeer(const sockaddr *sockaddr, socklen_t len, const std::string &verificationName = {}) {
+        return qdtls_set_peer_sockaddr(h_, sockaddr, len, verificationName.c_str());
+    }
+    bool setPeerVerificationName(const std::string &name) { return qdtls_set_peer_verification_name(h_, name.c_str()); }
+    void setMtuHint(std::uint16_t mtu) { qdtls_set_mtu_hint(h_, mtu); }
+
+    /// Returns true on success (Qt returns false even then).
+    bool setCookieGeneratorParameters(const GeneratorParameters &p) {
+        return qdtls_set_cookie_generator_parameters(h_, static_cast<int>(p.hash), p.secret.data(), p.secret.size());
+    }
+    bool setDtlsConfiguration(const DtlsConfiguration &c) { return qdtls_set_dtls_configuration(h_, c.nativeHandle()); }
+
+    bool doHandshake(int socket, const Bytes &dgram = {}) {
+        return qdtls_do_handshake(h_, socket, dgram.data(), dgram.size());
+    }
+    bool doHandshake(int socket, const void *dgram, std::size_t len) {
+        return qdtls_do_handshake(h_, socket, detail::u8(dgram), len);
+    }
+    /// Retransmits when due; true if it did.
+    bool handleTimeout(int socket) { return qdtls_handle_timeout(h_, socket); }
+    bool setInitialTimeoutMs(std::uint32_t ms) { return qdtls_set_initial_timeout_ms(h_, ms); }
+    bool resumeHandshake(int socket) { return qdtls_resume_handshake(h_, socket); }
+    bool abortHandshake(int socket) { return qdtls_abort_handshake(h_, socket); }
+
+    /// The plaintext; empty on error (see dtlsError()) or for replayed/non-data datagrams.
+    Bytes decryptDatagram(int socket, const void *dgram, std::size_t len) {
+        Bytes out(len);
+        std::int64_t n = qdtls_decrypt_datagram(h_, socket, detail::u8(dgram), len, out.data(), len);
+        out.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
+        return out;
+    }
+    Bytes decryptDatagram(int socket, const Bytes &dgram) { return decryptDatagram(socket, dgram.data(), dgram.size()); }
+    /// decryptDatagram into the caller's buffer (`cap` >= `len` always
+    /// suffices): the plaintext length, 0 for replayed/non-data datagrams,
+    /// -1 on error (see dtlsError()).
+    std::int64_t decryptDatagram(int socket, const void *dgram, std::size_t len, void *plain, std::size_t cap) {
+        return qdtls_decrypt_datagram(h_, socket, detail::u8(dgram), len, static_cast<std::uint8_t *>(plain), cap);
+    }
+
+    bool ignoreVerificationErrors(const std::vector<QSslError> &errors) {
+        std::vector<qdtls_ssl_error> list;
+        for (const auto &e : errors)
+            list.push_back({static_cast<int>(e.error), e.certificate.empty() ? nullptr : e.certificate.data(),
+                            e.certificate.size()});
+        return qdtls_ignore_verification_errors(h_, list.data(), list.size());
     }
     /// Client side: offers a session from sessionData() in the next
     /// handshake (empty clears it). Only before the handshake.
-    bool setSessionData(const Bytes &data) { return qdtls_set_session_data(h_.get(), data.data(), data.size()); }
-    /// Whether the last handshake resumed an earlier session.
-    bool sessionResumed() const { return qdtls_session_resumed(h_.get()); }
+    bool setSessionData(const Bytes &data) { return qdtls_set_session_data(h_, data.data(), data.size()); }
     /// The ceiling of the doubling retransmission timeout, 1..600000 ms
     /// (default 60000). Only before the handshake.
-    bool setMaxTimeoutMs(std::uint32_t ms) { return qdtls_set_max_timeout_ms(h_.get(), ms); }
+    bool setMaxTimeoutMs(std::uint32_t ms) { return qdtls_set_max_timeout_ms(h_, ms); }
     /// Retransmissions of one flight before the handshake fails with
     /// TlsFatalError, 0..12 (default 12). Only before the handshake.
-    bool setMaxRetransmissions(std::uint32_t n) { return qdtls_set_max_retransmissions(h_.get(), n); }
+    bool setMaxRetransmissions(std::uint32_t n) { return qdtls_set_max_retransmissions(h_, n); }
     /// The whole handshake must complete within `ms` of its start (0, the
     /// default: no deadline); nextTimeoutMs() counts down to it, and
     /// handleTimeout() fails the handshake there. Only before the handshake.
-    bool setHandshakeDeadlineMs(std::uint32_t ms) { return qdtls_set_handshake_deadline_ms(h_.get(), ms); }
+    bool setHandshakeDeadlineMs(std::uint32_t ms) { return qdtls_set_handshake_deadline_ms(h_, ms); }
 
     /// Sends through `callback` whenever a call passes socket -1 (ICE, TURN,
     /// user-space stacks); datagrams from the peer are passed in as usual.
@@ -576,64 +648,25 @@ public:
         if (!send_) // a moved-from object gets a fresh slot rather than a crash
             send_ = std::make_unique<SendCallback>();
         *send_ = std::move(callback);
-        return qdtls_set_send_callback(h_.get(), *send_ ? &QDtls::sendTrampoline : nullptr, send_.get());
+        return qdtls_set_send_callback(h_, *send_ ? &detail::sendTrampoline : nullptr, send_.get());
     }
 
     /// The pskRequired signal: `handler` fills in the authenticator. It runs on
     /// the thread driving the handshake and may call this object's getters.
+    /// An exception it throws is dropped: no key is set, the handshake fails.
     void onPskRequired(PskHandler handler) {
         if (!psk_) // a moved-from object gets a fresh slot rather than a crash
             psk_ = std::make_unique<PskHandler>();
         *psk_ = std::move(handler);
-        qdtls_set_psk_callback(h_.get(), *psk_ ? &QDtls::pskTrampoline : nullptr, psk_.get());
+        qdtls_set_psk_callback(h_, *psk_ ? &QDtls::pskTrampoline : nullptr, psk_.get());
     }
 
 private:
-    struct Deleter {
-        void operator()(::qdtls_connection *h) const { qdtls_free(h); }
-    };
-
     static void pskTrampoline(void *user, ::qdtls_psk_authenticator *a) {
-        auto *handler = static_cast<PskHandler *>(user);
         QSslPreSharedKeyAuthenticator view(a);
-#if defined(__cpp_exceptions)
-        // An exception must not unwind through the C library: no key is set, the handshake fails.
-        try {
-            (*handler)(&view);
-        } catch (...) {
-        }
-#else
-        (*handler)(&view);
-#endif
+        detail::guarded([&] { (*static_cast<PskHandler *>(user))(&view); });
     }
 
-    static int sendTrampoline(void *user, const std::uint8_t *data, std::size_t len, const void *addr,
-                              std::size_t addrLen) {
-        auto *callback = static_cast<SendCallback *>(user);
-        const auto *sa = static_cast<const sockaddr *>(addr);
-        const auto saLen = static_cast<socklen_t>(addrLen);
-#if defined(__cpp_exceptions)
-        // An exception must not unwind through the C library: the send failed.
-        try {
-            return (*callback)(data, len, sa, saLen) ? 0 : -1;
-        } catch (...) {
-            return -1;
-        }
-#else
-        return (*callback)(data, len, sa, saLen) ? 0 : -1;
-#endif
-    }
-
-    Bytes exportKeyingMaterial(std::string_view label, const std::uint8_t *context, std::size_t contextLen,
-                               std::size_t length) const {
-        Bytes out(length);
-        if (!qdtls_export_keying_material(h_.get(), label.data(), label.size(), context, contextLen, out.data(),
-                                          out.size()))
-            out.clear();
-        return out;
-    }
-
-    std::unique_ptr<::qdtls_connection, Deleter> h_;
     // Heap-allocated so the addresses given to the C callbacks survive moves.
     std::unique_ptr<PskHandler> psk_;
     std::unique_ptr<SendCallback> send_;
@@ -699,5 +732,8 @@ inline const char *version() { return qdtls_version(); }
 inline void rotateSessionTicketKeys() { qdtls_rotate_session_ticket_keys(); }
 
 } // namespace qdtls
+
+// qdtls::Server and qdtls::Peer (a header of its own, for size).
+#include "server.hpp"
 
 #endif // QDTLS_HPP
