@@ -61,8 +61,9 @@ inline const char *closeReasonName(CloseReason r) {
 
 /// One of a Server's peers: a non-owning view of a connection the Server
 /// owns, with QDtls's getters, writeDatagramEncrypted() and shutdown()
-/// (from inside the server's handlers: the server then closes the peer with
-/// CloseReason::Local; elsewhere, Server::closePeer() does that). Copies
+/// (the server then closes the peer with CloseReason::Local: at once inside
+/// its handlers, else at its next call, which nextTimeoutMs() asks for at
+/// once; Server::closePeer() does both in one step). Copies
 /// view the same peer. Valid until the onClosed (or, for a peer that never
 /// connected, onHandshakeFailed) handler for the peer returns.
 class Peer : public DtlsConnection {
