@@ -86,22 +86,37 @@ one() { # file command...
     fi
 }
 
+# Each qdtls measurement runs next to its raw OpenSSL counterpart (this host's
+# speed drifts within minutes), the two in the other order in even rounds.
+pair() { # file round qdtls-scenario raw-command...
+    file=$1 r=$2 scenario=$3
+    shift 3
+    if [ $((r % 2)) -eq 1 ]; then
+        one "$file" "$bench_server" "$scenario" --seconds "$seconds"
+        [ $# -gt 0 ] && one "$file" "$@"
+    else
+        [ $# -gt 0 ] && one "$file" "$@"
+        one "$file" "$bench_server" "$scenario" --seconds "$seconds"
+    fi
+}
 round=1
 while [ "$round" -le "$rounds" ]; do
     out=$tmp/round$round
     : >"$out"
-    echo "-- round $round: idle handshakes reuseport data decrypt flood flood-socket, raw OpenSSL data decrypt idle idle-free psk"
-    for scenario in idle handshakes reuseport data decrypt flood flood-socket; do
-        one "$out" "$bench_server" "$scenario" --seconds "$seconds"
-    done
-    one "$out" "$raw" data "$seconds"
-    one "$out" "$raw" decrypt "$seconds"
-    one "$out" "$raw" idle
+    echo "-- round $round: idle, handshakes + raw psk loop, reuseport, data + raw data, decrypt + raw decrypt, flood, flood-socket"
+    pair "$out" "$round" idle "$raw" idle
     one "$out" "$raw" idle-free
     if [ -n "$loop" ]; then
-        one "$out" "$loop" psk --seconds "$seconds"
+        pair "$out" "$round" handshakes "$loop" psk --seconds "$seconds"
         one "$out" "$loop" psk --seconds "$seconds" --raw-bio dgram
+    else
+        one "$out" "$bench_server" handshakes --seconds "$seconds"
     fi
+    one "$out" "$bench_server" reuseport --seconds "$seconds"
+    pair "$out" "$round" data "$raw" data "$seconds"
+    pair "$out" "$round" decrypt "$raw" decrypt "$seconds"
+    one "$out" "$bench_server" flood --seconds "$seconds"
+    one "$out" "$bench_server" flood-socket --seconds "$seconds"
     round=$((round + 1))
 done
 echo "== load after: $(cut -d' ' -f1-3 /proc/loadavg); $(($(date +%s) - started)) s in all"
