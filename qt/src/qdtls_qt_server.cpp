@@ -1,0 +1,561 @@
+// QDtlsServer (qdtls_qt_server.h) over the library's server, qdtls_server_*
+// (see qdtls_qt_server_p.h); QDtlsServerPeer is in qdtls_qt_server_peer.cpp.
+//
+// Reading: after it emitted readyRead, QUdpSocket turns its read
+// notification off at the next one unless it was read through its own
+// readDatagram/receiveDatagram meanwhile. So every read pass starts with one
+// QUdpSocket::readDatagram (handed over with qdtls_server_handle_datagram),
+// and the rest are read in batches by qdtls_server_receive (recvmmsg).
+//
+// Re-entrancy: the library calls back (peerConnected, datagramReceived, ...)
+// from inside receive/handle_timeouts/close_peer, where driving the same
+// server again fails. `depth` counts those calls: a readyRead or timer that
+// fires in a nested event loop inside a slot is put off until the outermost
+// call returns, and a server deleted inside a slot hands its private part
+// over to that call, which frees it (`orphaned`).
+#include "qdtls_qt_server_p.h"
+
+#include <QtCore/qobject.h>
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <cstring>
+
+#if QDTLS_QT_PRIVATE_API
+#include "qtprivatebridge.h"
+#endif
+
+namespace qdtls {
+namespace qt {
+
+using namespace detail;
+
+namespace detail {
+
+char deletedPeerMarker;
+
+QDtlsError peerError(const qdtls_connection *h)
+{
+    return QDtlsError(qdtls_dtls_error(h));
+}
+
+QString peerErrorString(const qdtls_connection *h)
+{
+    return toQString(::qdtls::detail::readString([h](char *b, size_t c) { return qdtls_dtls_error_string(h, b, c); }));
+}
+
+} // namespace detail
+
+namespace {
+
+static_assert(int(QDtlsServer::RemoteClosed) == QDTLS_CLOSE_NOTIFY, "CloseReason values");
+static_assert(int(QDtlsServer::FatalAlert) == QDTLS_CLOSE_FATAL_ALERT, "CloseReason values");
+static_assert(int(QDtlsServer::Timeout) == QDTLS_CLOSE_IDLE_TIMEOUT, "CloseReason values");
+static_assert(int(QDtlsServer::Evicted) == QDTLS_CLOSE_EVICTED, "CloseReason values");
+static_assert(int(QDtlsServer::Replaced) == QDTLS_CLOSE_REPLACED, "CloseReason values");
+static_assert(int(QDtlsServer::OtherError) == QDTLS_CLOSE_ERROR, "CloseReason values");
+static_assert(int(QDtlsServer::ClosedLocally) == QDTLS_CLOSE_LOCAL, "CloseReason values");
+
+QDtlsServer::CloseReason closeReason(int32_t reason)
+{
+    return reason >= QDTLS_CLOSE_NOTIFY && reason <= QDTLS_CLOSE_LOCAL ? QDtlsServer::CloseReason(reason)
+                                                                       : QDtlsServer::OtherError;
+}
+
+// The socket's address family (the kernel's; QUdpSocket's Any is an IPv6 socket).
+int socketFamily(int sock)
+{
+    sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    return getsockname(sock, reinterpret_cast<sockaddr *>(&ss), &len) == 0 ? ss.ss_family : AF_UNSPEC;
+}
+
+// The sender of a datagram QUdpSocket read, as the kernel gives it to
+// recvmmsg on the same socket: the server knows a peer by that address, so
+// an IPv4 sender on a dual-stack socket must be its v4-mapped IPv6 address.
+socklen_t senderSockaddr(int family, const QHostAddress &address, quint16 port, sockaddr_storage *ss)
+{
+    std::memset(ss, 0, sizeof *ss);
+    if (family == AF_INET) {
+        bool ok = false;
+        const quint32 v4 = address.toIPv4Address(&ok); // also from ::ffff:a.b.c.d
+        if (!ok)
+            return 0;
+        auto *sin = reinterpret_cast<sockaddr_in *>(ss);
+        sin->sin_family = AF_INET;
+        sin->sin_port = htons(port);
+        sin->sin_addr.s_addr = htonl(v4);
+        return sizeof *sin;
+    }
+    if (family != AF_INET6)
+        return 0;
+    auto *sin6 = reinterpret_cast<sockaddr_in6 *>(ss);
+    if (scopedSockaddr(address, port, sin6))
+        return sizeof *sin6;
+    sin6->sin6_family = AF_INET6;
+    sin6->sin6_port = htons(port);
+    if (address.protocol() == QAbstractSocket::IPv4Protocol) {
+        const quint32 v4 = htonl(address.toIPv4Address());
+        sin6->sin6_addr.s6_addr[10] = 0xff;
+        sin6->sin6_addr.s6_addr[11] = 0xff;
+        std::memcpy(&sin6->sin6_addr.s6_addr[12], &v4, sizeof v4);
+    } else {
+        const Q_IPV6ADDR bytes = address.toIPv6Address();
+        std::memcpy(&sin6->sin6_addr, bytes.c, sizeof bytes.c);
+    }
+    return sizeof *sin6;
+}
+
+} // namespace
+
+// ---- QDtlsServerPrivate ----------------------------------------------------------------
+
+bool QDtlsServerPrivate::ready()
+{
+    if (s)
+        return true;
+    if (error == QDtlsError::NoError)
+        setError(QDtlsError::InvalidOperation, QStringLiteral("The server could not be created"));
+    return false;
+}
+
+void QDtlsServerPrivate::syncError()
+{
+    error = QDtlsError(qdtls_server_error(s));
+    errorString = error == QDtlsError::NoError
+                      ? QString()
+                      : toQString(::qdtls::detail::readString(
+                            [this](char *b, size_t c) { return qdtls_server_error_string(s, b, c); }));
+}
+
+qdtls_connection *QDtlsServerPrivate::handleOf(const QDtlsServerPeer *peer)
+{
+    if (peer && peer->d->server == this && peer->d->h)
+        return peer->d->h;
+    setError(QDtlsError::InvalidInputParameters,
+             peer ? QStringLiteral("The peer is closed, or belongs to another server")
+                  : QStringLiteral("Invalid (nullptr) peer"));
+    return nullptr;
+}
+
+QDtlsServerPeer *QDtlsServerPrivate::objectFor(qdtls_connection *h)
+{
+    if (qdtls_user_data(h) == &deletedPeerMarker)
+        return nullptr;
+    if (QDtlsServerPeer *p = peerOf(h))
+        return p;
+    auto *p = new QDtlsServerPeer(q);
+    p->d->server = this;
+    p->d->h = h;
+    p->d->address = QHostAddress(toQString(
+        ::qdtls::detail::readString([h](char *b, size_t c) { return qdtls_peer_address(h, b, c); })));
+    p->d->port = qdtls_peer_port(h);
+    qdtls_set_user_data(h, p);
+    objects.insert(p);
+    return p;
+}
+
+void QDtlsServerPrivate::detach(QDtlsServerPeer *p, void *marker)
+{
+    if (p->d->h) {
+        p->d->finalState = QDtls::HandshakeState(qdtls_handshake_state(p->d->h));
+        qdtls_set_user_data(p->d->h, marker);
+    }
+    p->d->h = nullptr;
+    p->d->server = nullptr;
+    objects.remove(p);
+    connectedPeers.remove(p);
+}
+
+void QDtlsServerPrivate::onConnected(qdtls_connection *h)
+{
+    if (!q)
+        return;
+    QDtlsServerPeer *p = objectFor(h);
+    if (!p)
+        return;
+    p->d->connected = true;
+    connectedPeers.insert(p);
+    Q_EMIT q->peerConnected(p);
+}
+
+void QDtlsServerPrivate::onDatagram(qdtls_connection *h, const uint8_t *data, size_t len)
+{
+    QDtlsServerPeer *p = q ? peerOf(h) : nullptr;
+    if (!p || !p->d->connected)
+        return;
+    const QByteArray datagram(reinterpret_cast<const char *>(data), qsizetype(len));
+    Q_EMIT p->datagramReceived(datagram);
+    if (q && peerOf(h) == p) // a slot may have deleted the peer or the server
+        Q_EMIT q->datagramReceived(p, datagram);
+}
+
+void QDtlsServerPrivate::onClosed(qdtls_connection *h, int32_t reason)
+{
+    if (!q)
+        return;
+    QDtlsServerPeer *p = peerOf(h);
+    if (!p && qdtls_user_data(h) != &deletedPeerMarker && q->isSignalConnected(handshakeFailedSignal()))
+        p = objectFor(h); // a failed handshake nobody has seen yet
+    if (!p)
+        return;
+    const bool wasConnected = p->d->connected;
+    const QDtlsServer::CloseReason why = closeReason(reason);
+    p->d->closing = true;
+    p->d->error = peerError(h);
+    p->d->errorString = p->d->error == QDtlsError::NoError ? QString() : peerErrorString(h);
+    Q_EMIT p->closed(why);
+    if (q && peerOf(h) == p) {
+        if (wasConnected)
+            Q_EMIT q->peerClosed(p, why);
+        else
+            Q_EMIT q->handshakeFailed(p, why);
+    }
+    if (q && peerOf(h) == p) {
+        detach(p, nullptr);
+        p->deleteLater();
+    }
+}
+
+void QDtlsServerPrivate::onPsk(qdtls_connection *h, qdtls_psk_authenticator *a)
+{
+    QDtlsServerPeer *p = q ? objectFor(h) : nullptr;
+    if (!p)
+        return;
+    ::qdtls::QSslPreSharedKeyAuthenticator view(a);
+    QSslPreSharedKeyAuthenticator auth;
+    const QByteArray identity = toQByteArray(view.identity());
+#if QDTLS_QT_PRIVATE_API
+    bridge::setupServerPsk(&auth, identity, toQByteArray(view.identityHint()),
+                           qMax(0, view.maximumPreSharedKeyLength()));
+#else
+    auth.setIdentity(identity);
+#endif
+    Q_EMIT q->pskRequired(p, &auth);
+    view.setPreSharedKey(toView(auth.preSharedKey()));
+}
+
+QMetaMethod QDtlsServerPrivate::handshakeFailedSignal()
+{
+    static const QMetaMethod m = QMetaMethod::fromSignal(&QDtlsServer::handshakeFailed);
+    return m;
+}
+
+bool QDtlsServerPrivate::endDrive()
+{
+    if (depth > 0)
+        return true;
+    if (orphaned) {
+        delete this;
+        return false;
+    }
+    if (readDeferred) {
+        readDeferred = false;
+        QMetaObject::invokeMethod(q, [this] { readSocket(); }, Qt::QueuedConnection);
+    }
+    rearm(false);
+    return true;
+}
+
+void QDtlsServerPrivate::readSocket()
+{
+    if (!s || !q || !socket)
+        return;
+    if (depth > 0) {
+        readDeferred = true; // readyRead in a nested event loop inside one of our signals
+        return;
+    }
+    const int sock = fd();
+    if (sock < 0)
+        return;
+    ++depth;
+    readOneThroughQt(sock);
+    const bool failed = qdtls_server_receive(s, sock) < 0;
+    if (failed)
+        syncError();
+    --depth;
+    if (!endDrive())
+        return;
+    if (failed)
+        Q_EMIT q->errorOccurred(error, errorString);
+}
+
+void QDtlsServerPrivate::readOneThroughQt(int sock)
+{
+    if (readBuffer.isEmpty())
+        readBuffer.resize(65536);
+    QHostAddress address;
+    quint16 port = 0;
+    qint64 n;
+    {
+        const QSignalBlocker blocker(socket.data());
+        n = socket->readDatagram(readBuffer.data(), readBuffer.size(), &address, &port);
+    }
+    sockaddr_storage from;
+    const socklen_t len = n >= 0 ? senderSockaddr(socketFamily(sock), address, port, &from) : 0;
+    if (len > 0)
+        qdtls_server_handle_datagram(s, sock, &from, len, reinterpret_cast<const uint8_t *>(readBuffer.constData()),
+                                     size_t(n));
+}
+
+void QDtlsServerPrivate::handleTimeouts()
+{
+    if (!s || !q)
+        return;
+    scheduledAt = -1;
+    if (depth > 0)
+        return; // in a nested event loop inside one of our signals: the outer call re-arms
+    ++depth;
+    const bool failed = qdtls_server_handle_timeouts(s, fd()) < 0;
+    if (failed)
+        syncError();
+    --depth;
+    if (!endDrive())
+        return;
+    rearm(true);
+    if (failed)
+        Q_EMIT q->errorOccurred(error, errorString);
+}
+
+void QDtlsServerPrivate::rearm(bool afterTimeouts)
+{
+    if (!s || !timer)
+        return;
+    int64_t ms = qdtls_server_next_timeout_ms(s);
+    if (ms < 0) {
+        timer->stop();
+        scheduledAt = -1;
+        return;
+    }
+    if (afterTimeouts && ms == 0)
+        ms = 1; // still due right after handling: do not spin
+    const qint64 at = clock.elapsed() + ms;
+    if (timer->isActive() && scheduledAt >= 0 && scheduledAt <= at)
+        return;
+    scheduledAt = at;
+    timer->start(int(qMin<int64_t>(ms, INT_MAX)));
+}
+
+bool QDtlsServerPrivate::closeHandle(qdtls_connection *h)
+{
+    ++depth;
+    const bool ok = qdtls_server_close_peer(s, fd(), h);
+    syncError();
+    --depth;
+    endDrive();
+    return ok;
+}
+
+void QDtlsServerPrivate::start()
+{
+    clock.start();
+    if (!socket) {
+        setError(QDtlsError::InvalidInputParameters, QStringLiteral("Invalid (nullptr) socket"));
+        return;
+    }
+    const ConvertedPtr converted = convert(configuration);
+    if (!converted->problem.isEmpty() || !converted->shim.nativeHandle()) {
+        setError(QDtlsError::TlsInitializationError, converted->problem);
+        return;
+    }
+    s = qdtls_server_new(converted->shim.nativeHandle());
+    if (!s) {
+        setError(QDtlsError::TlsInitializationError, QStringLiteral("The library refused the configuration"));
+        return;
+    }
+    qdtls_server_callbacks callbacks;
+    callbacks.on_connected = [](void *user, qdtls_connection *h) {
+        static_cast<QDtlsServerPrivate *>(user)->onConnected(h);
+    };
+    callbacks.on_datagram = [](void *user, qdtls_connection *h, const uint8_t *data, size_t len) {
+        static_cast<QDtlsServerPrivate *>(user)->onDatagram(h, data, len);
+    };
+    callbacks.on_closed = [](void *user, qdtls_connection *h, int32_t reason) {
+        static_cast<QDtlsServerPrivate *>(user)->onClosed(h, reason);
+    };
+    qdtls_server_set_callbacks(s, &callbacks, this);
+    qdtls_server_set_psk_callback(
+        s,
+        [](void *user, qdtls_connection *h, qdtls_psk_authenticator *a) {
+            static_cast<QDtlsServerPrivate *>(user)->onPsk(h, a);
+        },
+        this);
+
+    timer = new QTimer(q);
+    timer->setSingleShot(true);
+    timer->setTimerType(Qt::PreciseTimer);
+    QObject::connect(timer, &QTimer::timeout, q, [this] { handleTimeouts(); });
+    QObject::connect(socket.data(), &QUdpSocket::readyRead, q, [this] { readSocket(); });
+    // Datagrams that came before: QUdpSocket may already have emitted
+    // readyRead for them, and then waits for a read before it tells again.
+    QMetaObject::invokeMethod(q, [this] { readSocket(); }, Qt::QueuedConnection);
+}
+
+// ---- QDtlsServer -----------------------------------------------------------------------
+
+QDtlsServer::QDtlsServer(QUdpSocket *socket, const QSslConfiguration &configuration, QObject *parent)
+    : QObject(parent), d(new QDtlsServerPrivate(this, socket, configuration))
+{
+    d->start();
+}
+
+QDtlsServer::~QDtlsServer()
+{
+    d->q = nullptr;
+    d->timer = nullptr; // deleted with this object
+    const QSet<QDtlsServerPeer *> objects = d->objects;
+    for (QDtlsServerPeer *p : objects)
+        d->detach(p, &deletedPeerMarker);
+    if (d->depth > 0)
+        d->orphaned = true; // deleted inside a slot: the library's call on the stack frees d
+    else
+        delete d;
+}
+
+QUdpSocket *QDtlsServer::socket() const
+{
+    return d->socket;
+}
+
+QSslConfiguration QDtlsServer::dtlsConfiguration() const
+{
+    return d->configuration;
+}
+
+bool QDtlsServer::setCookieGeneratorParameters(const QDtlsClientVerifier::GeneratorParameters &params)
+{
+    if (!d->ready())
+        return false;
+    const bool ok = qdtls_server_set_cookie_generator_parameters(
+        d->s, int32_t(params.hash), reinterpret_cast<const uint8_t *>(params.secret.constData()),
+        size_t(params.secret.size()));
+    d->syncError();
+    return ok;
+}
+
+bool QDtlsServer::rotateCookieSecret(int graceMsecs)
+{
+    if (!d->ready())
+        return false;
+    if (graceMsecs < 0) {
+        d->setError(QDtlsError::InvalidInputParameters, QStringLiteral("Negative grace period"));
+        return false;
+    }
+    const bool ok = qdtls_server_rotate_cookie_secret(d->s, uint32_t(graceMsecs));
+    d->syncError();
+    return ok;
+}
+
+bool QDtlsServer::shareCookieSecret(const QDtlsServer *other)
+{
+    if (!d->ready())
+        return false;
+    if (!other || !other->d->s) {
+        d->setError(QDtlsError::InvalidInputParameters, QStringLiteral("Invalid server"));
+        return false;
+    }
+    const bool ok = qdtls_server_share_cookie_secret(d->s, other->d->s);
+    d->syncError();
+    return ok;
+}
+
+namespace {
+enum Limit { MaxPeers, MaxHandshakes, MaxPeersPerAddress, IdleTimeout, HandshakeTimeout };
+}
+
+static bool setLimit(QDtlsServerPrivate *d, Limit which, int value)
+{
+    if (!d->ready())
+        return false;
+    if (value < 0) {
+        d->setError(QDtlsError::InvalidInputParameters, QStringLiteral("Negative limit"));
+        return false;
+    }
+    bool ok = false;
+    switch (which) {
+    case MaxPeers: ok = qdtls_server_set_max_peers(d->s, size_t(value)); break;
+    case MaxHandshakes: ok = qdtls_server_set_max_handshakes(d->s, size_t(value)); break;
+    case MaxPeersPerAddress: ok = qdtls_server_set_max_peers_per_address(d->s, size_t(value)); break;
+    case IdleTimeout: ok = qdtls_server_set_idle_timeout_ms(d->s, uint32_t(value)); break;
+    case HandshakeTimeout: ok = qdtls_server_set_handshake_timeout_ms(d->s, uint32_t(value)); break;
+    }
+    d->syncError();
+    if (ok) {
+        d->limits[which] = value;
+        d->rearm(false); // a new timeout may be due earlier
+    }
+    return ok;
+}
+
+bool QDtlsServer::setMaxPeers(int max) { return setLimit(d, MaxPeers, max); }
+int QDtlsServer::maxPeers() const { return d->limits[MaxPeers]; }
+bool QDtlsServer::setMaxHandshakes(int max) { return setLimit(d, MaxHandshakes, max); }
+int QDtlsServer::maxHandshakes() const { return d->limits[MaxHandshakes]; }
+bool QDtlsServer::setMaxPeersPerAddress(int max) { return setLimit(d, MaxPeersPerAddress, max); }
+int QDtlsServer::maxPeersPerAddress() const { return d->limits[MaxPeersPerAddress]; }
+bool QDtlsServer::setIdleTimeout(int msecs) { return setLimit(d, IdleTimeout, msecs); }
+int QDtlsServer::idleTimeout() const { return d->limits[IdleTimeout]; }
+bool QDtlsServer::setHandshakeTimeout(int msecs) { return setLimit(d, HandshakeTimeout, msecs); }
+int QDtlsServer::handshakeTimeout() const { return d->limits[HandshakeTimeout]; }
+
+int QDtlsServer::peerCount() const
+{
+    return int(qMin<size_t>(qdtls_server_peer_count(d->s), INT_MAX));
+}
+
+int QDtlsServer::handshakeCount() const
+{
+    return int(qMin<size_t>(qdtls_server_handshake_count(d->s), INT_MAX));
+}
+
+QList<QDtlsServerPeer *> QDtlsServer::peers() const
+{
+    return QList<QDtlsServerPeer *>(d->connectedPeers.cbegin(), d->connectedPeers.cend());
+}
+
+qint64 QDtlsServer::writeDatagram(QDtlsServerPeer *peer, const QByteArray &datagram)
+{
+    qdtls_connection *h = d->handleOf(peer);
+    if (!h)
+        return -1;
+    const int64_t n = qdtls_write_datagram_encrypted(
+        h, d->fd(), reinterpret_cast<const uint8_t *>(datagram.constData()), size_t(datagram.size()));
+    d->error = peerError(h);
+    d->errorString = d->error == QDtlsError::NoError ? QString() : peerErrorString(h);
+    return n;
+}
+
+bool QDtlsServer::closePeer(QDtlsServerPeer *peer)
+{
+    qdtls_connection *h = d->handleOf(peer);
+    if (!h)
+        return false;
+    return d->closeHandle(h); // this object may be deleted by a slot of peerClosed meanwhile
+}
+
+bool QDtlsServer::shutdown()
+{
+    if (!d->ready())
+        return false;
+    QDtlsServerPrivate *dd = d;
+    ++dd->depth;
+    const bool ok = qdtls_server_shutdown(dd->s, dd->fd()) >= 0;
+    dd->syncError();
+    --dd->depth;
+    dd->endDrive();
+    return ok;
+}
+
+QDtlsError QDtlsServer::dtlsError() const
+{
+    return d->error;
+}
+
+QString QDtlsServer::dtlsErrorString() const
+{
+    return d->errorString;
+}
+
+} // namespace qt
+} // namespace qdtls

@@ -1,0 +1,166 @@
+// Internal to the Qt adapter (not installed): the private parts of
+// QDtlsServer and QDtlsServerPeer, shared by qdtls_qt_server.cpp and
+// qdtls_qt_server_peer.cpp. They use the library's server through the C
+// functions qdtls_server_* (qdtls.h, which <qdtls/qdtls.hpp> includes; the
+// shim has no server class yet).
+#ifndef QDTLS_QT_QDTLS_QT_SERVER_P_H
+#define QDTLS_QT_QDTLS_QT_SERVER_P_H
+
+#include <qdtls/qdtls_qt_server.h>
+
+#include "qdtls_qt_p.h"
+
+#include <QtCore/qelapsedtimer.h>
+#include <QtCore/qmetaobject.h>
+#include <QtCore/qpointer.h>
+#include <QtCore/qset.h>
+#include <QtCore/qtimer.h>
+#include <QtNetwork/qhostaddress.h>
+#include <QtNetwork/qsslconfiguration.h>
+#include <QtNetwork/qudpsocket.h>
+
+#include <climits>
+#include <cstdint>
+
+namespace qdtls {
+namespace qt {
+
+namespace detail {
+
+// The user data of a peer whose object the application deleted: nothing
+// more is reported for it, and no new object is made for it.
+extern char deletedPeerMarker;
+
+// A peer's last error (qdtls_dtls_error / qdtls_dtls_error_string).
+QDtlsError peerError(const qdtls_connection *h);
+QString peerErrorString(const qdtls_connection *h);
+
+} // namespace detail
+
+class QDtlsServerPeerPrivate
+{
+public:
+    QDtlsServerPrivate *server = nullptr; // null once the server is gone
+    qdtls_connection *h = nullptr;        // null once the peer is gone
+    QHostAddress address;
+    quint16 port = 0;
+    bool connected = false; // peerConnected was emitted
+    bool closing = false;   // inside its on_closed
+    QDtls::HandshakeState finalState = QDtls::HandshakeNotStarted;
+    QDtlsError error = QDtlsError::NoError; // kept when it closed
+    QString errorString;
+};
+
+class QDtlsServerPrivate
+{
+public:
+    QDtlsServerPrivate(QDtlsServer *q, QUdpSocket *socket, const QSslConfiguration &configuration)
+        : q(q), socket(socket), configuration(configuration)
+    {
+    }
+
+    ~QDtlsServerPrivate()
+    {
+        qdtls_server_free(s); // on_closed for each peer left: q is null, nothing is reported
+    }
+
+    void start();
+
+    int fd() const
+    {
+        const qintptr d = socket ? socket->socketDescriptor() : -1;
+        return d < 0 || d > INT_MAX ? -1 : int(d);
+    }
+
+    // False, with the error, when there is no server to work with.
+    bool ready();
+
+    void setError(QDtlsError e, const QString &text)
+    {
+        error = e;
+        errorString = text;
+    }
+
+    // The library's last error on the server.
+    void syncError();
+
+    // The peer's handle if it is an open peer of this server, else null with the error set.
+    qdtls_connection *handleOf(const QDtlsServerPeer *peer);
+
+    // The object of a peer, if it has one.
+    QDtlsServerPeer *peerOf(qdtls_connection *h) const
+    {
+        void *user = qdtls_user_data(h);
+        return user == &detail::deletedPeerMarker ? nullptr : static_cast<QDtlsServerPeer *>(user);
+    }
+
+    // The object of a peer, made when the peer is first reported; null for
+    // a peer whose object the application deleted.
+    QDtlsServerPeer *objectFor(qdtls_connection *h);
+
+    // The object no longer stands for a live peer (closed, or the server is going).
+    void detach(QDtlsServerPeer *p, void *marker);
+
+    // ---- the library's callbacks ----
+
+    void onConnected(qdtls_connection *h);
+
+    void onDatagram(qdtls_connection *h, const uint8_t *data, size_t len);
+
+    void onClosed(qdtls_connection *h, int32_t reason);
+
+    void onPsk(qdtls_connection *h, qdtls_psk_authenticator *a);
+
+    static QMetaMethod handshakeFailedSignal();
+
+    // ---- driving ----
+
+    // After a call into the library: false when the server was deleted
+    // meanwhile (`this` is then gone too).
+    bool endDrive();
+
+    // A read pass: on readyRead, and once at the start.
+    void readSocket();
+
+    // One datagram through QUdpSocket, whatever else reads the socket:
+    // QUdpSocket emits readyRead once and then waits for a read of its own
+    // (it turns its notification off at the next one otherwise). On an
+    // empty socket the read fails with TemporaryError, which is not for the
+    // application: the socket's signals are blocked meanwhile.
+    void readOneThroughQt(int sock);
+
+    // The timer fired.
+    void handleTimeouts();
+
+    // qdtls_server_close_peer (from the peer's destructor or closePeer);
+    // `this` may be gone afterwards (see endDrive).
+    bool closeHandle(qdtls_connection *h);
+
+    // One QTimer follows the library's earliest deadline. It is restarted
+    // only when the deadline moves earlier; firing early costs one call that
+    // finds nothing due, then the timer is set for the rest.
+    void rearm(bool afterTimeouts);
+
+    QDtlsServer *q; // null once the server object is gone
+    QPointer<QUdpSocket> socket;
+    QSslConfiguration configuration;
+    qdtls_server *s = nullptr;
+    QTimer *timer = nullptr; // a child of q
+    QElapsedTimer clock;
+    qint64 scheduledAt = -1; // clock time the timer fires at
+    QSet<QDtlsServerPeer *> objects;        // every peer object standing for a live peer
+    QSet<QDtlsServerPeer *> connectedPeers; // those that completed the handshake
+    int limits[5] = {65536, 1024, 0, 0, 30000}; // maxPeers, maxHandshakes, perAddress, idle, handshake
+    QDtlsError error = QDtlsError::NoError;
+    QString errorString;
+    int depth = 0;             // calls into the library on the stack
+    bool orphaned = false;     // q was deleted inside one of them
+    bool readDeferred = false; // readyRead came while depth > 0
+    QByteArray readBuffer;
+};
+
+
+} // namespace qt
+} // namespace qdtls
+
+#endif // QDTLS_QT_QDTLS_QT_SERVER_P_H
