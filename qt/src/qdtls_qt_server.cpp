@@ -191,22 +191,22 @@ void QDtlsServerPrivate::onDatagram(qdtls_connection *h, const uint8_t *data, si
         Q_EMIT q->datagramReceived(p, datagram);
 }
 
-void QDtlsServerPrivate::onClosed(qdtls_connection *h, int32_t reason)
+void QDtlsServerPrivate::onGone(qdtls_connection *h, int32_t reason, bool wasConnected)
 {
     if (!q)
         return;
     QDtlsServerPeer *p = peerOf(h);
-    if (!p && qdtls_user_data(h) != &deletedPeerMarker && q->isSignalConnected(handshakeFailedSignal()))
+    if (!p && !wasConnected && qdtls_user_data(h) != &deletedPeerMarker
+        && q->isSignalConnected(handshakeFailedSignal()))
         p = objectFor(h); // a failed handshake nobody has seen yet
     if (!p)
         return;
-    const bool wasConnected = p->d->connected;
     const QDtlsServer::CloseReason why = closeReason(reason);
     p->d->closing = true;
     p->d->error = peerError(h);
     p->d->errorString = p->d->error == QDtlsError::NoError ? QString() : peerErrorString(h);
     Q_EMIT p->closed(why);
-    if (q && peerOf(h) == p) {
+    if (q && peerOf(h) == p) { // a slot may have deleted the peer or the server
         if (wasConnected)
             Q_EMIT q->peerClosed(p, why);
         else
@@ -364,7 +364,7 @@ void QDtlsServerPrivate::start()
         setError(QDtlsError::TlsInitializationError, QStringLiteral("The library refused the configuration"));
         return;
     }
-    qdtls_server_callbacks callbacks;
+    qdtls_server_callbacks callbacks{}; // members added later stay null
     callbacks.on_connected = [](void *user, qdtls_connection *h) {
         static_cast<QDtlsServerPrivate *>(user)->onConnected(h);
     };
@@ -372,7 +372,10 @@ void QDtlsServerPrivate::start()
         static_cast<QDtlsServerPrivate *>(user)->onDatagram(h, data, len);
     };
     callbacks.on_closed = [](void *user, qdtls_connection *h, int32_t reason) {
-        static_cast<QDtlsServerPrivate *>(user)->onClosed(h, reason);
+        static_cast<QDtlsServerPrivate *>(user)->onGone(h, reason, true);
+    };
+    callbacks.on_handshake_failed = [](void *user, qdtls_connection *h, int32_t reason) {
+        static_cast<QDtlsServerPrivate *>(user)->onGone(h, reason, false);
     };
     qdtls_server_set_callbacks(s, &callbacks, this);
     qdtls_server_set_psk_callback(

@@ -107,7 +107,8 @@ public:
 
     void onDatagram(qdtls_connection *h, const uint8_t *data, size_t len);
 
-    void onClosed(qdtls_connection *h, int32_t reason);
+    // on_closed (wasConnected) and on_handshake_failed.
+    void onGone(qdtls_connection *h, int32_t reason, bool wasConnected);
 
     void onPsk(qdtls_connection *h, qdtls_psk_authenticator *a);
 
