@@ -242,7 +242,7 @@ QMetaMethod QDtlsServerPrivate::handshakeFailedSignal()
     return m;
 }
 
-bool QDtlsServerPrivate::endDrive()
+bool QDtlsServerPrivate::endDrive(bool afterTimeouts)
 {
     if (depth > 0)
         return true;
@@ -254,7 +254,7 @@ bool QDtlsServerPrivate::endDrive()
         readDeferred = false;
         QMetaObject::invokeMethod(q, [this] { readSocket(); }, Qt::QueuedConnection);
     }
-    rearm(false);
+    rearm(afterTimeouts);
     return true;
 }
 
@@ -306,14 +306,21 @@ void QDtlsServerPrivate::handleTimeouts()
     scheduledAt = -1;
     if (depth > 0)
         return; // in a nested event loop inside one of our signals: the outer call re-arms
+    const int sock = fd();
+    if (sock < 0) {
+        // The socket was closed: the library runs no timer without one, and
+        // they would stay due. The next read pass (on a socket bound again) re-arms.
+        setError(QDtlsError::UnderlyingSocketError, QStringLiteral("The socket is not open"));
+        Q_EMIT q->errorOccurred(error, errorString);
+        return;
+    }
     ++depth;
-    const bool failed = qdtls_server_handle_timeouts(s, fd()) < 0;
+    const bool failed = qdtls_server_handle_timeouts(s, sock) < 0;
     if (failed)
         syncError();
     --depth;
-    if (!endDrive())
+    if (!endDrive(true))
         return;
-    rearm(true);
     if (failed)
         Q_EMIT q->errorOccurred(error, errorString);
 }

@@ -117,8 +117,10 @@ public:
     // ---- driving ----
 
     // After a call into the library: false when the server was deleted
-    // meanwhile (`this` is then gone too).
-    bool endDrive();
+    // meanwhile (`this` is then gone too). Re-arms the timer (at least 1 ms
+    // ahead right after handling timeouts, so that a timer the library
+    // keeps due cannot spin).
+    bool endDrive(bool afterTimeouts = false);
 
     // A read pass: on readyRead, and once at the start.
     void readSocket();

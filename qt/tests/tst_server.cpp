@@ -122,6 +122,7 @@ private Q_SLOTS:
     void missingClientCertificate();
     void cookieParameters();
     void deleteServerInsideSlot();
+    void socketClosedUnderTheServer();
 
 private:
     TestCerts certs;
@@ -620,6 +621,22 @@ void tst_Server::deleteServerInsideSlot()
     QVERIFY(send(*c, "unheard"));
     QTRY_VERIFY(f.socket.hasPendingDatagrams());
     QCOMPARE(c->received.size(), 1); // the echo of "last", written before the deletion
+}
+
+void tst_Server::socketClosedUnderTheServer()
+{
+    // Timers due with no socket to send on: reported once, not retried in a loop.
+    Fixture f;
+    QVERIFY(f.server->setIdleTimeout(100));
+    auto c = pskClient(f.port());
+    QTRY_VERIFY_WITH_TIMEOUT(c->encrypted(), 10000);
+    QSignalSpy errors(f.server.get(), &QDtlsServer::errorOccurred);
+    f.socket.close();
+    QTest::qWait(500);
+    QCOMPARE(errors.size(), 1);
+    QCOMPARE(errors.first().first().value<QDtlsError>(), QDtlsError::UnderlyingSocketError);
+    QCOMPARE(f.server->dtlsError(), QDtlsError::UnderlyingSocketError);
+    QCOMPARE(f.server->peerCount(), 1);
 }
 
 QTEST_GUILESS_MAIN(tst_Server)
