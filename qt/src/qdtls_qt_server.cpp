@@ -15,6 +15,7 @@
 // over to that call, which frees it (`orphaned`).
 #include "qdtls_qt_server_p.h"
 
+#include <QtCore/qabstracteventdispatcher.h>
 #include <QtCore/qobject.h>
 
 #include <netinet/in.h>
@@ -252,13 +253,13 @@ bool QDtlsServerPrivate::endDrive(bool afterTimeouts)
     }
     if (readDeferred) {
         readDeferred = false;
-        QMetaObject::invokeMethod(q, [this] { readSocket(); }, Qt::QueuedConnection);
+        QMetaObject::invokeMethod(q, [this] { readSocket(false); }, Qt::QueuedConnection);
     }
     rearm(afterTimeouts);
     return true;
 }
 
-void QDtlsServerPrivate::readSocket()
+void QDtlsServerPrivate::readSocket(bool fromReadyRead)
 {
     if (!s || !q || !socket)
         return;
@@ -269,16 +270,38 @@ void QDtlsServerPrivate::readSocket()
     const int sock = fd();
     if (sock < 0)
         return;
+    const quint64 ticks = watchEventLoop();
     ++depth;
     readOneThroughQt(sock);
     const bool failed = qdtls_server_receive(s, sock) < 0;
     if (failed)
         syncError();
+    // A slot ran an event loop inside this readyRead: QUdpSocket did not
+    // emit readyRead again (it does not recurse) but counts it as emitted,
+    // and turns its notification off at the next one: read through it again.
+    if (fromReadyRead && loopTicks != ticks)
+        readDeferred = true;
     --depth;
     if (!endDrive())
         return;
     if (failed)
         Q_EMIT q->errorOccurred(error, errorString);
+}
+
+quint64 QDtlsServerPrivate::watchEventLoop()
+{
+    QAbstractEventDispatcher *current = QAbstractEventDispatcher::instance();
+    if (current != dispatcher) {
+        if (dispatcher)
+            QObject::disconnect(dispatcher, nullptr, q, nullptr);
+        dispatcher = current;
+        if (current) {
+            // Every processEvents starts with one of these (Qt's dispatchers).
+            QObject::connect(current, &QAbstractEventDispatcher::awake, q, [this] { ++loopTicks; });
+            QObject::connect(current, &QAbstractEventDispatcher::aboutToBlock, q, [this] { ++loopTicks; });
+        }
+    }
+    return loopTicks;
 }
 
 void QDtlsServerPrivate::readOneThroughQt(int sock)
@@ -396,10 +419,10 @@ void QDtlsServerPrivate::start()
     timer->setSingleShot(true);
     timer->setTimerType(Qt::PreciseTimer);
     QObject::connect(timer, &QTimer::timeout, q, [this] { handleTimeouts(); });
-    QObject::connect(socket.data(), &QUdpSocket::readyRead, q, [this] { readSocket(); });
+    QObject::connect(socket.data(), &QUdpSocket::readyRead, q, [this] { readSocket(true); });
     // Datagrams that came before: QUdpSocket may already have emitted
     // readyRead for them, and then waits for a read before it tells again.
-    QMetaObject::invokeMethod(q, [this] { readSocket(); }, Qt::QueuedConnection);
+    QMetaObject::invokeMethod(q, [this] { readSocket(false); }, Qt::QueuedConnection);
 }
 
 // ---- QDtlsServer -----------------------------------------------------------------------

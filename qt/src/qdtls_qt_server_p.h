@@ -10,6 +10,7 @@
 
 #include "qdtls_qt_p.h"
 
+#include <QtCore/qabstracteventdispatcher.h>
 #include <QtCore/qelapsedtimer.h>
 #include <QtCore/qmetaobject.h>
 #include <QtCore/qpointer.h>
@@ -122,8 +123,11 @@ public:
     // keeps due cannot spin).
     bool endDrive(bool afterTimeouts = false);
 
-    // A read pass: on readyRead, and once at the start.
-    void readSocket();
+    // A read pass: on readyRead, once at the start, and when one was put off.
+    void readSocket(bool fromReadyRead);
+    // Counts the passes of the thread's event loop (nested ones included);
+    // returns the count so far.
+    quint64 watchEventLoop();
 
     // One datagram through QUdpSocket, whatever else reads the socket:
     // QUdpSocket emits readyRead once and then waits for a read of its own
@@ -160,6 +164,8 @@ public:
     bool orphaned = false;     // q was deleted inside one of them
     bool readDeferred = false; // readyRead came while depth > 0
     QByteArray readBuffer;
+    QPointer<QAbstractEventDispatcher> dispatcher; // watched by watchEventLoop
+    quint64 loopTicks = 0;
 };
 
 

@@ -122,6 +122,7 @@ private Q_SLOTS:
     void missingClientCertificate();
     void cookieParameters();
     void deleteServerInsideSlot();
+    void nestedEventLoopInSlot();
     void socketClosedUnderTheServer();
 
 private:
@@ -621,6 +622,35 @@ void tst_Server::deleteServerInsideSlot()
     QVERIFY(send(*c, "unheard"));
     QTRY_VERIFY(f.socket.hasPendingDatagrams());
     QCOMPARE(c->received.size(), 1); // the echo of "last", written before the deletion
+}
+
+void tst_Server::nestedEventLoopInSlot()
+{
+    // A slot that runs an event loop: datagrams arriving meanwhile are read
+    // once it returns (the library cannot be driven from inside its call).
+    Fixture f;
+    auto c = pskClient(f.port());
+    QTRY_VERIFY_WITH_TIMEOUT(c->encrypted(), 10000);
+    QSignalSpy errors(f.server.get(), &QDtlsServer::errorOccurred);
+    bool waited = false;
+    int receivedDuringWait = -1;
+    connect(f.server.get(), &QDtlsServer::datagramReceived, this, [&] {
+        if (waited)
+            return;
+        waited = true;
+        QVERIFY(send(*c, "during 1"));
+        QVERIFY(send(*c, "during 2"));
+        QTest::qWait(200);
+        receivedDuringWait = int(f.received.size());
+    });
+    QVERIFY(send(*c, "first"));
+    QTRY_COMPARE(f.received.size(), 3);
+    QCOMPARE(receivedDuringWait, 1);
+    QCOMPARE(f.received, (QList<QByteArray>{"first", "during 1", "during 2"}));
+    QTRY_COMPARE(c->received.size(), 3);
+    QVERIFY(errors.isEmpty());
+    QVERIFY(send(*c, "after"));
+    QTRY_COMPARE(f.received.size(), 4);
 }
 
 void tst_Server::socketClosedUnderTheServer()
