@@ -39,6 +39,7 @@ private Q_SLOTS:
     void maxPeersPerAddress();
     void idleTimeout();
     void handshakeTimeout();
+    void maxHandshakesEvicts();
     void garbageDoesNotDisturbOthers();
     void restartedClientReplacesOldPeer();
     void psk();
@@ -393,6 +394,26 @@ void tst_Server::handshakeTimeout()
     QCOMPARE(f.server->handshakeCount(), 0);
     QVERIFY(f.connected.isEmpty());
     QVERIFY(f.closed.isEmpty());
+}
+
+void tst_Server::maxHandshakesEvicts()
+{
+    // Two stalled handshakes (cookies off, clients deaf) under a limit of one.
+    QSslConfiguration conf = pskConfiguration(true);
+    conf.setDtlsCookieVerificationEnabled(false);
+    Fixture f(conf);
+    QVERIFY(f.server->setMaxHandshakes(1));
+    Client first, second;
+    for (Client *c : {&first, &second}) {
+        c->pskAnswer = Psk();
+        c->dropIncoming = 1000000;
+    }
+    QVERIFY(first.start(pskConfiguration(false), f.port()));
+    QTRY_COMPARE(f.server->handshakeCount(), 1);
+    QVERIFY(second.start(pskConfiguration(false), f.port()));
+    QTRY_COMPARE(f.failed.size(), 1);
+    QCOMPARE(f.failed.first(), qMakePair(first.socket.localPort(), QDtlsServer::Evicted));
+    QCOMPARE(f.server->handshakeCount(), 1);
 }
 
 void tst_Server::garbageDoesNotDisturbOthers()
