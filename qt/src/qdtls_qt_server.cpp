@@ -1,14 +1,15 @@
-// QDtlsServer (qdtls_qt_server.h) over the library's server, qdtls_server_*
-// (see qdtls_qt_server_p.h); QDtlsServerPeer is in qdtls_qt_server_peer.cpp.
+// QDtlsServer (qdtls_qt_server.h) over the library's server, through the C++
+// shim's qdtls::Server (see qdtls_qt_server_p.h); QDtlsServerPeer is in
+// qdtls_qt_server_peer.cpp.
 //
 // Reading: after it emitted readyRead, QUdpSocket turns its read
 // notification off at the next one unless it was read through its own
 // readDatagram/receiveDatagram meanwhile. So every read pass starts with one
-// QUdpSocket::readDatagram (handed over with qdtls_server_handle_datagram),
-// and the rest are read in batches by qdtls_server_receive (recvmmsg).
+// QUdpSocket::readDatagram (handed over with Server::handleDatagram), and
+// the rest are read in batches by Server::receive (recvmmsg).
 //
 // Re-entrancy: the library calls back (peerConnected, datagramReceived, ...)
-// from inside receive/handle_timeouts/close_peer, where driving the same
+// from inside receive/handleTimeouts/closePeer, where driving the same
 // server again fails. `depth` counts those calls: a readyRead or timer that
 // fires in a nested event loop inside a slot is put off until the outermost
 // call returns, and a server deleted inside a slot hands its private part
@@ -36,32 +37,25 @@ namespace detail {
 
 char deletedPeerMarker;
 
-QDtlsError peerError(const qdtls_connection *h)
-{
-    return QDtlsError(qdtls_dtls_error(h));
-}
-
-QString peerErrorString(const qdtls_connection *h)
-{
-    return toQString(::qdtls::detail::readString([h](char *b, size_t c) { return qdtls_dtls_error_string(h, b, c); }));
-}
-
 } // namespace detail
 
 namespace {
 
-static_assert(int(QDtlsServer::RemoteClosed) == QDTLS_CLOSE_NOTIFY, "CloseReason values");
-static_assert(int(QDtlsServer::FatalAlert) == QDTLS_CLOSE_FATAL_ALERT, "CloseReason values");
-static_assert(int(QDtlsServer::Timeout) == QDTLS_CLOSE_IDLE_TIMEOUT, "CloseReason values");
-static_assert(int(QDtlsServer::Evicted) == QDTLS_CLOSE_EVICTED, "CloseReason values");
-static_assert(int(QDtlsServer::Replaced) == QDTLS_CLOSE_REPLACED, "CloseReason values");
-static_assert(int(QDtlsServer::OtherError) == QDTLS_CLOSE_ERROR, "CloseReason values");
-static_assert(int(QDtlsServer::ClosedLocally) == QDTLS_CLOSE_LOCAL, "CloseReason values");
+// The adapter's CloseReason has the shim's values (ServerFreed is never
+// reported: the server object is gone by then).
+using R = ::qdtls::CloseReason;
+static_assert(int(QDtlsServer::RemoteClosed) == int(R::CloseNotify), "CloseReason values");
+static_assert(int(QDtlsServer::FatalAlert) == int(R::FatalAlert), "CloseReason values");
+static_assert(int(QDtlsServer::Timeout) == int(R::IdleTimeout), "CloseReason values");
+static_assert(int(QDtlsServer::Evicted) == int(R::Evicted), "CloseReason values");
+static_assert(int(QDtlsServer::Replaced) == int(R::Replaced), "CloseReason values");
+static_assert(int(QDtlsServer::OtherError) == int(R::Error), "CloseReason values");
+static_assert(int(QDtlsServer::ClosedLocally) == int(R::Local), "CloseReason values");
 
-QDtlsServer::CloseReason closeReason(int32_t reason)
+QDtlsServer::CloseReason closeReason(R reason)
 {
-    return reason >= QDTLS_CLOSE_NOTIFY && reason <= QDTLS_CLOSE_LOCAL ? QDtlsServer::CloseReason(reason)
-                                                                       : QDtlsServer::OtherError;
+    const int r = int(reason);
+    return r >= int(R::CloseNotify) && r <= int(R::Local) ? QDtlsServer::CloseReason(r) : QDtlsServer::OtherError;
 }
 
 // The socket's address family (the kernel's; QUdpSocket's Any is an IPv6 socket).
@@ -123,57 +117,53 @@ bool QDtlsServerPrivate::ready()
 
 void QDtlsServerPrivate::syncError()
 {
-    error = QDtlsError(qdtls_server_error(s));
-    errorString = error == QDtlsError::NoError
-                      ? QString()
-                      : toQString(::qdtls::detail::readString(
-                            [this](char *b, size_t c) { return qdtls_server_error_string(s, b, c); }));
+    error = QDtlsError(int(s->serverError()));
+    errorString = error == QDtlsError::NoError ? QString() : toQString(s->serverErrorString());
 }
 
-qdtls_connection *QDtlsServerPrivate::handleOf(const QDtlsServerPeer *peer)
+::qdtls::Peer *QDtlsServerPrivate::handleOf(QDtlsServerPeer *peer)
 {
-    if (peer && peer->d->server == this && peer->d->h)
-        return peer->d->h;
+    if (peer && peer->d->server == this && peer->d->open())
+        return &peer->d->peer;
     setError(QDtlsError::InvalidInputParameters,
              peer ? QStringLiteral("The peer is closed, or belongs to another server")
                   : QStringLiteral("Invalid (nullptr) peer"));
     return nullptr;
 }
 
-QDtlsServerPeer *QDtlsServerPrivate::objectFor(qdtls_connection *h)
+QDtlsServerPeer *QDtlsServerPrivate::objectFor(const ::qdtls::Peer &peer)
 {
-    if (qdtls_user_data(h) == &deletedPeerMarker)
+    if (peer.userData() == &deletedPeerMarker)
         return nullptr;
-    if (QDtlsServerPeer *p = peerOf(h))
+    if (QDtlsServerPeer *p = peerOf(peer))
         return p;
     auto *p = new QDtlsServerPeer(q);
     p->d->server = this;
-    p->d->h = h;
-    p->d->address = QHostAddress(toQString(
-        ::qdtls::detail::readString([h](char *b, size_t c) { return qdtls_peer_address(h, b, c); })));
-    p->d->port = qdtls_peer_port(h);
-    qdtls_set_user_data(h, p);
+    p->d->peer = peer;
+    p->d->address = QHostAddress(toQString(peer.peerAddress()));
+    p->d->port = peer.peerPort();
+    p->d->peer.setUserData(p);
     objects.insert(p);
     return p;
 }
 
 void QDtlsServerPrivate::detach(QDtlsServerPeer *p, void *marker)
 {
-    if (p->d->h) {
-        p->d->finalState = QDtls::HandshakeState(qdtls_handshake_state(p->d->h));
-        qdtls_set_user_data(p->d->h, marker);
+    if (p->d->open()) {
+        p->d->finalState = QDtls::HandshakeState(int(p->d->peer.handshakeState()));
+        p->d->peer.setUserData(marker);
     }
-    p->d->h = nullptr;
+    p->d->peer = ::qdtls::Peer(nullptr);
     p->d->server = nullptr;
     objects.remove(p);
     connectedPeers.remove(p);
 }
 
-void QDtlsServerPrivate::onConnected(qdtls_connection *h)
+void QDtlsServerPrivate::onConnected(::qdtls::Peer &peer)
 {
     if (!q)
         return;
-    QDtlsServerPeer *p = objectFor(h);
+    QDtlsServerPeer *p = objectFor(peer);
     if (!p)
         return;
     p->d->connected = true;
@@ -181,60 +171,58 @@ void QDtlsServerPrivate::onConnected(qdtls_connection *h)
     Q_EMIT q->peerConnected(p);
 }
 
-void QDtlsServerPrivate::onDatagram(qdtls_connection *h, const uint8_t *data, size_t len)
+void QDtlsServerPrivate::onDatagram(::qdtls::Peer &peer, const uint8_t *data, size_t len)
 {
-    QDtlsServerPeer *p = q ? peerOf(h) : nullptr;
+    QDtlsServerPeer *p = q ? peerOf(peer) : nullptr;
     if (!p || !p->d->connected)
         return;
     const QByteArray datagram(reinterpret_cast<const char *>(data), qsizetype(len));
     Q_EMIT p->datagramReceived(datagram);
-    if (q && peerOf(h) == p) // a slot may have deleted the peer or the server
+    if (q && peerOf(peer) == p) // a slot may have deleted the peer or the server
         Q_EMIT q->datagramReceived(p, datagram);
 }
 
-void QDtlsServerPrivate::onGone(qdtls_connection *h, int32_t reason, bool wasConnected)
+void QDtlsServerPrivate::onGone(::qdtls::Peer &peer, ::qdtls::CloseReason reason, bool wasConnected)
 {
     if (!q)
         return;
-    QDtlsServerPeer *p = peerOf(h);
-    if (!p && !wasConnected && qdtls_user_data(h) != &deletedPeerMarker
+    QDtlsServerPeer *p = peerOf(peer);
+    if (!p && !wasConnected && peer.userData() != &deletedPeerMarker
         && q->isSignalConnected(handshakeFailedSignal()))
-        p = objectFor(h); // a failed handshake nobody has seen yet
+        p = objectFor(peer); // a failed handshake nobody has seen yet
     if (!p)
         return;
     const QDtlsServer::CloseReason why = closeReason(reason);
     p->d->closing = true;
-    p->d->error = peerError(h);
-    p->d->errorString = p->d->error == QDtlsError::NoError ? QString() : peerErrorString(h);
+    p->d->error = QDtlsError(int(peer.dtlsError()));
+    p->d->errorString = p->d->error == QDtlsError::NoError ? QString() : toQString(peer.dtlsErrorString());
     Q_EMIT p->closed(why);
-    if (q && peerOf(h) == p) { // a slot may have deleted the peer or the server
+    if (q && peerOf(peer) == p) { // a slot may have deleted the peer or the server
         if (wasConnected)
             Q_EMIT q->peerClosed(p, why);
         else
             Q_EMIT q->handshakeFailed(p, why);
     }
-    if (q && peerOf(h) == p) {
+    if (q && peerOf(peer) == p) {
         detach(p, nullptr);
         p->deleteLater();
     }
 }
 
-void QDtlsServerPrivate::onPsk(qdtls_connection *h, qdtls_psk_authenticator *a)
+void QDtlsServerPrivate::onPsk(::qdtls::Peer &peer, ::qdtls::QSslPreSharedKeyAuthenticator *a)
 {
-    QDtlsServerPeer *p = q ? objectFor(h) : nullptr;
+    QDtlsServerPeer *p = q ? objectFor(peer) : nullptr;
     if (!p)
         return;
-    ::qdtls::QSslPreSharedKeyAuthenticator view(a);
     QSslPreSharedKeyAuthenticator auth;
-    const QByteArray identity = toQByteArray(view.identity());
+    const QByteArray identity = toQByteArray(a->identity());
 #if QDTLS_QT_PRIVATE_API
-    bridge::setupServerPsk(&auth, identity, toQByteArray(view.identityHint()),
-                           qMax(0, view.maximumPreSharedKeyLength()));
+    bridge::setupServerPsk(&auth, identity, toQByteArray(a->identityHint()), qMax(0, a->maximumPreSharedKeyLength()));
 #else
     auth.setIdentity(identity);
 #endif
     Q_EMIT q->pskRequired(p, &auth);
-    view.setPreSharedKey(toView(auth.preSharedKey()));
+    a->setPreSharedKey(toView(auth.preSharedKey()));
 }
 
 QMetaMethod QDtlsServerPrivate::handshakeFailedSignal()
@@ -273,7 +261,7 @@ void QDtlsServerPrivate::readSocket(bool fromReadyRead)
     const quint64 ticks = watchEventLoop();
     ++depth;
     readOneThroughQt(sock);
-    const bool failed = qdtls_server_receive(s, sock) < 0;
+    const bool failed = s->receive(sock) < 0;
     if (failed)
         syncError();
     // A slot ran an event loop inside this readyRead: QUdpSocket did not
@@ -318,8 +306,7 @@ void QDtlsServerPrivate::readOneThroughQt(int sock)
     sockaddr_storage from;
     const socklen_t len = n >= 0 ? senderSockaddr(socketFamily(sock), address, port, &from) : 0;
     if (len > 0)
-        qdtls_server_handle_datagram(s, sock, &from, len, reinterpret_cast<const uint8_t *>(readBuffer.constData()),
-                                     size_t(n));
+        s->handleDatagram(sock, reinterpret_cast<const sockaddr *>(&from), len, readBuffer.constData(), size_t(n));
 }
 
 void QDtlsServerPrivate::handleTimeouts()
@@ -338,7 +325,7 @@ void QDtlsServerPrivate::handleTimeouts()
         return;
     }
     ++depth;
-    const bool failed = qdtls_server_handle_timeouts(s, sock) < 0;
+    const bool failed = s->handleTimeouts(sock) < 0;
     if (failed)
         syncError();
     --depth;
@@ -352,7 +339,7 @@ void QDtlsServerPrivate::rearm(bool afterTimeouts)
 {
     if (!s || !timer)
         return;
-    int64_t ms = qdtls_server_next_timeout_ms(s);
+    int64_t ms = s->nextTimeoutMs();
     if (ms < 0) {
         timer->stop();
         scheduledAt = -1;
@@ -367,10 +354,10 @@ void QDtlsServerPrivate::rearm(bool afterTimeouts)
     timer->start(int(qMin<int64_t>(ms, INT_MAX)));
 }
 
-bool QDtlsServerPrivate::closeHandle(qdtls_connection *h)
+bool QDtlsServerPrivate::closeHandle(const ::qdtls::Peer &peer)
 {
     ++depth;
-    const bool ok = qdtls_server_close_peer(s, fd(), h);
+    const bool ok = s->closePeer(fd(), peer);
     syncError();
     --depth;
     endDrive();
@@ -389,31 +376,18 @@ void QDtlsServerPrivate::start()
         setError(QDtlsError::TlsInitializationError, converted->problem);
         return;
     }
-    s = qdtls_server_new(converted->shim.nativeHandle());
-    if (!s) {
+    auto server = std::make_unique<::qdtls::Server>(converted->shim);
+    if (!server->nativeHandle()) {
         setError(QDtlsError::TlsInitializationError, QStringLiteral("The library refused the configuration"));
         return;
     }
-    qdtls_server_callbacks callbacks{}; // members added later stay null
-    callbacks.on_connected = [](void *user, qdtls_connection *h) {
-        static_cast<QDtlsServerPrivate *>(user)->onConnected(h);
-    };
-    callbacks.on_datagram = [](void *user, qdtls_connection *h, const uint8_t *data, size_t len) {
-        static_cast<QDtlsServerPrivate *>(user)->onDatagram(h, data, len);
-    };
-    callbacks.on_closed = [](void *user, qdtls_connection *h, int32_t reason) {
-        static_cast<QDtlsServerPrivate *>(user)->onGone(h, reason, true);
-    };
-    callbacks.on_handshake_failed = [](void *user, qdtls_connection *h, int32_t reason) {
-        static_cast<QDtlsServerPrivate *>(user)->onGone(h, reason, false);
-    };
-    qdtls_server_set_callbacks(s, &callbacks, this);
-    qdtls_server_set_psk_callback(
-        s,
-        [](void *user, qdtls_connection *h, qdtls_psk_authenticator *a) {
-            static_cast<QDtlsServerPrivate *>(user)->onPsk(h, a);
-        },
-        this);
+    server->onConnected([this](::qdtls::Peer &peer) { onConnected(peer); });
+    server->onDatagram([this](::qdtls::Peer &peer, const uint8_t *data, size_t len) { onDatagram(peer, data, len); });
+    server->onClosed([this](::qdtls::Peer &peer, ::qdtls::CloseReason why) { onGone(peer, why, true); });
+    server->onHandshakeFailed([this](::qdtls::Peer &peer, ::qdtls::CloseReason why) { onGone(peer, why, false); });
+    server->onPskRequired(
+        [this](::qdtls::Peer &peer, ::qdtls::QSslPreSharedKeyAuthenticator *a) { onPsk(peer, a); });
+    s = std::move(server);
 
     timer = new QTimer(q);
     timer->setSingleShot(true);
@@ -460,9 +434,7 @@ bool QDtlsServer::setCookieGeneratorParameters(const QDtlsClientVerifier::Genera
 {
     if (!d->ready())
         return false;
-    const bool ok = qdtls_server_set_cookie_generator_parameters(
-        d->s, int32_t(params.hash), reinterpret_cast<const uint8_t *>(params.secret.constData()),
-        size_t(params.secret.size()));
+    const bool ok = d->s->setCookieGeneratorParameters(toShim(params));
     d->syncError();
     return ok;
 }
@@ -475,7 +447,7 @@ bool QDtlsServer::rotateCookieSecret(int graceMsecs)
         d->setError(QDtlsError::InvalidInputParameters, QStringLiteral("Negative grace period"));
         return false;
     }
-    const bool ok = qdtls_server_rotate_cookie_secret(d->s, uint32_t(graceMsecs));
+    const bool ok = d->s->rotateCookieSecret(uint32_t(graceMsecs));
     d->syncError();
     return ok;
 }
@@ -488,7 +460,7 @@ bool QDtlsServer::shareCookieSecret(const QDtlsServer *other)
         d->setError(QDtlsError::InvalidInputParameters, QStringLiteral("Invalid server"));
         return false;
     }
-    const bool ok = qdtls_server_share_cookie_secret(d->s, other->d->s);
+    const bool ok = d->s->shareCookieSecret(*other->d->s);
     d->syncError();
     return ok;
 }
@@ -507,11 +479,11 @@ static bool setLimit(QDtlsServerPrivate *d, Limit which, int value)
     }
     bool ok = false;
     switch (which) {
-    case MaxPeers: ok = qdtls_server_set_max_peers(d->s, size_t(value)); break;
-    case MaxHandshakes: ok = qdtls_server_set_max_handshakes(d->s, size_t(value)); break;
-    case MaxPeersPerAddress: ok = qdtls_server_set_max_peers_per_address(d->s, size_t(value)); break;
-    case IdleTimeout: ok = qdtls_server_set_idle_timeout_ms(d->s, uint32_t(value)); break;
-    case HandshakeTimeout: ok = qdtls_server_set_handshake_timeout_ms(d->s, uint32_t(value)); break;
+    case MaxPeers: ok = d->s->setMaxPeers(size_t(value)); break;
+    case MaxHandshakes: ok = d->s->setMaxHandshakes(size_t(value)); break;
+    case MaxPeersPerAddress: ok = d->s->setMaxPeersPerAddress(size_t(value)); break;
+    case IdleTimeout: ok = d->s->setIdleTimeoutMs(uint32_t(value)); break;
+    case HandshakeTimeout: ok = d->s->setHandshakeTimeoutMs(uint32_t(value)); break;
     }
     d->syncError();
     if (ok) {
@@ -534,12 +506,12 @@ int QDtlsServer::handshakeTimeout() const { return d->limits[HandshakeTimeout]; 
 
 int QDtlsServer::peerCount() const
 {
-    return int(qMin<size_t>(qdtls_server_peer_count(d->s), INT_MAX));
+    return d->s ? int(qMin<size_t>(d->s->peerCount(), INT_MAX)) : 0;
 }
 
 int QDtlsServer::handshakeCount() const
 {
-    return int(qMin<size_t>(qdtls_server_handshake_count(d->s), INT_MAX));
+    return d->s ? int(qMin<size_t>(d->s->handshakeCount(), INT_MAX)) : 0;
 }
 
 QList<QDtlsServerPeer *> QDtlsServer::peers() const
@@ -549,22 +521,21 @@ QList<QDtlsServerPeer *> QDtlsServer::peers() const
 
 qint64 QDtlsServer::writeDatagram(QDtlsServerPeer *peer, const QByteArray &datagram)
 {
-    qdtls_connection *h = d->handleOf(peer);
-    if (!h)
+    ::qdtls::Peer *p = d->handleOf(peer);
+    if (!p)
         return -1;
-    const int64_t n = qdtls_write_datagram_encrypted(
-        h, d->fd(), reinterpret_cast<const uint8_t *>(datagram.constData()), size_t(datagram.size()));
-    d->error = peerError(h);
-    d->errorString = d->error == QDtlsError::NoError ? QString() : peerErrorString(h);
+    const int64_t n = p->writeDatagramEncrypted(d->fd(), datagram.constData(), size_t(datagram.size()));
+    d->error = QDtlsError(int(p->dtlsError()));
+    d->errorString = d->error == QDtlsError::NoError ? QString() : toQString(p->dtlsErrorString());
     return n;
 }
 
 bool QDtlsServer::closePeer(QDtlsServerPeer *peer)
 {
-    qdtls_connection *h = d->handleOf(peer);
-    if (!h)
+    const ::qdtls::Peer *p = d->handleOf(peer);
+    if (!p)
         return false;
-    return d->closeHandle(h); // this object may be deleted by a slot of peerClosed meanwhile
+    return d->closeHandle(*p); // this object may be deleted by a slot of peerClosed meanwhile
 }
 
 bool QDtlsServer::shutdown()
@@ -573,7 +544,7 @@ bool QDtlsServer::shutdown()
         return false;
     QDtlsServerPrivate *dd = d;
     ++dd->depth;
-    const bool ok = qdtls_server_shutdown(dd->s, dd->fd()) >= 0;
+    const bool ok = dd->s->shutdown(dd->fd()) >= 0;
     dd->syncError();
     --dd->depth;
     dd->endDrive();

@@ -1,8 +1,8 @@
 // Internal to the Qt adapter (not installed): the private parts of
 // QDtlsServer and QDtlsServerPeer, shared by qdtls_qt_server.cpp and
-// qdtls_qt_server_peer.cpp. They use the library's server through the C
-// functions qdtls_server_* (qdtls.h, which <qdtls/qdtls.hpp> includes; the
-// shim has no server class yet).
+// qdtls_qt_server_peer.cpp. They use the library's server through the C++
+// shim's qdtls::Server and qdtls::Peer (<qdtls/server.hpp>, which
+// <qdtls/qdtls.hpp> includes), written ::qdtls::Server and ::qdtls::Peer.
 #ifndef QDTLS_QT_QDTLS_QT_SERVER_P_H
 #define QDTLS_QT_QDTLS_QT_SERVER_P_H
 
@@ -22,6 +22,7 @@
 
 #include <climits>
 #include <cstdint>
+#include <memory>
 
 namespace qdtls {
 namespace qt {
@@ -32,17 +33,13 @@ namespace detail {
 // more is reported for it, and no new object is made for it.
 extern char deletedPeerMarker;
 
-// A peer's last error (qdtls_dtls_error / qdtls_dtls_error_string).
-QDtlsError peerError(const qdtls_connection *h);
-QString peerErrorString(const qdtls_connection *h);
-
 } // namespace detail
 
 class QDtlsServerPeerPrivate
 {
 public:
     QDtlsServerPrivate *server = nullptr; // null once the server is gone
-    qdtls_connection *h = nullptr;        // null once the peer is gone
+    ::qdtls::Peer peer{nullptr};          // a null handle once the peer is gone
     QHostAddress address;
     quint16 port = 0;
     bool connected = false; // peerConnected was emitted
@@ -50,6 +47,8 @@ public:
     QDtls::HandshakeState finalState = QDtls::HandshakeNotStarted;
     QDtlsError error = QDtlsError::NoError; // kept when it closed
     QString errorString;
+
+    bool open() const { return peer.nativeHandle() != nullptr; }
 };
 
 class QDtlsServerPrivate
@@ -62,7 +61,7 @@ public:
 
     ~QDtlsServerPrivate()
     {
-        qdtls_server_free(s); // on_closed for each peer left: q is null, nothing is reported
+        s.reset(); // onClosed for each peer left: q is null, nothing is reported
     }
 
     void start();
@@ -86,32 +85,32 @@ public:
     void syncError();
 
     // The peer's handle if it is an open peer of this server, else null with the error set.
-    qdtls_connection *handleOf(const QDtlsServerPeer *peer);
+    ::qdtls::Peer *handleOf(QDtlsServerPeer *peer);
 
     // The object of a peer, if it has one.
-    QDtlsServerPeer *peerOf(qdtls_connection *h) const
+    static QDtlsServerPeer *peerOf(const ::qdtls::Peer &peer)
     {
-        void *user = qdtls_user_data(h);
+        void *user = peer.userData();
         return user == &detail::deletedPeerMarker ? nullptr : static_cast<QDtlsServerPeer *>(user);
     }
 
     // The object of a peer, made when the peer is first reported; null for
     // a peer whose object the application deleted.
-    QDtlsServerPeer *objectFor(qdtls_connection *h);
+    QDtlsServerPeer *objectFor(const ::qdtls::Peer &peer);
 
     // The object no longer stands for a live peer (closed, or the server is going).
     void detach(QDtlsServerPeer *p, void *marker);
 
     // ---- the library's callbacks ----
 
-    void onConnected(qdtls_connection *h);
+    void onConnected(::qdtls::Peer &peer);
 
-    void onDatagram(qdtls_connection *h, const uint8_t *data, size_t len);
+    void onDatagram(::qdtls::Peer &peer, const uint8_t *data, size_t len);
 
-    // on_closed (wasConnected) and on_handshake_failed.
-    void onGone(qdtls_connection *h, int32_t reason, bool wasConnected);
+    // onClosed (wasConnected) and onHandshakeFailed.
+    void onGone(::qdtls::Peer &peer, ::qdtls::CloseReason reason, bool wasConnected);
 
-    void onPsk(qdtls_connection *h, qdtls_psk_authenticator *a);
+    void onPsk(::qdtls::Peer &peer, ::qdtls::QSslPreSharedKeyAuthenticator *a);
 
     static QMetaMethod handshakeFailedSignal();
 
@@ -139,9 +138,9 @@ public:
     // The timer fired.
     void handleTimeouts();
 
-    // qdtls_server_close_peer (from the peer's destructor or closePeer);
+    // Server::closePeer (from the peer's destructor or QDtlsServer::closePeer);
     // `this` may be gone afterwards (see endDrive).
-    bool closeHandle(qdtls_connection *h);
+    bool closeHandle(const ::qdtls::Peer &peer);
 
     // One QTimer follows the library's earliest deadline. It is restarted
     // only when the deadline moves earlier; firing early costs one call that
@@ -151,7 +150,7 @@ public:
     QDtlsServer *q; // null once the server object is gone
     QPointer<QUdpSocket> socket;
     QSslConfiguration configuration;
-    qdtls_server *s = nullptr;
+    std::unique_ptr<::qdtls::Server> s; // null when it could not be made
     QTimer *timer = nullptr; // a child of q
     QElapsedTimer clock;
     qint64 scheduledAt = -1; // clock time the timer fires at

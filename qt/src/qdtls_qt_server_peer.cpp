@@ -1,6 +1,6 @@
-// QDtlsServerPeer (qdtls_qt_server.h): a view of one of the library
-// server's peers, qdtls_connection handles owned by the server, through the
-// C getters that work on any connection.
+// QDtlsServerPeer (qdtls_qt_server.h): one of the library server's peers,
+// through the shim's qdtls::Peer (a view of a connection the server owns,
+// with QDtls's getters), as long as the peer is there.
 #include "qdtls_qt_server_p.h"
 
 #include <QtNetwork/qsslcipher.h>
@@ -17,14 +17,14 @@ QDtlsServerPeer::QDtlsServerPeer(QDtlsServer *server) : QObject(server), d(new Q
 QDtlsServerPeer::~QDtlsServerPeer()
 {
     QDtlsServerPrivate *server = d->server;
-    if (!server || !d->h)
+    if (!server || !d->open())
         return;
-    qdtls_connection *h = d->h;
+    const ::qdtls::Peer peer = d->peer;
     const bool closing = d->closing;
     server->detach(this, &deletedPeerMarker);
     if (closing)
         return; // deleted inside its own closed/peerClosed/handshakeFailed
-    server->closeHandle(h);
+    server->closeHandle(peer);
 }
 
 QDtlsServer *QDtlsServerPeer::server() const
@@ -44,48 +44,42 @@ quint16 QDtlsServerPeer::peerPort() const
 
 bool QDtlsServerPeer::isOpen() const
 {
-    return d->h;
+    return d->open();
 }
 
 bool QDtlsServerPeer::isConnectionEncrypted() const
 {
-    return d->h && qdtls_is_connection_encrypted(d->h);
+    return d->open() && d->peer.isConnectionEncrypted();
 }
 
 QDtls::HandshakeState QDtlsServerPeer::handshakeState() const
 {
-    return d->h ? QDtls::HandshakeState(qdtls_handshake_state(d->h)) : d->finalState;
+    return d->open() ? QDtls::HandshakeState(int(d->peer.handshakeState())) : d->finalState;
 }
 
 QSslCipher QDtlsServerPeer::sessionCipher() const
 {
-    if (!d->h)
-        return {};
-    const QString name = toQString(
-        ::qdtls::detail::readString([this](char *b, size_t c) { return qdtls_session_cipher(d->h, b, c); }));
+    const QString name = d->open() ? toQString(d->peer.sessionCipher()) : QString();
     return name.isEmpty() ? QSslCipher() : QSslCipher(name);
 }
 
 QSsl::SslProtocol QDtlsServerPeer::sessionProtocol() const
 {
-    return d->h ? fromShimProtocol(::qdtls::SslProtocol(qdtls_session_protocol(d->h))) : QSsl::UnknownProtocol;
+    return d->open() ? fromShimProtocol(d->peer.sessionProtocol()) : QSsl::UnknownProtocol;
 }
 
 QSslCertificate QDtlsServerPeer::peerCertificate() const
 {
-    if (!d->h)
-        return QSslCertificate();
-    return certificateFromDer(
-        ::qdtls::detail::readBytes([this](uint8_t *b, size_t c) { return qdtls_peer_certificate(d->h, b, c); }));
+    return d->open() ? certificateFromDer(d->peer.peerCertificate()) : QSslCertificate();
 }
 
 QList<QSslCertificate> QDtlsServerPeer::peerCertificateChain() const
 {
     QList<QSslCertificate> chain;
-    const size_t n = d->h ? qdtls_peer_certificate_chain_count(d->h) : 0;
-    for (size_t i = 0; i < n; ++i)
-        chain << certificateFromDer(::qdtls::detail::readBytes(
-            [this, i](uint8_t *b, size_t c) { return qdtls_peer_certificate_chain_at(d->h, i, b, c); }));
+    if (d->open()) {
+        for (const ::qdtls::Bytes &der : d->peer.peerCertificateChain())
+            chain << certificateFromDer(der);
+    }
     return chain;
 }
 
@@ -98,33 +92,31 @@ QVector<QSslError> QDtlsServerPeer::peerVerificationErrors() const
 {
     QVector<QSslError> errors;
 #endif
-    const size_t n = d->h ? qdtls_peer_verification_error_count(d->h) : 0;
-    for (size_t i = 0; i < n; ++i) {
-        const ::qdtls::Bytes der = ::qdtls::detail::readBytes(
-            [this, i](uint8_t *b, size_t c) { return qdtls_peer_verification_error_certificate(d->h, i, b, c); });
-        errors << QSslError(QSslError::SslError(qdtls_peer_verification_error_code(d->h, i)), certificateFromDer(der));
+    if (d->open()) {
+        for (const ::qdtls::QSslError &e : d->peer.peerVerificationErrors())
+            errors << QSslError(QSslError::SslError(int(e.error)), certificateFromDer(e.certificate));
     }
     return errors;
 }
 
 QByteArray QDtlsServerPeer::nextNegotiatedProtocol() const
 {
-    if (!d->h)
-        return {};
-    return toQByteArray(::qdtls::detail::readBytes(
-        [this](uint8_t *b, size_t c) { return qdtls_negotiated_application_protocol(d->h, b, c); }));
+    if (!d->open())
+        return QByteArray();
+    const std::string protocol = d->peer.negotiatedApplicationProtocol();
+    return QByteArray(protocol.data(), qsizetype(protocol.size()));
 }
 
 QDtlsError QDtlsServerPeer::dtlsError() const
 {
-    return d->h ? peerError(d->h) : d->error;
+    return d->open() ? QDtlsError(int(d->peer.dtlsError())) : d->error;
 }
 
 QString QDtlsServerPeer::dtlsErrorString() const
 {
-    if (!d->h)
+    if (!d->open())
         return d->errorString;
-    return dtlsError() == QDtlsError::NoError ? QString() : peerErrorString(d->h);
+    return dtlsError() == QDtlsError::NoError ? QString() : toQString(d->peer.dtlsErrorString());
 }
 
 qint64 QDtlsServerPeer::writeDatagram(const QByteArray &datagram)
