@@ -43,7 +43,7 @@ public:
     QHostAddress address;
     quint16 port = 0;
     bool connected = false; // peerConnected was emitted
-    bool closing = false;   // inside its on_closed
+    bool closing = false;   // inside its onClosed/onHandshakeFailed
     QDtls::HandshakeState finalState = QDtls::HandshakeNotStarted;
     QDtlsError error = QDtlsError::NoError; // kept when it closed
     QString errorString;
