@@ -3,6 +3,7 @@
 // 1. <qdtls/qdtls_qt.h> is self-contained and declares no global names.
 // 2. With QDTLS_NO_GLOBAL_ALIASES, <qdtls/QDtls> declares no aliases and
 //    leaves QDTLS_H alone, so Qt's own header can follow in the same file.
+// 3. <qdtls/QDtlsServer> goes with Qt's own QDtls in one file.
 #include <qdtls/qdtls_qt.h>
 
 #define QDTLS_NO_GLOBAL_ALIASES
@@ -32,3 +33,18 @@ static_assert(std::is_same_v<decltype(&::QDtls::pskRequired), void (::QDtls::*)(
                   && std::is_same_v<decltype(&qdtls::qt::QDtls::pskRequired),
                                     void (qdtls::qt::QDtls::*)(QSslPreSharedKeyAuthenticator *)>,
               "pskRequired takes Qt's own authenticator");
+
+// 3. <qdtls/QDtlsServer> with QDTLS_NO_GLOBAL_ALIASES: the namespaced classes,
+//    with Qt's types in their signals.
+#include <qdtls/QDtlsServer>
+
+static_assert(std::is_base_of_v<QObject, qdtls::qt::QDtlsServer>
+                  && std::is_base_of_v<QObject, qdtls::qt::QDtlsServerPeer>, "QObjects");
+static_assert(std::is_same_v<decltype(&qdtls::qt::QDtlsServer::pskRequired),
+                             void (qdtls::qt::QDtlsServer::*)(qdtls::qt::QDtlsServerPeer *,
+                                                              QSslPreSharedKeyAuthenticator *)>,
+              "pskRequired takes Qt's own authenticator");
+static_assert(std::is_same_v<decltype(&qdtls::qt::QDtlsServer::setCookieGeneratorParameters),
+                             bool (qdtls::qt::QDtlsServer::*)(
+                                 const qdtls::qt::QDtlsClientVerifier::GeneratorParameters &)>,
+              "the adapter's GeneratorParameters");

@@ -1,9 +1,12 @@
-// Qt code as written for Qt's QDtls; only the include differs.
+// Qt code as written for Qt's QDtls; only the include differs. And the
+// adapter's own QDtlsServer, from the installed <qdtls/QDtlsServer>.
 #include <qdtls/QDtls>
+#include <qdtls/QDtlsServer>
 
 #include <QtCore/QCoreApplication>
 #include <QtNetwork/QHostAddress>
 #include <QtNetwork/QSslConfiguration>
+#include <QtNetwork/QUdpSocket>
 
 #include <cstdio>
 
@@ -18,5 +21,11 @@ int main(int argc, char **argv)
                     && dtls.dtlsConfiguration() == QSslConfiguration::defaultDtlsConfiguration()
                     && verifier.cookieGeneratorParameters().secret.size() == 32;
     std::printf("%s: %s\n", dtls.metaObject()->className(), ok ? "ok" : "FAILED");
-    return ok ? 0 : 1;
+
+    QUdpSocket socket;
+    QDtlsServer server(&socket, QSslConfiguration::defaultDtlsConfiguration());
+    const bool serverOk = socket.bind(QHostAddress::LocalHost, 0) && server.dtlsError() == QDtlsError::NoError
+                          && server.peerCount() == 0 && server.setMaxPeersPerAddress(4);
+    std::printf("%s: %s\n", server.metaObject()->className(), serverOk ? "ok" : "FAILED");
+    return ok && serverOk ? 0 : 1;
 }

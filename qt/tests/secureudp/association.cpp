@@ -79,6 +79,10 @@ void DtlsAssociation::readyRead()
                 return;
             }
             Q_EMIT warningMessage(tr("%1: zero-length datagram received?").arg(connectionName));
+        } else if (crypto.handshakeState() != QDtls::HandshakeInProgress) {
+            // After our shutdown (the server answers close_notify with its
+            // own): doHandshake would start a new handshake.
+            continue;
         } else {
             if (!crypto.doHandshake(&socket, dgram)) {
                 Q_EMIT errorMessage(tr("%1: handshake error - %2").arg(connectionName, crypto.dtlsErrorString()));

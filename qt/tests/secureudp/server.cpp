@@ -1,32 +1,34 @@
 #include "server.h"
 
 #include <QtCore/QMessageAuthenticationCode>
-#include <QtNetwork/QNetworkDatagram>
+#include <QtCore/QMetaEnum>
 #include <QtNetwork/QSslCipher>
 #include <QtNetwork/QSslPreSharedKeyAuthenticator>
 
-#include <algorithm>
-
 namespace {
 
-QString peerInfo(const QHostAddress &address, quint16 port)
+QString peerInfo(const QDtlsServerPeer *peer)
 {
-    return QStringLiteral("(%1:%2)").arg(address.toString()).arg(port);
+    return QStringLiteral("(%1:%2)").arg(peer->peerAddress().toString()).arg(peer->peerPort());
 }
 
-QString connectionInfo(QDtls *connection)
+QString connectionInfo(const QDtlsServerPeer *peer)
 {
-    QString info = DtlsServer::tr("Session cipher: ") + connection->sessionCipher().name();
+    QString info = DtlsServer::tr("Session cipher: ") + peer->sessionCipher().name();
     info += DtlsServer::tr("; session protocol: ");
-    info += connection->sessionProtocol() == QSsl::DtlsV1_2 ? QStringLiteral("DTLS 1.2") : QStringLiteral("other");
+    info += peer->sessionProtocol() == QSsl::DtlsV1_2 ? QStringLiteral("DTLS 1.2") : QStringLiteral("other");
     return info;
+}
+
+QString reasonText(QDtlsServer::CloseReason reason)
+{
+    return QString::fromLatin1(QMetaEnum::fromType<QDtlsServer::CloseReason>().valueToKey(reason));
 }
 
 } // namespace
 
 DtlsServer::DtlsServer()
 {
-    connect(&serverSocket, &QAbstractSocket::readyRead, this, &DtlsServer::readyRead);
     serverConfiguration = QSslConfiguration::defaultDtlsConfiguration();
     serverConfiguration.setPreSharedKeyIdentityHint("qdtls secure UDP server");
     serverConfiguration.setPeerVerifyMode(QSslSocket::VerifyNone);
@@ -36,7 +38,7 @@ DtlsServer::DtlsServer()
 
 DtlsServer::~DtlsServer()
 {
-    shutdown();
+    close();
 }
 
 QByteArray DtlsServer::keyFor(const QByteArray &identity)
@@ -46,20 +48,32 @@ QByteArray DtlsServer::keyFor(const QByteArray &identity)
 
 bool DtlsServer::listen(const QHostAddress &address, quint16 port)
 {
-    if (address != serverSocket.localAddress() || port != serverSocket.localPort()) {
-        shutdown();
-        listening = serverSocket.bind(address, port);
-        if (!listening)
-            Q_EMIT errorMessage(serverSocket.errorString());
-    } else {
-        listening = true;
+    if (server && address == serverSocket.localAddress() && port == serverSocket.localPort())
+        return true;
+    close();
+    if (!serverSocket.bind(address, port)) {
+        Q_EMIT errorMessage(serverSocket.errorString());
+        return false;
     }
-    return listening;
+    server = std::make_unique<QDtlsServer>(&serverSocket, serverConfiguration);
+    if (server->dtlsError() != QDtlsError::NoError) {
+        Q_EMIT errorMessage(tr("DTLS error: ") + server->dtlsErrorString());
+        close();
+        return false;
+    }
+    connect(server.get(), &QDtlsServer::peerConnected, this, &DtlsServer::peerConnected);
+    connect(server.get(), &QDtlsServer::datagramReceived, this, &DtlsServer::decryptedDatagram);
+    connect(server.get(), &QDtlsServer::peerClosed, this, &DtlsServer::connectionClosed);
+    connect(server.get(), &QDtlsServer::handshakeFailed, this, &DtlsServer::handshakeFailed);
+    connect(server.get(), &QDtlsServer::pskRequired, this, &DtlsServer::pskRequired);
+    connect(server.get(), &QDtlsServer::errorOccurred, this,
+            [this](QDtlsError, const QString &text) { Q_EMIT errorMessage(tr("DTLS error: ") + text); });
+    return true;
 }
 
 bool DtlsServer::isListening() const
 {
-    return listening;
+    return server != nullptr;
 }
 
 quint16 DtlsServer::serverPort() const
@@ -69,131 +83,47 @@ quint16 DtlsServer::serverPort() const
 
 int DtlsServer::peerCount() const
 {
-    return int(knownClients.size());
+    return server ? server->peerCount() : 0;
 }
 
 void DtlsServer::close()
 {
-    listening = false;
-}
-
-void DtlsServer::readyRead()
-{
-    while (serverSocket.hasPendingDatagrams()) {
-        const qint64 bytesToRead = serverSocket.pendingDatagramSize();
-        if (bytesToRead <= 0) {
-            // Spurious read notification.
-            serverSocket.receiveDatagram();
-            continue;
-        }
-        QByteArray dgram(bytesToRead, Qt::Uninitialized);
-        QHostAddress peerAddress;
-        quint16 peerPort = 0;
-        const qint64 bytesRead = serverSocket.readDatagram(dgram.data(), dgram.size(), &peerAddress, &peerPort);
-        if (bytesRead <= 0) {
-            Q_EMIT warningMessage(tr("Failed to read a datagram: ") + serverSocket.errorString());
-            continue;
-        }
-        dgram.resize(bytesRead);
-        if (peerAddress.isNull() || !peerPort) {
-            Q_EMIT warningMessage(tr("Failed to extract peer info (address, port)"));
-            continue;
-        }
-
-        const auto client = std::find_if(knownClients.begin(), knownClients.end(),
-                                         [&](const std::unique_ptr<QDtls> &connection) {
-                                             return connection->peerAddress() == peerAddress
-                                                    && connection->peerPort() == peerPort;
-                                         });
-        if (client == knownClients.end()) {
-            handleNewConnection(peerAddress, peerPort, dgram);
-            continue;
-        }
-        if ((*client)->isConnectionEncrypted()) {
-            decryptDatagram(client->get(), dgram);
-            if ((*client)->dtlsError() == QDtlsError::RemoteClosedConnectionError) {
-                Q_EMIT peerClosed(peerInfo(peerAddress, peerPort));
-                knownClients.erase(client);
-            }
-            continue;
-        }
-        doHandshake(client->get(), dgram);
+    if (server) {
+        server->disconnect(this); // no messages while shutting down
+        server->shutdown();
+        server.reset();
     }
-}
-
-void DtlsServer::pskRequired(QSslPreSharedKeyAuthenticator *auth)
-{
-    Q_ASSERT(auth);
-    Q_EMIT infoMessage(tr("PSK callback, received a client's identity: '%1'")
-                           .arg(QString::fromLatin1(auth->identity())));
-    auth->setPreSharedKey(keyFor(auth->identity()));
-}
-
-void DtlsServer::handleNewConnection(const QHostAddress &peerAddress, quint16 peerPort,
-                                     const QByteArray &clientHello)
-{
-    if (!listening)
-        return;
-
-    const QString info = peerInfo(peerAddress, peerPort);
-    if (cookieSender.verifyClient(&serverSocket, clientHello, peerAddress, peerPort)) {
-        Q_EMIT infoMessage(info + tr(": verified, starting a handshake"));
-        auto newConnection = std::make_unique<QDtls>(QSslSocket::SslServerMode);
-        newConnection->setDtlsConfiguration(serverConfiguration);
-        newConnection->setPeer(peerAddress, peerPort);
-        connect(newConnection.get(), &QDtls::pskRequired, this, &DtlsServer::pskRequired);
-        knownClients.push_back(std::move(newConnection));
-        doHandshake(knownClients.back().get(), cookieSender.verifiedHello());
-    } else if (cookieSender.dtlsError() != QDtlsError::NoError) {
-        Q_EMIT errorMessage(tr("DTLS error: ") + cookieSender.dtlsErrorString());
-    } else {
-        Q_EMIT infoMessage(info + tr(": not verified yet"));
-    }
-}
-
-void DtlsServer::doHandshake(QDtls *connection, const QByteArray &clientHello)
-{
-    const bool result = connection->doHandshake(&serverSocket, clientHello);
-    if (!result) {
-        Q_EMIT errorMessage(connection->dtlsErrorString());
-        return;
-    }
-
-    const QString info = peerInfo(connection->peerAddress(), connection->peerPort());
-    switch (connection->handshakeState()) {
-    case QDtls::HandshakeInProgress:
-        Q_EMIT infoMessage(info + tr(": handshake is in progress ..."));
-        break;
-    case QDtls::HandshakeComplete:
-        Q_EMIT infoMessage(tr("Connection with %1 encrypted. %2").arg(info, connectionInfo(connection)));
-        break;
-    default:
-        Q_UNREACHABLE();
-    }
-}
-
-void DtlsServer::decryptDatagram(QDtls *connection, const QByteArray &clientMessage)
-{
-    Q_ASSERT(connection->isConnectionEncrypted());
-
-    const QString info = peerInfo(connection->peerAddress(), connection->peerPort());
-    const QByteArray dgram = connection->decryptDatagram(&serverSocket, clientMessage);
-    if (dgram.size()) {
-        Q_EMIT datagramReceived(info, clientMessage, dgram);
-        connection->writeDatagramEncrypted(&serverSocket, tr("to %1: ACK").arg(info).toLatin1());
-    } else if (connection->dtlsError() == QDtlsError::NoError) {
-        Q_EMIT warningMessage(info + tr(": 0 byte dgram, could be a re-connect attempt?"));
-    } else if (connection->dtlsError() == QDtlsError::RemoteClosedConnectionError) {
-        Q_EMIT infoMessage(info + tr(": the peer closed the connection"));
-    } else {
-        Q_EMIT errorMessage(info + connection->dtlsErrorString());
-    }
-}
-
-void DtlsServer::shutdown()
-{
-    for (const auto &connection : std::as_const(knownClients))
-        connection->shutdown(&serverSocket);
-    knownClients.clear();
     serverSocket.close();
+}
+
+void DtlsServer::peerConnected(QDtlsServerPeer *peer)
+{
+    Q_EMIT infoMessage(tr("Connection with %1 encrypted. %2").arg(peerInfo(peer), connectionInfo(peer)));
+}
+
+void DtlsServer::decryptedDatagram(QDtlsServerPeer *peer, const QByteArray &plainText)
+{
+    const QString info = peerInfo(peer);
+    Q_EMIT datagramReceived(info, plainText);
+    if (peer->writeDatagram(tr("to %1: ACK").arg(info).toLatin1()) < 0)
+        Q_EMIT errorMessage(info + tr(": cannot answer - ") + server->dtlsErrorString());
+}
+
+void DtlsServer::connectionClosed(QDtlsServerPeer *peer, QDtlsServer::CloseReason reason)
+{
+    const QString info = peerInfo(peer);
+    Q_EMIT infoMessage(info + tr(": connection closed (%1)").arg(reasonText(reason)));
+    Q_EMIT peerClosed(info);
+}
+
+void DtlsServer::handshakeFailed(QDtlsServerPeer *peer, QDtlsServer::CloseReason reason)
+{
+    Q_EMIT errorMessage(peerInfo(peer) + tr(": handshake failed (%1) - %2").arg(reasonText(reason), peer->dtlsErrorString()));
+}
+
+void DtlsServer::pskRequired(QDtlsServerPeer *peer, QSslPreSharedKeyAuthenticator *auth)
+{
+    Q_EMIT infoMessage(tr("%1: PSK callback, received a client's identity: '%2'")
+                           .arg(peerInfo(peer), QString::fromLatin1(auth->identity())));
+    auth->setPreSharedKey(keyFor(auth->identity()));
 }

@@ -1,11 +1,14 @@
-// A secure UDP server in the style of Qt's DTLS example server, written
-// against the qdtls Qt adapter: one QUdpSocket, peers looked up by address
-// and port, unknown peers verified by QDtlsClientVerifier first, PSK with an
-// identity hint, every decrypted datagram answered, closed peers removed.
+// A secure UDP server in the style of Qt's DTLS example server, written on
+// the adapter's QDtlsServer: one QUdpSocket, PSK with an identity hint,
+// every decrypted datagram answered, closed peers reported. What Qt's example
+// does by hand (a QDtls per client looked up by address and port, a
+// QDtlsClientVerifier in front, a handshake timer per client) is the
+// QDtlsServer's job.
 #ifndef SECUREUDP_SERVER_H
 #define SECUREUDP_SERVER_H
 
 #include <qdtls/QDtls>
+#include <qdtls/QDtlsServer>
 
 #include <QtCore/QObject>
 #include <QtNetwork/QHostAddress>
@@ -13,7 +16,6 @@
 #include <QtNetwork/QUdpSocket>
 
 #include <memory>
-#include <vector>
 
 class DtlsServer : public QObject
 {
@@ -27,7 +29,7 @@ public:
     bool isListening() const;
     quint16 serverPort() const;
     int peerCount() const;
-    void close();
+    void close(); // closes every connection (close_notify) and stops listening
 
     // The key a client with this identity shares with the server.
     static QByteArray keyFor(const QByteArray &identity);
@@ -36,24 +38,20 @@ Q_SIGNALS:
     void errorMessage(const QString &message);
     void warningMessage(const QString &message);
     void infoMessage(const QString &message);
-    void datagramReceived(const QString &peerInfo, const QByteArray &cipherText, const QByteArray &plainText);
+    void datagramReceived(const QString &peerInfo, const QByteArray &plainText);
     void peerClosed(const QString &peerInfo);
 
 private Q_SLOTS:
-    void readyRead();
-    void pskRequired(QSslPreSharedKeyAuthenticator *auth);
+    void peerConnected(QDtlsServerPeer *peer);
+    void decryptedDatagram(QDtlsServerPeer *peer, const QByteArray &plainText);
+    void connectionClosed(QDtlsServerPeer *peer, QDtlsServer::CloseReason reason);
+    void handshakeFailed(QDtlsServerPeer *peer, QDtlsServer::CloseReason reason);
+    void pskRequired(QDtlsServerPeer *peer, QSslPreSharedKeyAuthenticator *auth);
 
 private:
-    void handleNewConnection(const QHostAddress &peerAddress, quint16 peerPort, const QByteArray &clientHello);
-    void doHandshake(QDtls *connection, const QByteArray &clientHello);
-    void decryptDatagram(QDtls *connection, const QByteArray &clientMessage);
-    void shutdown();
-
-    bool listening = false;
     QUdpSocket serverSocket;
     QSslConfiguration serverConfiguration;
-    QDtlsClientVerifier cookieSender;
-    std::vector<std::unique_ptr<QDtls>> knownClients;
+    std::unique_ptr<QDtlsServer> server; // while listening
 };
 
 #endif // SECUREUDP_SERVER_H
