@@ -680,3 +680,22 @@ fn a_peer_the_application_shuts_down_between_calls_is_closed_at_the_next() {
     net.pump();
     assert!(!net.clients[0].dtls.is_connection_encrypted(), "the client got the close_notify");
 }
+
+#[test]
+fn a_dual_stack_socket_s_mapped_addresses_are_the_same_peer() {
+    let mut net = Net::new(true);
+    net.log.echo = true;
+    let v4 = addr(1, 1);
+    let mapped = match v4 {
+        SocketAddr::V4(a) => SocketAddr::new(a.ip().to_ipv6_mapped().into(), a.port()),
+        v6 => v6,
+    };
+    let i = net.add(mapped);
+    net.connect(i);
+    // Found by either form; answers went to the form the socket reported.
+    assert!(net.server.peer(v4).is_some() && net.server.peer(mapped).is_some());
+    assert_eq!(net.server.peer(v4).unwrap().peer_address(), Some(mapped));
+    assert_eq!(net.send(i, b"x"), vec![(i, b"x".to_vec())]);
+    net.server.close_peer(&mut net.wire, v4, &mut net.log).unwrap();
+    assert_eq!(net.log.closed(), vec![(mapped, CloseReason::Local)]);
+}

@@ -1567,8 +1567,12 @@ int64_t qdtls_server_receive(qdtls_server *s, int fd);
  * Handles one datagram that arrived from `from` (a `struct sockaddr_in` or
  * `sockaddr_in6` of `from_len` bytes, as recvfrom fills in; `const void *`
  * as in `qdtls_set_peer_sockaddr`, so that this header needs no socket
- * headers), for applications that read the socket themselves. Answers go out on `fd` (-1: the send callback). False
- * on a bad argument, a busy server, or an answer that could not be sent.
+ * headers), for applications that read the socket themselves. Answers go
+ * out on `fd` (-1: the send callback). False on a bad argument, a busy
+ * server, or an answer that could not be sent. A peer is one address and
+ * port: an IPv4 source in its v4-mapped form (`::ffff:a.b.c.d`, from a
+ * dual-stack socket) is the same peer as `a.b.c.d`, and the IPv6 flow
+ * label is not part of it.
  *
  * # Safety
  * `s` is NULL or live; `from` is NULL or valid for `from_len` bytes; `dgram` for `len` bytes.
@@ -1591,7 +1595,9 @@ int64_t qdtls_server_next_timeout_ms(const qdtls_server *s);
 
 /**
  * Runs the timers that are due (retransmissions, handshake and idle
- * timeouts) in O(peers due). Returns how many peers it handled, or -1 (a
+ * timeouts) in O(peers due). With fd -1 and no send callback they run all
+ * the same, and the call fails (UnderlyingSocketError) when something had
+ * to be sent. Returns how many peers it handled, or -1 (a
  * busy server, or a datagram that could not be sent, after all were handled).
  *
  * # Safety

@@ -23,10 +23,13 @@ impl<P: Peer> Server<P> {
         ev: &mut dyn Events<P>,
     ) -> Result<(), Failure> {
         self.serve_requests(Some(&mut *t), ev);
-        match self.table.route(&from, dgram) {
-            Route::New => self.new_source(t, from, dgram, Start::Fresh, ev),
-            Route::Reconnect(old) => self.new_source(t, from, dgram, Start::Replacing(old), ev),
-            Route::Restart(old) => self.new_source(t, from, dgram, Start::Restarting(old), ev),
+        // Peers are found by the canonical form; answers go to the form the
+        // socket reported (no address-family fallback per datagram).
+        let key = canonical(from);
+        match self.table.route(&key, dgram) {
+            Route::New => self.new_source(t, (key, from), dgram, Start::Fresh, ev),
+            Route::Reconnect(old) => self.new_source(t, (key, from), dgram, Start::Replacing(old), ev),
+            Route::Restart(old) => self.new_source(t, (key, from), dgram, Start::Restarting(old), ev),
             Route::Peer(slot) => self.deliver(t, slot, dgram, ev),
         }
     }
@@ -36,7 +39,7 @@ impl<P: Peer> Server<P> {
     fn new_source(
         &mut self,
         t: &mut dyn Transport,
-        from: SocketAddr,
+        (key, from): (SocketAddr, SocketAddr),
         dgram: &[u8],
         start: Start,
         ev: &mut dyn Events<P>,
@@ -50,9 +53,9 @@ impl<P: Peer> Server<P> {
             return Ok(());
         }
         let checked = self.cookies_enabled();
-        if checked && (cookie.is_empty() || !self.cookies.verify_keyed(&mut self.keyed, &from, cookie)) {
+        if checked && (cookie.is_empty() || !self.cookies.verify_keyed(&mut self.keyed, &key, cookie)) {
             let mut hvr = [0u8; 128];
-            let Some(n) = hello::hello_verify_request(&self.cookies, &mut self.keyed, &from, record_seq, &mut hvr)
+            let Some(n) = hello::hello_verify_request(&self.cookies, &mut self.keyed, &key, record_seq, &mut hvr)
             else {
                 return Err((TlsInitializationError, "Cannot make a cookie".into()));
             };
@@ -75,7 +78,7 @@ impl<P: Peer> Server<P> {
                 established
             }
         };
-        if !self.make_room(t, from, replaces.is_some(), ev) {
+        if !self.make_room(t, key, replaces.is_some(), ev) {
             self.dropped += 1;
             return Ok(());
         }
@@ -87,7 +90,7 @@ impl<P: Peer> Server<P> {
             return Ok(());
         }
         let error = take_socket_error(session);
-        let slot = self.table.insert(peer, from, random, ossl::now_us(), replaces);
+        let slot = self.table.insert(peer, key, random, ossl::now_us(), replaces);
         self.reschedule(slot);
         error.map_or(Ok(()), Err)
     }
@@ -215,7 +218,7 @@ impl<P: Peer> Server<P> {
                 }
                 r.remove(0)
             };
-            let (addr, ptr) = next;
+            let (addr, ptr) = (canonical(next.0), next.1);
             let mine = |s: &usize| self.table.get(*s).is_some_and(|e| Arc::as_ptr(&e.peer) as usize == ptr);
             let slot = [self.table.at(&addr), self.table.pending(&addr)].into_iter().flatten().find(mine);
             if let Some(slot) = slot {
@@ -230,7 +233,7 @@ impl<P: Peer> Server<P> {
             let i = peer.session().info();
             (i.peer?, i.port)
         };
-        let addr = SocketAddr::new(ip, port);
+        let addr = canonical(SocketAddr::new(ip, port));
         let candidates = [self.table.at(&addr), self.table.pending(&addr)];
         candidates.into_iter().flatten().find(|&s| self.table.get(s).is_some_and(|e| std::ptr::eq(&*e.peer, peer)))
     }
@@ -257,7 +260,7 @@ impl<P: Peer> Server<P> {
         addr: &SocketAddr,
         ev: &mut dyn Events<P>,
     ) -> Result<(), Failure> {
-        let Some(slot) = self.table.at(addr) else {
+        let Some(slot) = self.table.at(&canonical(*addr)) else {
             return Err((InvalidInputParameters, "No peer at this address".into()));
         };
         self.close(t, slot, CloseReason::Local, ev).map_or(Ok(()), Err)
@@ -398,6 +401,20 @@ fn again<'y>(t: &'y mut Option<&mut dyn Transport>) -> Option<&'y mut dyn Transp
     match t {
         Some(x) => Some(&mut **x),
         None => None,
+    }
+}
+
+/// One key per peer however the socket reported it: an IPv4 peer on a
+/// dual-stack socket (`::ffff:a.b.c.d`) is its IPv4 address, and IPv6 flow
+/// labels (which may change between datagrams) are not part of it. Sending
+/// to the IPv4 form on a dual-stack socket works (the fd transport maps it back).
+pub(super) fn canonical(from: SocketAddr) -> SocketAddr {
+    match from {
+        SocketAddr::V6(v6) => match v6.ip().to_ipv4_mapped() {
+            Some(v4) => SocketAddr::new(v4.into(), v6.port()),
+            None => SocketAddr::V6(std::net::SocketAddrV6::new(*v6.ip(), v6.port(), 0, v6.scope_id())),
+        },
+        v4 => v4,
     }
 }
 

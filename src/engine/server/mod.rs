@@ -176,7 +176,7 @@ impl<P: Peer> Server<P> {
 
     /// The peer at an address (the established one while a replacement handshakes).
     pub fn peer(&self, addr: &SocketAddr) -> Option<&P> {
-        self.table.at(addr).and_then(|s| self.table.get(s)).map(|e| &*e.peer)
+        self.table.at(&drive::canonical(*addr)).and_then(|s| self.table.get(s)).map(|e| &*e.peer)
     }
 
     /// Every peer, handshaking ones included.

@@ -39,8 +39,12 @@ pub unsafe extern "C" fn qdtls_server_receive(s: *mut qdtls_server, fd: c_int) -
 /// Handles one datagram that arrived from `from` (a `struct sockaddr_in` or
 /// `sockaddr_in6` of `from_len` bytes, as recvfrom fills in; `const void *`
 /// as in `qdtls_set_peer_sockaddr`, so that this header needs no socket
-/// headers), for applications that read the socket themselves. Answers go out on `fd` (-1: the send callback). False
-/// on a bad argument, a busy server, or an answer that could not be sent.
+/// headers), for applications that read the socket themselves. Answers go
+/// out on `fd` (-1: the send callback). False on a bad argument, a busy
+/// server, or an answer that could not be sent. A peer is one address and
+/// port: an IPv4 source in its v4-mapped form (`::ffff:a.b.c.d`, from a
+/// dual-stack socket) is the same peer as `a.b.c.d`, and the IPv6 flow
+/// label is not part of it.
 ///
 /// # Safety
 /// `s` is NULL or live; `from` is NULL or valid for `from_len` bytes; `dgram` for `len` bytes.
@@ -84,7 +88,9 @@ pub unsafe extern "C" fn qdtls_server_next_timeout_ms(s: *const qdtls_server) ->
 }
 
 /// Runs the timers that are due (retransmissions, handshake and idle
-/// timeouts) in O(peers due). Returns how many peers it handled, or -1 (a
+/// timeouts) in O(peers due). With fd -1 and no send callback they run all
+/// the same, and the call fails (UnderlyingSocketError) when something had
+/// to be sent. Returns how many peers it handled, or -1 (a
 /// busy server, or a datagram that could not be sent, after all were handled).
 ///
 /// # Safety
@@ -96,10 +102,9 @@ pub unsafe extern "C" fn qdtls_server_handle_timeouts(s: *mut qdtls_server, fd: 
     call(h, -1, |h| {
         let cb = h.send_callback();
         h.drive(-1, |srv, ev| {
-            with_transport(cb, fd, |t| {
-                let t = t.ok_or_else(|| failure(DtlsError::InvalidInputParameters, "Invalid socket"))?;
-                srv.handle_timeouts(t, ev).map(|n| n as i64)
-            })
+            // Without a socket the timers still run (nothing can be sent, and
+            // that is the error): a due timer left due would spin the caller.
+            with_transport(cb, fd, |t| srv.handle_timeouts(t.unwrap_or(&mut Unsent), ev).map(|n| n as i64))
         })
     })
 }
@@ -142,4 +147,16 @@ pub unsafe extern "C" fn qdtls_server_shutdown(s: *mut qdtls_server, fd: c_int) 
         let cb = h.send_callback();
         h.drive(-1, |srv, ev| Ok(with_transport(cb, fd, |t| srv.close_all(t, CloseReason::Local, ev)) as i64))
     })
+}
+
+/// Where datagrams go with no socket and no send callback: nowhere, as an error.
+struct Unsent;
+
+impl crate::engine::Transport for Unsent {
+    fn send(&mut self, _: &[u8], _: SocketAddr) -> std::io::Result<()> {
+        Err(std::io::Error::new(std::io::ErrorKind::NotConnected, "no socket (fd -1) and no send callback"))
+    }
+    fn path_mtu(&mut self) -> Option<u32> {
+        None
+    }
 }

@@ -322,3 +322,5 @@ pub unsafe extern "C" fn qdtls_server_set_send_callback(
 
 mod drive;
 mod settings;
+pub use drive::*;
+pub use settings::*;
