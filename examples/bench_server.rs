@@ -6,7 +6,9 @@
 //! says otherwise, after a warm-up of 15 % of the measured time, as rate()
 //! in benches/bench.hpp does.
 //!
-//! cargo run --release --example bench_server -- SCENARIO [--seconds S]
+//! cargo run --release --example bench_server -- SCENARIO [--seconds S] [--peers N] [--only METRIC]
+//!
+//! `--peers`: idle peers (default 10,000); `--only`: one measurement (for profiling).
 //!
 //! Scenarios (each prints `RESULT <metric> rust-server <value> <unit>` lines
 //! and `NOTE ...` lines with what was checked):
@@ -37,10 +39,13 @@
 //!   one (`recv_from` + `handle_datagram`) or with `Server::receive`
 //!   (recvmmsg), with the server's own CPU time measured per burst; and,
 //!   as controls, the same bursts only received (recv_from or recvmmsg).
+//!   The measurements run in alternating segments, the best of four each
+//!   (see `alternating`).
 //! - `decrypt`: the receive side alone, without sockets: datagrams
 //!   encrypted beforehand, then decrypted by plain `Dtls` sessions (1 or
 //!   1,000 round-robin, the benchmark knowing which) or handed to
-//!   `Server::handle_datagram` (1 or 1,000 peers); CPU time of that loop.
+//!   `Server::handle_datagram` (1 or 1,000 peers); CPU time of that loop,
+//!   a quarter of each stream at a time in turn, the best quarter each.
 //! - `flood`: 1,000,000 cookie-less ClientHellos from random IPv4 sources
 //!   through `handle_datagram` (a counting transport), then 100,000 with
 //!   valid cookies for their sources (known cookie parameters, the HMAC
