@@ -303,12 +303,12 @@ struct Events {
 }
 
 impl ServerEvents for Events {
-    fn connected(&mut self, peer: &Dtls) {
+    fn connected(&mut self, peer: &Dtls, _: &mut dyn Transport) {
         if let Some(a) = peer.peer_address() {
             self.connected.push(a);
         }
     }
-    fn datagram(&mut self, _peer: &Dtls, data: &[u8]) {
+    fn datagram(&mut self, _peer: &Dtls, data: &[u8], _: &mut dyn Transport) {
         self.datagrams += 1;
         if data.len() != PAYLOAD {
             self.bad_datagrams += 1;

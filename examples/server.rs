@@ -19,7 +19,7 @@ use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use qdtls::{CloseReason, Configuration, Dtls, PeerVerifyMode, Server, ServerEvents};
+use qdtls::{CloseReason, Configuration, Dtls, PeerVerifyMode, Server, ServerEvents, Transport};
 
 /// The key every PSK client must use (the identity is only printed).
 pub const PSK_KEY: &[u8] = b"qdtls demo key";
@@ -88,13 +88,13 @@ fn name(peer: &Dtls) -> String {
 }
 
 impl ServerEvents for Echo<'_> {
-    fn connected(&mut self, peer: &Dtls) {
+    fn connected(&mut self, peer: &Dtls, _: &mut dyn Transport) {
         self.stats.connected += 1;
         println!("server: {}: handshake complete, {}", name(peer), peer.session_cipher().unwrap_or("?"));
     }
-    fn datagram(&mut self, peer: &Dtls, data: &[u8]) {
+    fn datagram(&mut self, peer: &Dtls, data: &[u8], transport: &mut dyn Transport) {
         println!("server: {}: {:?}", name(peer), String::from_utf8_lossy(data));
-        match peer.write_datagram_encrypted(&mut &*self.socket, data) {
+        match peer.write_datagram_encrypted(transport, data) {
             Ok(_) => self.stats.echoed += 1,
             Err(e) => println!("server: {}: echo failed: {e}", name(peer)),
         }

@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use qdtls::{CloseReason, Configuration, Dtls, PeerVerifyMode, Server, ServerEvents};
+use qdtls::{CloseReason, Configuration, Dtls, PeerVerifyMode, Server, ServerEvents, Transport};
 
 /// A non-blocking UDP socket bound to `addr` with SO_REUSEPORT, so that
 /// several sockets (threads, processes of one user) share the port. std's
@@ -84,11 +84,11 @@ struct Echo<'a> {
 }
 
 impl ServerEvents for Echo<'_> {
-    fn connected(&mut self, _peer: &Dtls) {
+    fn connected(&mut self, _peer: &Dtls, _: &mut dyn Transport) {
         self.stats.connected.fetch_add(1, Ordering::Relaxed);
     }
-    fn datagram(&mut self, peer: &Dtls, data: &[u8]) {
-        if peer.write_datagram_encrypted(&mut &*self.socket, data).is_ok() {
+    fn datagram(&mut self, peer: &Dtls, data: &[u8], transport: &mut dyn Transport) {
+        if peer.write_datagram_encrypted(transport, data).is_ok() {
             self.stats.echoed.fetch_add(1, Ordering::Relaxed);
         }
     }

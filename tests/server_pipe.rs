@@ -71,15 +71,16 @@ fn peer_addr(p: &Dtls) -> SocketAddr {
 }
 
 impl ServerEvents for Log {
-    fn connected(&mut self, peer: &Dtls) {
+    fn connected(&mut self, peer: &Dtls, _: &mut dyn Transport) {
         self.events.push(Event::Connected(peer_addr(peer)));
     }
-    fn datagram(&mut self, peer: &Dtls, data: &[u8]) {
+    fn datagram(&mut self, peer: &Dtls, data: &[u8], transport: &mut dyn Transport) {
         self.events.push(Event::Datagram(peer_addr(peer), data.to_vec()));
+        // Answers go through the transport the server is answering with.
         if self.bye && data == b"bye" {
-            peer.shutdown(&mut self.replies).unwrap();
+            peer.shutdown(transport).unwrap();
         } else if self.echo {
-            peer.write_datagram_encrypted(&mut self.replies, data).unwrap();
+            peer.write_datagram_encrypted(transport, data).unwrap();
         }
     }
     fn closed(&mut self, peer: &Dtls, reason: CloseReason) {

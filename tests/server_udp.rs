@@ -109,14 +109,14 @@ struct Echo<'a> {
 }
 
 impl ServerEvents for Echo<'_> {
-    fn connected(&mut self, peer: &Dtls) {
+    fn connected(&mut self, peer: &Dtls, _: &mut dyn Transport) {
         let mut s = self.seen.lock().unwrap();
         s.connected.push(addr(peer));
         s.live.insert(key(peer), addr(peer));
     }
-    fn datagram(&mut self, peer: &Dtls, data: &[u8]) {
+    fn datagram(&mut self, peer: &Dtls, data: &[u8], transport: &mut dyn Transport) {
         self.seen.lock().unwrap().datagrams += 1;
-        peer.write_datagram_encrypted(&mut &*self.socket, data).expect("echo");
+        peer.write_datagram_encrypted(transport, data).expect("echo");
     }
     fn closed(&mut self, peer: &Dtls, reason: CloseReason) {
         let mut s = self.seen.lock().unwrap();

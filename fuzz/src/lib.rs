@@ -381,7 +381,7 @@ struct Counted {
 }
 
 impl qdtls::ServerEvents for Counted {
-    fn connected(&mut self, _: &Dtls) {
+    fn connected(&mut self, _: &Dtls, _: &mut dyn Transport) {
         self.connected += 1;
     }
     fn closed(&mut self, _: &Dtls, _: qdtls::CloseReason) {

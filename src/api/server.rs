@@ -22,17 +22,18 @@ impl Peer for Dtls {
 
 /// What a [`Server`] tells the application about its peers. Every method
 /// has an empty default. The peer is the server's: use it for the length
-/// of the call (send with [`Dtls::write_datagram_encrypted`], read its
-/// getters, or [`Dtls::shutdown`] it, after which the server closes it
-/// with [`CloseReason::Local`]).
+/// of the call (send with [`Dtls::write_datagram_encrypted`] through
+/// `transport`, the one the server is answering through, read its getters,
+/// or [`Dtls::shutdown`] it, after which the server closes it with
+/// [`CloseReason::Local`]).
 pub trait ServerEvents {
     /// A peer's handshake completed.
-    fn connected(&mut self, peer: &Dtls) {
-        let _ = peer;
+    fn connected(&mut self, peer: &Dtls, transport: &mut dyn Transport) {
+        let _ = (peer, transport);
     }
     /// A peer sent a datagram: its plaintext.
-    fn datagram(&mut self, peer: &Dtls, data: &[u8]) {
-        let _ = (peer, data);
+    fn datagram(&mut self, peer: &Dtls, data: &[u8], transport: &mut dyn Transport) {
+        let _ = (peer, data, transport);
     }
     /// A connected peer is gone (once for every peer `connected` was
     /// called for).
@@ -52,11 +53,11 @@ pub trait ServerEvents {
 struct Adapt<'a, E: ?Sized>(&'a mut E);
 
 impl<E: ServerEvents + ?Sized> Events<Dtls> for Adapt<'_, E> {
-    fn connected(&mut self, peer: &Dtls, _: &mut dyn crate::engine::Transport) {
-        self.0.connected(peer)
+    fn connected(&mut self, peer: &Dtls, t: &mut dyn Transport) {
+        self.0.connected(peer, t)
     }
-    fn datagram(&mut self, peer: &Dtls, data: &[u8], _: &mut dyn crate::engine::Transport) {
-        self.0.datagram(peer, data)
+    fn datagram(&mut self, peer: &Dtls, data: &[u8], t: &mut dyn Transport) {
+        self.0.datagram(peer, data, t)
     }
     fn closed(&mut self, peer: &Dtls, reason: CloseReason) {
         self.0.closed(peer, reason)
@@ -82,12 +83,12 @@ impl<E: ServerEvents + ?Sized> Events<Dtls> for Adapt<'_, E> {
 ///
 /// ```no_run
 /// use std::net::UdpSocket;
-/// use qdtls::{Configuration, Dtls, PeerVerifyMode, Server, ServerEvents};
+/// use qdtls::{Configuration, Dtls, PeerVerifyMode, Server, ServerEvents, Transport};
 ///
-/// struct Echo<'a>(&'a UdpSocket);
-/// impl ServerEvents for Echo<'_> {
-///     fn datagram(&mut self, peer: &Dtls, data: &[u8]) {
-///         let _ = peer.write_datagram_encrypted(&mut &*self.0, data);
+/// struct Echo;
+/// impl ServerEvents for Echo {
+///     fn datagram(&mut self, peer: &Dtls, data: &[u8], transport: &mut dyn Transport) {
+///         let _ = peer.write_datagram_encrypted(transport, data);
 ///     }
 /// }
 ///
@@ -99,8 +100,8 @@ impl<E: ServerEvents + ?Sized> Events<Dtls> for Adapt<'_, E> {
 /// server.set_psk_callback(|_peer, auth| auth.set_pre_shared_key(b"secret key"));
 /// loop {
 ///     // wait until the socket is readable or server.next_timeout() elapses, then:
-///     server.receive(&socket, &mut Echo(&socket))?;
-///     server.handle_timeouts(&mut &socket, &mut Echo(&socket))?;
+///     server.receive(&socket, &mut Echo)?;
+///     server.handle_timeouts(&mut &socket, &mut Echo)?;
 /// }
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
