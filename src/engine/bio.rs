@@ -71,6 +71,16 @@ impl DgramState {
         self.out_count = 0;
     }
 
+    /// Gives back the buffers kept for reuse (a handshake's flights leave
+    /// several of 1,500 bytes): an idle session keeps none.
+    pub fn release(&mut self) {
+        if self.out_count > 0 || self.has_incoming {
+            return; // not idle: something is still to be sent or read
+        }
+        self.incoming = Vec::new();
+        self.outgoing = Vec::new();
+    }
+
     fn push_out(&mut self, data: &[u8]) {
         if self.out_count == self.outgoing.len() {
             self.outgoing.push(Vec::with_capacity(1500));

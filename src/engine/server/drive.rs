@@ -131,31 +131,37 @@ impl<P: Peer> Server<P> {
         ev: &mut dyn Events<P>,
     ) -> Result<(), Failure> {
         let Some(e) = self.table.get(slot) else { return Ok(()) };
-        let peer = e.peer.clone();
-        let session = peer.session();
         if e.is_handshaking() {
+            let peer = e.peer.clone();
+            let session = peer.session();
             session.do_handshake(Some(&mut *t), dgram);
             let error = take_socket_error(session);
             self.after_handshake_step(t, slot, CloseReason::FatalAlert, ev);
             return error.map_or(Ok(()), Err);
         }
+        // The data path borrows the peer from the table (no reference count
+        // traffic per datagram): nothing removes it during the callback.
+        let session = e.peer.session();
         let n = session.decrypt_datagram(Some(&mut *t), dgram, &mut self.scratch);
-        let error = session.info().error.code;
+        // What the decrypt left (the callback's own calls on the peer overwrite it).
+        let (error, encrypted) = (session.info().error.clone(), session.is_encrypted());
+        if n > 0 {
+            ev.datagram(&e.peer, &self.scratch[..n as usize], &mut *t);
+        }
         if n > 0 {
             if let Some(e) = self.table.get_mut(slot) {
                 e.last_active_us = ossl::now_us();
             }
-            ev.datagram(&peer, &self.scratch[..n as usize], &mut *t);
             self.after_callback(Some(&mut *t), slot, ev);
         }
-        match error {
+        match error.code {
             RemoteClosedConnectionError => {
                 self.close(None, slot, CloseReason::CloseNotify, ev);
             }
-            TlsFatalError if !session.is_encrypted() => {
+            TlsFatalError if !encrypted => {
                 self.close(None, slot, CloseReason::FatalAlert, ev);
             }
-            UnderlyingSocketError => return Err((error, session.info().error.message.clone())),
+            UnderlyingSocketError => return Err((error.code, error.message)),
             _ => {}
         }
         Ok(())
@@ -210,15 +216,8 @@ impl<P: Peer> Server<P> {
 
     /// Carries out close requests made while the server was busy.
     fn serve_requests(&mut self, mut t: Option<&mut dyn Transport>, ev: &mut dyn Events<P>) {
-        loop {
-            let next = {
-                let mut r = self.requests.lock();
-                if r.is_empty() {
-                    return;
-                }
-                r.remove(0)
-            };
-            let (addr, ptr) = (canonical(next.0), next.1);
+        while let Some((addr, ptr)) = self.requests.pop() {
+            let addr = canonical(addr);
             let mine = |s: &usize| self.table.get(*s).is_some_and(|e| Arc::as_ptr(&e.peer) as usize == ptr);
             let slot = [self.table.at(&addr), self.table.pending(&addr)].into_iter().flatten().find(mine);
             if let Some(slot) = slot {

@@ -17,6 +17,7 @@ mod table;
 mod timers;
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -86,9 +87,41 @@ impl Default for Limits {
 pub type Failure = (DtlsError, String);
 
 /// Close requests made while the server was busy (from inside one of its
-/// own callbacks): each peer's address and the address of its value,
-/// carried out when the callback returns.
-pub type CloseRequests = Arc<Mutex<Vec<(SocketAddr, usize)>>>;
+/// own callbacks) or by the application ending a peer itself: each peer's
+/// address and the address of its value, carried out at the server's next
+/// step. A flag spares every datagram a lock when there are none.
+#[derive(Default)]
+pub struct Requests {
+    any: AtomicBool,
+    list: Mutex<Vec<(SocketAddr, usize)>>,
+}
+
+impl Requests {
+    pub fn push(&self, addr: SocketAddr, ptr: usize) {
+        self.list.lock().push((addr, ptr));
+        self.any.store(true, Ordering::Release);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        !self.any.load(Ordering::Acquire)
+    }
+
+    /// The oldest request, if any.
+    pub fn pop(&self) -> Option<(SocketAddr, usize)> {
+        if self.is_empty() {
+            return None;
+        }
+        let mut list = self.list.lock();
+        let next = (!list.is_empty()).then(|| list.remove(0));
+        if list.is_empty() {
+            self.any.store(false, Ordering::Release);
+        }
+        next
+    }
+}
+
+/// Shared between the server and whoever may ask it to close a peer.
+pub type CloseRequests = Arc<Requests>;
 
 pub struct Server<P: Peer> {
     config: Arc<Config>,
@@ -186,7 +219,7 @@ impl<P: Peer> Server<P> {
 
     /// Time until `handle_timeouts` is due (µs): None when no timer runs.
     pub fn next_timeout_us(&mut self) -> Option<u64> {
-        if !self.requests.lock().is_empty() {
+        if !self.requests.is_empty() {
             return Some(0); // peers the application ended wait for the server's next call
         }
         let table = &self.table;
@@ -201,7 +234,7 @@ impl<P: Peer> Server<P> {
         // The application may shut the peer down (or abort its handshake)
         // itself, inside a callback or not: the server removes it at its next call.
         let (requests, ptr) = (self.requests.clone(), Arc::as_ptr(&peer) as usize);
-        s.set_ended_hook(Some(Arc::new(move || requests.lock().push((addr, ptr)))));
+        s.set_ended_hook(Some(Arc::new(move || requests.push(addr, ptr))));
         s.set_dtls_configuration(self.config.clone());
         s.set_peer(Some(addr.ip()), addr.port(), "");
         s.set_server_peer();

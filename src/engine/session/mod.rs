@@ -119,6 +119,7 @@ impl Conn {
     fn release_buffers(&mut self) {
         // SAFETY: live SSL; OpenSSL refuses (0) while it holds unread data.
         self.buffers_released = unsafe { ossl::SSL_free_buffers(self.ssl.as_ptr()) } == 1;
+        self.ssl.bio().release();
     }
 }
 

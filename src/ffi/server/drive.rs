@@ -125,7 +125,7 @@ pub unsafe extern "C" fn qdtls_server_close_peer(s: *mut qdtls_server, fd: c_int
         if h.server.is_locked() {
             let addr = peer.info().peer.map(|ip| SocketAddr::new(ip, peer.info().port));
             if let Some(addr) = addr {
-                h.requests.lock().push((addr, peer as *const Connection as usize));
+                h.requests.push(addr, peer as *const Connection as usize);
             }
             return true;
         }
