@@ -8,7 +8,7 @@ use std::io;
 use std::mem::zeroed;
 use std::net::SocketAddr;
 
-use super::{to_sockaddr, FdTransport};
+use super::{sendmmsg_now, to_sockaddr, FdTransport};
 use crate::engine::Transport;
 
 /// Messages per sendmmsg.
@@ -66,23 +66,13 @@ impl Deferred {
                 hdrs[i].msg_hdr.msg_iov = &mut iov[i];
                 hdrs[i].msg_hdr.msg_iovlen = 1;
             }
-            loop {
-                let n =
-                    libc::sendmmsg(self.fd.raw(), hdrs.as_mut_ptr(), chunk.len() as libc::c_uint, libc::MSG_NOSIGNAL);
-                if n > 0 {
-                    return Ok(n as usize);
-                }
-                let e = io::Error::last_os_error();
-                match e.raw_os_error() {
-                    Some(libc::EINTR) => continue,
-                    // The one-by-one path knows the fallbacks (v4-mapped peers, connected sockets).
-                    Some(libc::EAFNOSUPPORT | libc::EINVAL | libc::EISCONN) => {
-                        let (at, len, to) = chunk[0];
-                        let mut fd = self.fd;
-                        fd.send(&self.bytes[at..at + len], to)?;
-                        return Ok(1);
-                    }
-                    _ => return Err(e),
+            match sendmmsg_now(self.fd.raw(), &mut hdrs[..chunk.len()])? {
+                Some(n) => Ok(n),
+                None => {
+                    let (at, len, to) = chunk[0];
+                    let mut fd = self.fd;
+                    fd.send(&self.bytes[at..at + len], to)?;
+                    Ok(1)
                 }
             }
         }

@@ -6,7 +6,7 @@ use std::mem::zeroed;
 use std::net::SocketAddr;
 use std::os::fd::RawFd;
 
-use super::from_sockaddr;
+use super::{from_sockaddr, recvmmsg_now};
 
 /// Datagrams per recvmmsg.
 const BATCH: usize = 32;
@@ -72,25 +72,11 @@ impl Inbox {
                 hdrs[i].msg_hdr.msg_name = (&mut names[i] as *mut libc::sockaddr_storage).cast();
                 hdrs[i].msg_hdr.msg_namelen = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
             }
-            let n = loop {
-                let n = libc::recvmmsg(
-                    fd,
-                    hdrs.as_mut_ptr(),
-                    BATCH as libc::c_uint,
-                    libc::MSG_DONTWAIT,
-                    std::ptr::null_mut(),
-                );
-                if n >= 0 {
-                    break n as usize;
-                }
-                let e = io::Error::last_os_error();
-                match e.kind() {
-                    io::ErrorKind::Interrupted => continue,
-                    io::ErrorKind::WouldBlock => return Ok((0, false)),
-                    // What arrived is handed over; the error shows next time.
-                    _ if some_done => return Ok((0, false)),
-                    _ => return Err(e),
-                }
+            let n = match recvmmsg_now(fd, &mut hdrs) {
+                Ok(n) => n,
+                // What arrived is handed over; the error shows next time.
+                Err(_) if some_done => return Ok((0, false)),
+                Err(e) => return Err(e),
             };
             let mut handed = 0;
             for (i, h) in hdrs[..n].iter().enumerate() {

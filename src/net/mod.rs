@@ -106,22 +106,58 @@ fn sendmmsg(fd: RawFd, dgrams: &[Vec<u8>], peer: SocketAddr) -> io::Result<usize
             hdrs[i].msg_hdr.msg_iov = &mut iov[i];
             hdrs[i].msg_hdr.msg_iovlen = 1;
         }
-        loop {
-            let n = libc::sendmmsg(fd, hdrs.as_mut_ptr(), dgrams.len() as libc::c_uint, libc::MSG_NOSIGNAL);
-            if n > 0 {
-                return Ok(n as usize);
+        match sendmmsg_now(fd, &mut hdrs[..dgrams.len()])? {
+            Some(n) => Ok(n),
+            None => {
+                FdTransport { fd }.send(&dgrams[0], peer)?;
+                Ok(1)
             }
-            let e = io::Error::last_os_error();
-            match e.raw_os_error() {
-                Some(libc::EINTR) => continue,
-                Some(libc::EAFNOSUPPORT | libc::EINVAL | libc::EISCONN) => {
-                    // The per-datagram path knows the fallbacks (v4-mapped, plain send).
-                    let mut t = FdTransport { fd };
-                    t.send(&dgrams[0], peer)?;
-                    return Ok(1);
-                }
-                _ => return Err(e),
-            }
+        }
+    }
+}
+
+/// recvmmsg of what is queued (never waits), retried when interrupted:
+/// how many arrived (0: nothing queued).
+///
+/// # Safety
+/// Every header points to buffers (and names) valid for the lengths it gives.
+pub(crate) unsafe fn recvmmsg_now(fd: RawFd, hdrs: &mut [libc::mmsghdr]) -> io::Result<usize> {
+    loop {
+        // SAFETY: as this function's contract.
+        let n = unsafe {
+            libc::recvmmsg(fd, hdrs.as_mut_ptr(), hdrs.len() as libc::c_uint, libc::MSG_DONTWAIT, std::ptr::null_mut())
+        };
+        if n >= 0 {
+            return Ok(n as usize);
+        }
+        let e = io::Error::last_os_error();
+        match e.kind() {
+            io::ErrorKind::Interrupted => continue,
+            io::ErrorKind::WouldBlock => return Ok(0),
+            _ => return Err(e),
+        }
+    }
+}
+
+/// sendmmsg, retried when interrupted: how many went, or None when the
+/// kernel refused the address form (a v4 peer on an IPv6 socket, a
+/// connected socket): the caller then sends the first one by itself, on
+/// the one-by-one path that knows the fallbacks.
+///
+/// # Safety
+/// Every header points to data and an address valid for the lengths it gives.
+pub(crate) unsafe fn sendmmsg_now(fd: RawFd, hdrs: &mut [libc::mmsghdr]) -> io::Result<Option<usize>> {
+    loop {
+        // SAFETY: as this function's contract.
+        let n = unsafe { libc::sendmmsg(fd, hdrs.as_mut_ptr(), hdrs.len() as libc::c_uint, libc::MSG_NOSIGNAL) };
+        if n > 0 {
+            return Ok(Some(n as usize));
+        }
+        let e = io::Error::last_os_error();
+        match e.raw_os_error() {
+            Some(libc::EINTR) => continue,
+            Some(libc::EAFNOSUPPORT | libc::EINVAL | libc::EISCONN) => return Ok(None),
+            _ => return Err(e),
         }
     }
 }
@@ -241,24 +277,10 @@ pub fn receive_batch<B: AsMut<[u8]>>(
                 hdrs[i].msg_hdr.msg_iov = &mut iov[i];
                 hdrs[i].msg_hdr.msg_iovlen = 1;
             }
-            let n = loop {
-                let n = libc::recvmmsg(
-                    fd,
-                    hdrs.as_mut_ptr(),
-                    chunk.len() as libc::c_uint,
-                    libc::MSG_DONTWAIT,
-                    std::ptr::null_mut(),
-                );
-                if n >= 0 {
-                    break n as usize;
-                }
-                let e = io::Error::last_os_error();
-                match e.kind() {
-                    io::ErrorKind::Interrupted => continue,
-                    io::ErrorKind::WouldBlock => break 0,
-                    _ if done > 0 => break 0, // report what arrived; the error shows next time
-                    _ => return Err(e),
-                }
+            let n = match recvmmsg_now(fd, &mut hdrs[..chunk.len()]) {
+                Ok(n) => n,
+                Err(_) if done > 0 => 0, // report what arrived; the error shows next time
+                Err(e) => return Err(e),
             };
             for (i, h) in hdrs[..n].iter().enumerate() {
                 let truncated = h.msg_hdr.msg_flags & libc::MSG_TRUNC != 0;
