@@ -6,3 +6,4 @@ pub mod harness;
 pub mod peer;
 pub mod pipe;
 pub mod rng;
+pub mod server_net;
