@@ -7,3 +7,4 @@ pub mod peer;
 pub mod pipe;
 pub mod rng;
 pub mod server_net;
+pub mod server_udp_harness;
