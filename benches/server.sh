@@ -1,6 +1,6 @@
 #!/bin/sh
 # benches/server.sh [PREFIX]: the server benchmark (issue 11). Runs
-# examples/bench_server.rs (qdtls::Server, release build) and its raw OpenSSL
+# examples/bench_server/ (qdtls::Server, release build) and its raw OpenSSL
 # controls, each scenario in its own process, for BENCH_ROUNDS rounds, and
 # prints one table with every round's figure, then issue 11's targets as
 # met / not met with what raw OpenSSL or the machine reaches beside each.
@@ -47,7 +47,7 @@ echo "== load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 if ! (cd "$root" && cargo build --release --quiet --example bench_server) >"$tmp/cargo.log" 2>&1; then
     cat "$tmp/cargo.log" >&2
-    echo "server.sh: building examples/bench_server.rs failed" >&2
+    echo "server.sh: building examples/bench_server/ failed" >&2
     exit 1
 fi
 bench_server=$(cd "$root" && cargo metadata --format-version 1 --no-deps 2>/dev/null |

@@ -1,5 +1,5 @@
 /* benches/server_openssl.c: raw OpenSSL 3 controls for the server benchmark
- * (benches/server.sh, examples/bench_server.rs), with the same settings:
+ * (benches/server.sh, examples/bench_server/), with the same settings:
  * DTLS 1.2, PSK-AES128-GCM-SHA256, link MTU 1500, one SSL_CTX per role.
  * Each server session has memory BIOs, as a server that reads one socket
  * itself and hands each datagram to its session does.
@@ -176,7 +176,7 @@ static void one_datagram(struct pair *p, int sfd, const unsigned char *payload) 
         die("SSL_read");
 }
 
-/* As examples/bench_server.rs alternating(): segments of seconds / 4, the two
+/* As examples/bench_server/ alternating(): segments of seconds / 4, the two
  * measurements in turn, the first 15 % of each segment not counted, four
  * rounds; the best segment counts. */
 static void data(double seconds) {
@@ -226,7 +226,7 @@ static void data(double seconds) {
     printf("RESULT openssl_sessions_datagrams_%d openssl %.6f dgram/s\n", PEERS, best[1]);
 }
 
-/* examples/bench_server.rs decrypt, in raw OpenSSL: both streams encrypted
+/* examples/bench_server/ decrypt, in raw OpenSSL: both streams encrypted
  * first (the single session is its own pair, so its datagrams never fall
  * behind its replay window), then decrypted a quarter of each at a time, in
  * turn, the first 15 % of each quarter not timed; the best quarter counts. */
