@@ -176,7 +176,7 @@ static void one_datagram(struct pair *p, int sfd, const unsigned char *payload) 
         die("SSL_read");
 }
 
-/* As examples/bench_server/ alternating(): segments of seconds / 4, the two
+/* As alternating() in examples/bench_server/measure.rs: segments of seconds / 4, the two
  * measurements in turn, the first 15 % of each segment not counted, four
  * rounds; the best segment counts. */
 static void data(double seconds) {
