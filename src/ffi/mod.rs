@@ -37,6 +37,21 @@ pub mod server;
 pub mod transport;
 pub mod verifier;
 
+/// An application's callback (a C function pointer) and the user data it
+/// is called with, kept by the library to call later.
+#[derive(Clone, Copy)]
+pub(crate) struct UserCallback<F: Copy> {
+    pub(crate) f: F,
+    pub(crate) user: *mut libc::c_void,
+}
+
+// SAFETY: every setter that keeps a UserCallback documents that the
+// application's callback may be called with its user data from the threads
+// that drive the object; the library only copies the two pointers and calls.
+unsafe impl<F: Copy> Send for UserCallback<F> {}
+// SAFETY: as for Send.
+unsafe impl<F: Copy> Sync for UserCallback<F> {}
+
 /// The panic boundary: runs `f`, turning a panic into `err`.
 pub(crate) fn guard<R>(err: R, f: impl FnOnce() -> R) -> R {
     catch_unwind(AssertUnwindSafe(f)).unwrap_or(err)

@@ -6,9 +6,9 @@ use std::net::SocketAddr;
 
 use libc::{c_int, c_void};
 
-use super::call;
 use super::dtls::qdtls_connection;
 use super::handle::try_ref;
+use super::{call, UserCallback};
 use crate::engine::Transport;
 use crate::net::{to_sockaddr, FdTransport};
 
@@ -29,18 +29,10 @@ pub type qdtls_send_callback = Option<
     ) -> c_int,
 >;
 
-/// A send callback and its user data.
-#[derive(Clone, Copy)]
-pub(crate) struct SendCallback {
-    f: unsafe extern "C" fn(*mut c_void, *const u8, usize, *const c_void, usize) -> c_int,
-    user: *mut c_void,
-}
-
-// SAFETY: qdtls_set_send_callback's contract: the callback may be called
-// from any thread that drives the connection, with this user data.
-unsafe impl Send for SendCallback {}
-// SAFETY: as above; the library only copies the two pointers.
-unsafe impl Sync for SendCallback {}
+/// A send callback and its user data (qdtls_set_send_callback's contract:
+/// it may be called from any thread that drives the connection).
+pub(crate) type SendCallback =
+    UserCallback<unsafe extern "C" fn(*mut c_void, *const u8, usize, *const c_void, usize) -> c_int>;
 
 impl SendCallback {
     /// The callback and its user data; None for a NULL callback.

@@ -16,7 +16,7 @@ use super::config::qdtls_configuration;
 use super::handle::{self, lend, try_ref, Boxed, Handle};
 use super::psk::qdtls_psk_authenticator;
 use super::transport::{with_transport, SendCallback};
-use super::{bytes, call, call_with, guard, need, out, out_value, parse_ip, text, ErrorSlot};
+use super::{bytes, call, call_with, guard, need, out, out_value, parse_ip, text, ErrorSlot, UserCallback};
 use crate::engine::config::Protocol;
 use crate::engine::error::DtlsError;
 use crate::engine::psk::PskAuthenticator;
@@ -471,16 +471,6 @@ pub unsafe extern "C" fn qdtls_dtls_error_string(h: *const qdtls_connection, buf
     call(s, 0, |s| buf.put_str(&s.info().error.message))
 }
 
-struct UserCallback {
-    cb: unsafe extern "C" fn(*mut c_void, *mut qdtls_psk_authenticator),
-    user_data: *mut c_void,
-}
-// SAFETY: the caller promises (see qdtls_set_psk_callback) that user_data may
-// be used from the threads that drive the handshake.
-unsafe impl Send for UserCallback {}
-// SAFETY: as for Send; the library only calls `cb`, serialized by the session.
-unsafe impl Sync for UserCallback {}
-
 /// Sets the PSK handler (Qt's pskRequired signal); NULL `cb` removes it.
 /// Without a handler (or if it sets no key) a PSK handshake fails. The
 /// callback runs on the thread that drives the handshake; `user_data` must
@@ -498,12 +488,12 @@ pub unsafe extern "C" fn qdtls_set_psk_callback(
     let s = unsafe { try_ref(h) };
     call(s, false, |s| {
         let handler = cb.map(|cb| {
-            let u = UserCallback { cb, user_data };
+            let u = UserCallback { f: cb, user: user_data };
             Arc::new(move |a: &mut PskAuthenticator| {
                 let u = &u;
                 // SAFETY: `cb` and `user_data` are valid, as promised by the caller of
                 // qdtls_set_psk_callback; the authenticator is lent for this call only.
-                unsafe { (u.cb)(u.user_data, lend(a)) }
+                unsafe { (u.f)(u.user, lend(a)) }
             }) as Arc<crate::engine::psk::PskCallback>
         });
         s.set_psk_callback(handler);

@@ -16,7 +16,7 @@ use super::dtls::{qdtls_connection, Connection};
 use super::handle::{self, lend, shared, try_ref, Boxed, Handle};
 use super::psk::qdtls_psk_authenticator;
 use super::transport::{qdtls_send_callback, SendCallback};
-use super::{call, guard};
+use super::{call, guard, UserCallback};
 use crate::engine::config::Config;
 use crate::engine::error::{DtlsError, LastError};
 use crate::engine::psk::PskAuthenticator;
@@ -64,37 +64,31 @@ impl Peer for Connection {
     }
 }
 
-#[derive(Clone, Copy)]
-struct Callbacks {
-    cb: qdtls_server_callbacks,
-    user: *mut c_void,
-}
-
-// SAFETY: qdtls_server_set_callbacks' contract: the callbacks may be called
-// with this user data on the thread driving the server.
-unsafe impl Send for Callbacks {}
+/// The application's callbacks and their user data
+/// (qdtls_server_set_callbacks' contract: called on the thread driving the server).
+type Callbacks = UserCallback<qdtls_server_callbacks>;
 
 impl Events<Connection> for Callbacks {
     fn connected(&mut self, peer: &Connection, _: &mut dyn crate::engine::Transport) {
-        if let Some(f) = self.cb.on_connected {
+        if let Some(f) = self.f.on_connected {
             // SAFETY: the application's callback with its user data; the peer is alive for the call.
             unsafe { f(self.user, shared(peer)) }
         }
     }
     fn datagram(&mut self, peer: &Connection, data: &[u8], _: &mut dyn crate::engine::Transport) {
-        if let Some(f) = self.cb.on_datagram {
+        if let Some(f) = self.f.on_datagram {
             // SAFETY: as above; `data` is valid for its length during the call.
             unsafe { f(self.user, shared(peer), data.as_ptr(), data.len()) }
         }
     }
     fn closed(&mut self, peer: &Connection, reason: CloseReason) {
-        if let Some(f) = self.cb.on_closed {
+        if let Some(f) = self.f.on_closed {
             // SAFETY: as above; the server drops the peer only after this returns.
             unsafe { f(self.user, shared(peer), reason as i32) }
         }
     }
     fn handshake_failed(&mut self, peer: &Connection, reason: CloseReason) {
-        if let Some(f) = self.cb.on_handshake_failed {
+        if let Some(f) = self.f.on_handshake_failed {
             // SAFETY: as above.
             unsafe { f(self.user, shared(peer), reason as i32) }
         }
@@ -135,7 +129,7 @@ impl ServerHandle {
             requests: server.close_requests(),
             server: Mutex::new(server),
             inbox: Mutex::default(),
-            callbacks: Mutex::new(Callbacks { cb: qdtls_server_callbacks::EMPTY, user: std::ptr::null_mut() }),
+            callbacks: Mutex::new(Callbacks { f: qdtls_server_callbacks::EMPTY, user: std::ptr::null_mut() }),
             send,
             error: Mutex::default(),
         })
@@ -250,21 +244,11 @@ pub unsafe extern "C" fn qdtls_server_set_callbacks(
     call(h, false, |h| {
         // Not while a call runs: it would go on with the old set.
         h.drive(false, |_, _| {
-            *h.callbacks.lock() = Callbacks { cb: cb.unwrap_or(qdtls_server_callbacks::EMPTY), user };
+            *h.callbacks.lock() = Callbacks { f: cb.unwrap_or(qdtls_server_callbacks::EMPTY), user };
             Ok(true)
         })
     })
 }
-
-struct PskHandler {
-    cb: unsafe extern "C" fn(*mut c_void, *mut qdtls_connection, *mut qdtls_psk_authenticator),
-    user: *mut c_void,
-}
-// SAFETY: qdtls_server_set_psk_callback's contract: callable with `user` on
-// the thread driving the server.
-unsafe impl Send for PskHandler {}
-// SAFETY: as above; the library only calls it.
-unsafe impl Sync for PskHandler {}
 
 /// Sets the PSK handler of every peer made from now on (NULL removes it):
 /// it gets the peer asking and the authenticator to fill in. False for a
@@ -283,12 +267,12 @@ pub unsafe extern "C" fn qdtls_server_set_psk_callback(
     let h = unsafe { try_ref(s) };
     call(h, false, |h| {
         let f = cb.map(|cb| {
-            let p = PskHandler { cb, user };
+            let p = UserCallback { f: cb, user };
             Arc::new(move |peer: &Connection, a: &mut PskAuthenticator| {
                 let p = &p;
                 // SAFETY: the application's callback and user data; the peer
                 // is alive and the authenticator lent for this call.
-                unsafe { (p.cb)(p.user, shared(peer), lend(a)) }
+                unsafe { (p.f)(p.user, shared(peer), lend(a)) }
             }) as Arc<crate::engine::server::ServerPsk<Connection>>
         });
         h.drive(false, |srv, _| {
