@@ -92,3 +92,43 @@ fn timers_run_without_a_socket_and_say_what_could_not_be_sent() {
         qdtls_server_free(s);
     }
 }
+
+#[test]
+fn limits_read_back_as_set_with_the_documented_defaults() {
+    unsafe {
+        let s = qdtls_server_new(std::ptr::null());
+        assert!(!s.is_null());
+        let read = |s| {
+            (
+                qdtls_server_max_peers(s),
+                qdtls_server_max_handshakes(s),
+                qdtls_server_max_peers_per_address(s),
+                qdtls_server_idle_timeout_ms(s),
+                qdtls_server_handshake_timeout_ms(s),
+            )
+        };
+        assert_eq!(read(s), (65_536, 1024, 0, 0, 30_000));
+        assert!(qdtls_server_set_max_peers(s, 10));
+        assert!(qdtls_server_set_max_handshakes(s, 3));
+        assert!(qdtls_server_set_max_peers_per_address(s, 2));
+        assert!(qdtls_server_set_idle_timeout_ms(s, 60_000));
+        assert!(qdtls_server_set_handshake_timeout_ms(s, 0));
+        assert_eq!(read(s), (10, 3, 2, 60_000, 0));
+        assert_eq!(read(std::ptr::null()), (0, 0, 0, 0, 0));
+        qdtls_server_free(s);
+    }
+}
+
+#[test]
+fn the_rust_api_reads_its_limits_back() {
+    let mut cfg = qdtls::Configuration::new();
+    cfg.set_peer_verify_mode(qdtls::PeerVerifyMode::VerifyNone);
+    let mut s = qdtls::Server::new(&cfg).unwrap();
+    assert_eq!((s.max_peers(), s.max_handshakes(), s.max_peers_per_address()), (65_536, 1024, 0));
+    assert_eq!((s.idle_timeout(), s.handshake_timeout()), (None, Some(Duration::from_secs(30))));
+    s.set_idle_timeout(Some(Duration::from_secs(5)));
+    s.set_handshake_timeout(None);
+    s.set_max_peers_per_address(4);
+    assert_eq!((s.idle_timeout(), s.handshake_timeout()), (Some(Duration::from_secs(5)), None));
+    assert_eq!(s.max_peers_per_address(), 4);
+}

@@ -1652,6 +1652,14 @@ bool qdtls_server_set_max_peers(qdtls_server *s,
                                 size_t value);
 
 /**
+ * Peers at once (`qdtls_server_set_max_peers`; 0: no limit). 0 for NULL. Works from inside callbacks.
+ *
+ * # Safety
+ * `s` is NULL or live.
+ */
+size_t qdtls_server_max_peers(const qdtls_server *s);
+
+/**
  * Handshakes in progress at once (0: no limit; default 1,024); at the
  * limit the oldest handshake is evicted (`QDTLS_CLOSE_EVICTED`). False for a NULL or busy server.
  *
@@ -1659,6 +1667,14 @@ bool qdtls_server_set_max_peers(qdtls_server *s,
  * `s` is NULL or live.
  */
 bool qdtls_server_set_max_handshakes(qdtls_server *s, size_t value);
+
+/**
+ * Handshakes at once (`qdtls_server_set_max_handshakes`; 0: no limit). 0 for NULL. Works from inside callbacks.
+ *
+ * # Safety
+ * `s` is NULL or live.
+ */
+size_t qdtls_server_max_handshakes(const qdtls_server *s);
 
 /**
  * Peers from one IP address, all ports (0: no limit, the default); at
@@ -1671,6 +1687,14 @@ bool qdtls_server_set_max_peers_per_address(qdtls_server *s,
                                             size_t value);
 
 /**
+ * Peers per source address (`qdtls_server_set_max_peers_per_address`; 0: no limit). 0 for NULL. Works from inside callbacks.
+ *
+ * # Safety
+ * `s` is NULL or live.
+ */
+size_t qdtls_server_max_peers_per_address(const qdtls_server *s);
+
+/**
  * Established peers silent this long are closed with close_notify and
  * `QDTLS_CLOSE_IDLE_TIMEOUT` (0: never, the default). False for a NULL or busy server.
  *
@@ -1680,6 +1704,14 @@ bool qdtls_server_set_max_peers_per_address(qdtls_server *s,
 bool qdtls_server_set_idle_timeout_ms(qdtls_server *s, uint32_t value);
 
 /**
+ * The idle timeout of established peers in ms (`qdtls_server_set_idle_timeout_ms`; 0: never). 0 for NULL. Works from inside callbacks.
+ *
+ * # Safety
+ * `s` is NULL or live.
+ */
+uint32_t qdtls_server_idle_timeout_ms(const qdtls_server *s);
+
+/**
  * Handshakes not complete this long after they started are dropped with
  * `QDTLS_CLOSE_IDLE_TIMEOUT` (0: never; default 30,000). False for a NULL or busy server.
  *
@@ -1687,6 +1719,14 @@ bool qdtls_server_set_idle_timeout_ms(qdtls_server *s, uint32_t value);
  * `s` is NULL or live.
  */
 bool qdtls_server_set_handshake_timeout_ms(qdtls_server *s, uint32_t value);
+
+/**
+ * The time a handshake may take in ms (`qdtls_server_set_handshake_timeout_ms`; 0: no limit). 0 for NULL. Works from inside callbacks.
+ *
+ * # Safety
+ * `s` is NULL or live.
+ */
+uint32_t qdtls_server_handshake_timeout_ms(const qdtls_server *s);
 
 /**
  * The cookie HMAC's hash (`QDTLS_HASH_*`) and secret; cookies of the old

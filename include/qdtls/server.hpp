@@ -205,6 +205,11 @@ public:
     bool setIdleTimeoutMs(std::uint32_t ms) { return qdtls_server_set_idle_timeout_ms(h_, ms); }
     /// A handshake must complete within this; default 30000.
     bool setHandshakeTimeoutMs(std::uint32_t ms) { return qdtls_server_set_handshake_timeout_ms(h_, ms); }
+    std::size_t maxPeers() const { return qdtls_server_max_peers(h_); }
+    std::size_t maxHandshakes() const { return qdtls_server_max_handshakes(h_); }
+    std::size_t maxPeersPerAddress() const { return qdtls_server_max_peers_per_address(h_); }
+    std::uint32_t idleTimeoutMs() const { return qdtls_server_idle_timeout_ms(h_); }
+    std::uint32_t handshakeTimeoutMs() const { return qdtls_server_handshake_timeout_ms(h_); }
 
     // ---- cookies (QDtlsClientVerifier's, built in) ----
 

@@ -22,6 +22,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cstring>
 
 #if QDTLS_QT_PRIVATE_API
@@ -486,23 +487,33 @@ static bool setLimit(QDtlsServerPrivate *d, Limit which, int value)
     case HandshakeTimeout: ok = d->s->setHandshakeTimeoutMs(uint32_t(value)); break;
     }
     d->syncError();
-    if (ok) {
-        d->limits[which] = value;
+    if (ok)
         d->rearm(false); // a new timeout may be due earlier
-    }
     return ok;
 }
 
+// The library keeps the limits; a server that could not be made has none (0).
+template <class Get> static int limit(const QDtlsServerPrivate *d, Get get)
+{
+    return d->s ? int(std::min<std::size_t>(std::size_t(get(*d->s)), std::size_t(INT_MAX))) : 0;
+}
+
 bool QDtlsServer::setMaxPeers(int max) { return setLimit(d, MaxPeers, max); }
-int QDtlsServer::maxPeers() const { return d->limits[MaxPeers]; }
+int QDtlsServer::maxPeers() const { return limit(d, [](const ::qdtls::Server &s) { return s.maxPeers(); }); }
 bool QDtlsServer::setMaxHandshakes(int max) { return setLimit(d, MaxHandshakes, max); }
-int QDtlsServer::maxHandshakes() const { return d->limits[MaxHandshakes]; }
+int QDtlsServer::maxHandshakes() const { return limit(d, [](const ::qdtls::Server &s) { return s.maxHandshakes(); }); }
 bool QDtlsServer::setMaxPeersPerAddress(int max) { return setLimit(d, MaxPeersPerAddress, max); }
-int QDtlsServer::maxPeersPerAddress() const { return d->limits[MaxPeersPerAddress]; }
+int QDtlsServer::maxPeersPerAddress() const
+{
+    return limit(d, [](const ::qdtls::Server &s) { return s.maxPeersPerAddress(); });
+}
 bool QDtlsServer::setIdleTimeout(int msecs) { return setLimit(d, IdleTimeout, msecs); }
-int QDtlsServer::idleTimeout() const { return d->limits[IdleTimeout]; }
+int QDtlsServer::idleTimeout() const { return limit(d, [](const ::qdtls::Server &s) { return s.idleTimeoutMs(); }); }
 bool QDtlsServer::setHandshakeTimeout(int msecs) { return setLimit(d, HandshakeTimeout, msecs); }
-int QDtlsServer::handshakeTimeout() const { return d->limits[HandshakeTimeout]; }
+int QDtlsServer::handshakeTimeout() const
+{
+    return limit(d, [](const ::qdtls::Server &s) { return s.handshakeTimeoutMs(); });
+}
 
 int QDtlsServer::peerCount() const
 {

@@ -156,7 +156,6 @@ public:
     qint64 scheduledAt = -1; // clock time the timer fires at
     QSet<QDtlsServerPeer *> objects;        // every peer object standing for a live peer
     QSet<QDtlsServerPeer *> connectedPeers; // those that completed the handshake
-    int limits[5] = {65536, 1024, 0, 0, 30000}; // maxPeers, maxHandshakes, perAddress, idle, handshake
     QDtlsError error = QDtlsError::NoError;
     QString errorString;
     int depth = 0;             // calls into the library on the stack

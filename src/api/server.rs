@@ -175,6 +175,33 @@ impl Server {
         self.limit(|l| l.handshake_timeout_ms = ms(t));
     }
 
+    /// Peers at once (0: no limit).
+    pub fn max_peers(&self) -> usize {
+        self.inner.limits().max_peers
+    }
+
+    /// Handshakes in progress at once (0: no limit).
+    pub fn max_handshakes(&self) -> usize {
+        self.inner.limits().max_handshakes
+    }
+
+    /// Peers from one IP address (0: no limit).
+    pub fn max_peers_per_address(&self) -> usize {
+        self.inner.limits().max_peers_per_address
+    }
+
+    /// The idle timeout of established peers (None: never).
+    pub fn idle_timeout(&self) -> Option<Duration> {
+        let ms = self.inner.limits().idle_timeout_ms;
+        (ms > 0).then(|| Duration::from_millis(ms.into()))
+    }
+
+    /// How long a handshake may take (None: no limit).
+    pub fn handshake_timeout(&self) -> Option<Duration> {
+        let ms = self.inner.limits().handshake_timeout_ms;
+        (ms > 0).then(|| Duration::from_millis(ms.into()))
+    }
+
     /// The cookie HMAC's hash and secret (cookies of the previous secret
     /// are refused from now on).
     pub fn set_cookie_generator_parameters(&mut self, p: &GeneratorParameters) -> Result<()> {

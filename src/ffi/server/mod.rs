@@ -104,6 +104,8 @@ pub(crate) struct ServerHandle {
     callbacks: Mutex<Callbacks>,
     send: Arc<Mutex<Option<SendCallback>>>,
     error: Mutex<LastError>,
+    /// A copy of the server's limits, for the getters.
+    limits: Mutex<Limits>,
 }
 
 impl Handle for qdtls_server {
@@ -132,6 +134,7 @@ impl ServerHandle {
             callbacks: Mutex::new(Callbacks { f: qdtls_server_callbacks::EMPTY, user: std::ptr::null_mut() }),
             send,
             error: Mutex::default(),
+            limits: Mutex::new(Limits::default()),
         })
     }
 
@@ -166,8 +169,14 @@ impl ServerHandle {
             let mut l = s.limits();
             f(&mut l);
             s.set_limits(l);
+            *self.limits.lock() = l;
             Ok(true)
         })
+    }
+
+    /// The limits in force (readable while the server is busy, as counts are).
+    fn limits(&self) -> Limits {
+        *self.limits.lock()
     }
 
     fn server(&self) -> Option<MutexGuard<'_, Server<Connection>>> {

@@ -45,6 +45,17 @@ pub unsafe extern "C" fn qdtls_server_set_max_peers(s: *mut qdtls_server, value:
     call(h, false, |h| h.set_limits(|l| l.max_peers = value))
 }
 
+/// Peers at once (`qdtls_server_set_max_peers`; 0: no limit). 0 for NULL. Works from inside callbacks.
+///
+/// # Safety
+/// `s` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn qdtls_server_max_peers(s: *const qdtls_server) -> usize {
+    // SAFETY: `s` is NULL or live, as this function's contract says.
+    let h = unsafe { try_ref(s) };
+    call(h, 0, |h| h.limits().max_peers)
+}
+
 /// Handshakes in progress at once (0: no limit; default 1,024); at the
 /// limit the oldest handshake is evicted (`QDTLS_CLOSE_EVICTED`). False for a NULL or busy server.
 ///
@@ -55,6 +66,17 @@ pub unsafe extern "C" fn qdtls_server_set_max_handshakes(s: *mut qdtls_server, v
     // SAFETY: `s` is NULL or live, as this function's contract says.
     let h = unsafe { try_ref(s) };
     call(h, false, |h| h.set_limits(|l| l.max_handshakes = value))
+}
+
+/// Handshakes at once (`qdtls_server_set_max_handshakes`; 0: no limit). 0 for NULL. Works from inside callbacks.
+///
+/// # Safety
+/// `s` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn qdtls_server_max_handshakes(s: *const qdtls_server) -> usize {
+    // SAFETY: `s` is NULL or live, as this function's contract says.
+    let h = unsafe { try_ref(s) };
+    call(h, 0, |h| h.limits().max_handshakes)
 }
 
 /// Peers from one IP address, all ports (0: no limit, the default); at
@@ -69,6 +91,17 @@ pub unsafe extern "C" fn qdtls_server_set_max_peers_per_address(s: *mut qdtls_se
     call(h, false, |h| h.set_limits(|l| l.max_peers_per_address = value))
 }
 
+/// Peers per source address (`qdtls_server_set_max_peers_per_address`; 0: no limit). 0 for NULL. Works from inside callbacks.
+///
+/// # Safety
+/// `s` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn qdtls_server_max_peers_per_address(s: *const qdtls_server) -> usize {
+    // SAFETY: `s` is NULL or live, as this function's contract says.
+    let h = unsafe { try_ref(s) };
+    call(h, 0, |h| h.limits().max_peers_per_address)
+}
+
 /// Established peers silent this long are closed with close_notify and
 /// `QDTLS_CLOSE_IDLE_TIMEOUT` (0: never, the default). False for a NULL or busy server.
 ///
@@ -81,6 +114,17 @@ pub unsafe extern "C" fn qdtls_server_set_idle_timeout_ms(s: *mut qdtls_server, 
     call(h, false, |h| h.set_limits(|l| l.idle_timeout_ms = value))
 }
 
+/// The idle timeout of established peers in ms (`qdtls_server_set_idle_timeout_ms`; 0: never). 0 for NULL. Works from inside callbacks.
+///
+/// # Safety
+/// `s` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn qdtls_server_idle_timeout_ms(s: *const qdtls_server) -> u32 {
+    // SAFETY: `s` is NULL or live, as this function's contract says.
+    let h = unsafe { try_ref(s) };
+    call(h, 0, |h| h.limits().idle_timeout_ms)
+}
+
 /// Handshakes not complete this long after they started are dropped with
 /// `QDTLS_CLOSE_IDLE_TIMEOUT` (0: never; default 30,000). False for a NULL or busy server.
 ///
@@ -91,6 +135,17 @@ pub unsafe extern "C" fn qdtls_server_set_handshake_timeout_ms(s: *mut qdtls_ser
     // SAFETY: `s` is NULL or live, as this function's contract says.
     let h = unsafe { try_ref(s) };
     call(h, false, |h| h.set_limits(|l| l.handshake_timeout_ms = value))
+}
+
+/// The time a handshake may take in ms (`qdtls_server_set_handshake_timeout_ms`; 0: no limit). 0 for NULL. Works from inside callbacks.
+///
+/// # Safety
+/// `s` is NULL or live.
+#[no_mangle]
+pub unsafe extern "C" fn qdtls_server_handshake_timeout_ms(s: *const qdtls_server) -> u32 {
+    // SAFETY: `s` is NULL or live, as this function's contract says.
+    let h = unsafe { try_ref(s) };
+    call(h, 0, |h| h.limits().handshake_timeout_ms)
 }
 
 /// The cookie HMAC's hash (`QDTLS_HASH_*`) and secret; cookies of the old
