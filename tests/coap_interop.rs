@@ -26,6 +26,7 @@ use std::time::Duration;
 
 use coap::{Client, Message, Psk, Resources, Server, Type};
 use common::certs::{Ca, KeyKind, LeafSpec, Usage};
+use common::harness::check;
 use common::peer::{free_port, run_matrix, Cell, Peer, TempDir};
 use qdtls::{Configuration, PeerVerifyMode};
 
@@ -114,14 +115,6 @@ impl Mode {
             Mode::Psk => "psk",
             Mode::Cert => "certificates",
         }
-    }
-}
-
-fn check(ok: bool, what: impl FnOnce() -> String) -> Result<(), String> {
-    if ok {
-        Ok(())
-    } else {
-        Err(what())
     }
 }
 

@@ -242,14 +242,6 @@ impl Drop for Relay {
 
 // ---- our side ------------------------------------------------------------------------------
 
-fn check(ok: bool, what: impl FnOnce() -> String) -> Result<(), String> {
-    if ok {
-        Ok(())
-    } else {
-        Err(what())
-    }
-}
-
 /// Drives a started handshake of `d` on `s` until it completes.
 fn pump_handshake(d: &Dtls, s: &UdpSocket, limit: Duration) -> Result<(), String> {
     let deadline = Instant::now() + limit;

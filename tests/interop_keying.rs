@@ -37,6 +37,7 @@ use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
 use common::certs::{Ca, KeyKind, LeafSpec};
+use common::harness::check;
 use common::peer::{free_port, run_matrix, Cell, Peer, TempDir};
 use qdtls::{Configuration, Dtls, HandshakeState, PeerVerifyMode, SrtpKeys, SrtpProfile, SslMode};
 
@@ -103,14 +104,6 @@ fn udp() -> UdpSocket {
     let s = UdpSocket::bind("127.0.0.1:0").unwrap();
     s.set_read_timeout(Some(Duration::from_millis(10))).unwrap();
     s
-}
-
-fn check(ok: bool, what: impl FnOnce() -> String) -> Result<(), String> {
-    if ok {
-        Ok(())
-    } else {
-        Err(what())
-    }
 }
 
 /// Drives a started handshake until it completes; errors carry the peer's output.

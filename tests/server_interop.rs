@@ -27,6 +27,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use common::certs::{Ca, KeyKind, LeafSpec};
+use common::harness::check;
 use common::peer::{run_matrix, Cell, Peer, TempDir};
 use example_server::{Stats, PSK_KEY};
 
@@ -111,14 +112,6 @@ impl Drop for ExampleServer {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
-    }
-}
-
-fn check(ok: bool, what: impl FnOnce() -> String) -> Result<(), String> {
-    if ok {
-        Ok(())
-    } else {
-        Err(what())
     }
 }
 

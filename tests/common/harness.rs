@@ -439,3 +439,13 @@ impl Link {
         None
     }
 }
+
+/// `Ok` when `ok`, else the message `what` makes (for checks that gather
+/// every failure of a matrix instead of stopping at the first).
+pub fn check(ok: bool, what: impl FnOnce() -> String) -> Result<(), String> {
+    if ok {
+        Ok(())
+    } else {
+        Err(what())
+    }
+}
